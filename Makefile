@@ -1,0 +1,180 @@
+# dispatchd: single top-level Makefile (STYLE.md section 10).
+#
+#   make            build/release/dispatchd
+#   make test       everything: deps, build, unit tests, local stack,
+#                   integration and system tests, stack down
+#   make unit       unit tests only (no network, no services)
+#   make asan|tsan|valgrind|fmt|fmt-check|lint|demo|install|clean
+#
+# Each variant builds in build/<variant>/ (BUILD=release|asan|tsan|noopt|
+# coverage). The user's CFLAGS/LDFLAGS are appended, never replaced.
+
+SHELL   := /bin/bash
+BUILD   ?= release
+WERROR  ?= 1
+PREFIX  ?= /usr/local
+DESTDIR ?=
+B       := build/$(BUILD)
+
+DD_STD  = -std=c11 -D_GNU_SOURCE
+DD_WARN = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+          -Wmissing-prototypes -Wold-style-definition -Wformat=2 \
+          -Wcast-align -Wpointer-arith -Wwrite-strings -Wvla -Wundef \
+          -Wnull-dereference -Wfloat-equal -Wno-missing-field-initializers
+ifeq ($(WERROR),1)
+DD_WARN += -Werror
+endif
+
+OPT_release  = -O2 -g -fno-omit-frame-pointer
+OPT_noopt    = -O0 -g
+OPT_asan     = -O1 -g -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=all
+OPT_tsan     = -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+OPT_coverage = -O0 -g --coverage
+DD_OPT = $(OPT_$(BUILD))
+LDOPT_asan     = -fsanitize=address,undefined
+LDOPT_tsan     = -fsanitize=thread
+LDOPT_coverage = --coverage
+
+# Recursively expanded on purpose: pkg-config runs only when a compile
+# needs it, so `make test` can install missing packages first.
+PKGS      = rdkafka hiredis jansson libmicrohttpd
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+CMOCKA_CFLAGS = $(shell pkg-config --cflags cmocka)
+CMOCKA_LIBS   = $(shell pkg-config --libs cmocka)
+
+DD_CFLAGS = $(DD_STD) $(DD_WARN) $(DD_OPT) -Iinclude -Isrc -MMD -MP \
+            -DDD_BUILD_$(BUILD) $(PKG_CFLAGS) $(CFLAGS)
+DD_LDFLAGS = $(LDOPT_$(BUILD)) $(LDFLAGS)
+DD_LIBS    = $(PKG_LIBS) -lpthread -lm
+
+SRCS      := $(wildcard src/*.c)
+LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+LIB_OBJS  := $(LIB_SRCS:src/%.c=$(B)/obj/%.o)
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOLS     := $(TOOL_SRCS:tools/%.c=$(B)/%)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/unit/%)
+INTEG_SRCS := $(wildcard tests/integration/test_*.c)
+INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(B)/tests/integration/%)
+FAKE_SRCS := $(wildcard tests/fakes/*.c)
+TEST_HELPER_SRCS := $(wildcard tests/common/*.c)
+TEST_HELPER_OBJS := $(TEST_HELPER_SRCS:tests/common/%.c=$(B)/obj/tests/%.o)
+
+# Unit tests that never create an rd_kafka_t run under TSAN (STYLE.md 10).
+TSAN_EXCLUDE ?= test_consumer test_producer test_pipeline
+TSAN_UNIT_BINS = $(filter-out $(TSAN_EXCLUDE:%=$(B)/tests/unit/%),$(UNIT_BINS))
+
+# Per-test link lists: tests/unit/deps.mk sets UNIT_DEPS_<test> (module
+# names) and UNIT_FAKES_<test> (fake names). Default: the module named like
+# the test, plus util and log.
+-include tests/unit/deps.mk
+unit_mods = $(sort util $(if $(wildcard src/log.c),log) \
+              $(if $(wildcard src/$(1).c),$(1)) $(UNIT_DEPS_test_$(1)))
+
+.PHONY: all test unit integration asan tsan valgrind fmt fmt-check lint demo \
+        install clean noopt coverage tools unit-bins integration-bins
+.DEFAULT_GOAL := all
+
+all: $(B)/dispatchd tools
+
+tools: $(TOOLS)
+
+$(B)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(DD_CFLAGS) -c $< -o $@
+
+$(B)/obj/tests/%.o: tests/common/%.c
+	@mkdir -p $(@D)
+	$(CC) $(DD_CFLAGS) $(CMOCKA_CFLAGS) -Itests/common -c $< -o $@
+
+$(B)/obj/fakes/%.o: tests/fakes/%.c
+	@mkdir -p $(@D)
+	$(CC) $(DD_CFLAGS) -Itests/fakes -c $< -o $@
+
+$(B)/libdd.a: $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/dispatchd: $(B)/obj/main.o $(B)/libdd.a
+	$(CC) $(DD_LDFLAGS) -o $@ $^ $(DD_LIBS)
+
+$(B)/%: tools/%.c $(B)/libdd.a
+	@mkdir -p $(@D)
+	$(CC) $(DD_CFLAGS) $(DD_LDFLAGS) -o $@ $< $(B)/libdd.a $(DD_LIBS)
+
+.SECONDEXPANSION:
+$(B)/tests/unit/test_%: tests/unit/test_%.c \
+        $$(foreach m,$$(call unit_mods,$$*),$(B)/obj/$$(m).o) \
+        $$(foreach f,$$(UNIT_FAKES_test_$$*),$(B)/obj/fakes/$$(f).o)
+	@mkdir -p $(@D)
+	$(CC) $(DD_CFLAGS) $(CMOCKA_CFLAGS) -Itests/fakes -Itests/common \
+	    $(DD_LDFLAGS) -o $@ $(filter %.c %.o,$^) $(CMOCKA_LIBS) $(DD_LIBS)
+
+$(B)/tests/integration/test_%: tests/integration/test_%.c $(B)/libdd.a \
+        $(TEST_HELPER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(DD_CFLAGS) $(CMOCKA_CFLAGS) -Itests/common $(DD_LDFLAGS) \
+	    -o $@ $< $(TEST_HELPER_OBJS) $(B)/libdd.a $(CMOCKA_LIBS) $(DD_LIBS)
+
+unit-bins: $(UNIT_BINS)
+integration-bins: $(INTEG_BINS) $(B)/dispatchd tools
+
+# Unit tests only: no network, no services.
+unit: unit-bins
+	scripts/run-tests unit $(UNIT_BINS)
+
+# Integration and system tests; expects a running stack (scripts/stack up)
+# or DISPATCHD_TEST_BROKERS / DISPATCHD_TEST_REDIS_* in the environment.
+integration: integration-bins
+	scripts/run-tests integration $(INTEG_BINS)
+	BUILD=$(BUILD) scripts/run-system-tests
+
+test:
+	scripts/test-all
+
+asan:
+	scripts/deps
+	$(MAKE) BUILD=asan unit-bins integration-bins
+	DD_TEST_TIMEOUT_MULTIPLIER=3 scripts/with-stack $(MAKE) BUILD=asan unit integration
+
+tsan:
+	scripts/deps
+	$(MAKE) BUILD=tsan $(filter-out $(TSAN_EXCLUDE:%=build/tsan/tests/unit/%),$(UNIT_SRCS:tests/unit/%.c=build/tsan/tests/unit/%))
+	DD_TEST_TIMEOUT_MULTIPLIER=5 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	    scripts/run-tests tsan $(filter-out $(TSAN_EXCLUDE:%=build/tsan/tests/unit/%),$(UNIT_SRCS:tests/unit/%.c=build/tsan/tests/unit/%))
+
+valgrind: unit-bins
+	DD_TEST_TIMEOUT_MULTIPLIER=10 DD_TEST_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --quiet" \
+	    scripts/run-tests valgrind $(UNIT_BINS)
+
+noopt:
+	$(MAKE) BUILD=noopt all
+
+coverage:
+	$(MAKE) BUILD=coverage unit
+
+FMT_FILES = $(shell git ls-files '*.c' '*.h')
+fmt:
+	clang-format -i $(FMT_FILES)
+
+fmt-check:
+	clang-format --dry-run -Werror $(FMT_FILES)
+
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 \
+	    --inline-suppr -D__GNUC__ -Iinclude -Isrc src tools
+	clang-tidy --quiet $(SRCS) -- $(DD_STD) -Iinclude -Isrc $(PKG_CFLAGS)
+
+demo:
+	scripts/demo
+
+install: $(B)/dispatchd tools
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(B)/dispatchd $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B) -name "*.d" 2>/dev/null)
