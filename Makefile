@@ -104,6 +104,7 @@ $(B)/%: tools/%.c $(B)/libdd.a
 	@mkdir -p $(@D)
 	$(CC) $(DD_CFLAGS) $(DD_LDFLAGS) -o $@ $< $(B)/libdd.a $(DD_LIBS)
 
+.SECONDARY:
 .SECONDEXPANSION:
 $(B)/tests/unit/test_%: tests/unit/test_%.c \
         $$(foreach m,$$(call unit_mods,$$*),$(B)/obj/$$(m).o) \
@@ -129,7 +130,6 @@ unit: unit-bins
 # or DISPATCHD_TEST_BROKERS / DISPATCHD_TEST_REDIS_* in the environment.
 integration: integration-bins
 	scripts/run-tests integration $(INTEG_BINS)
-	BUILD=$(BUILD) scripts/run-system-tests
 
 test:
 	scripts/test-all
