@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * codec: request parsing and validation, result serialisation, with
+ * jansson. The rules, and why they are what they are, are in codec.h; the
+ * contracts are the two JSON Schemas in schemas/. No I/O and no shared
+ * state.
+ *
+ * Out of memory inside jansson panics, as dd_xmalloc() does: dead-lettering
+ * a good request because malloc failed once would lose it.
+ */
+#include "codec.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+/* Flags for json_loadb(); see codec.h for why each one is there. */
+#define LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL)
+/* Compact and in insertion order, so equal results give equal bytes. */
+#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
+
+/* 9999-12-31T23:59:59.999Z: processed_at must keep a 4-digit year. */
+#define MAX_WALL_MS 253402300799999LL
+
+static const char *const err_names[DD_CODEC_ERR_COUNT] = {
+    [DD_CODEC_ERR_NONE] = "none",
+    [DD_CODEC_ERR_TOO_LARGE] = "too_large",
+    [DD_CODEC_ERR_INVALID_UTF8] = "invalid_utf8",
+    [DD_CODEC_ERR_NOT_JSON] = "not_json",
+    [DD_CODEC_ERR_SCHEMA] = "schema",
+    [DD_CODEC_ERR_BAD_ID] = "bad_id",
+};
+
+static const char *const status_names[] = {
+    [DD_STATUS_ASSIGNED] = "assigned",
+    [DD_STATUS_REJECTED] = "rejected",
+    [DD_STATUS_EXPIRED] = "expired",
+};
+
+#define N_STATUSES (sizeof(status_names) / sizeof(status_names[0]))
+
+/* Reasons a rejected result may carry; expired carries deadline_expired. */
+static const char *const rejected_reasons[] = {
+    DD_REASON_UNKNOWN_COURIER,
+    DD_REASON_UNKNOWN_PARCEL,
+    DD_REASON_COURIER_UNAVAILABLE,
+    DD_REASON_NO_CANDIDATE_AVAILABLE,
+};
+
+/* Records the error class and text in err, which may be NULL. */
+static void set_err(dd_codec_error_t *err, dd_codec_err_t code, const char *fmt,
+                    ...) __attribute__((format(printf, 3, 4)));
+
+static void set_err(dd_codec_error_t *err, dd_codec_err_t code, const char *fmt,
+                    ...) {
+    va_list ap;
+
+    if (err == NULL)
+        return;
+    err->code = code;
+    va_start(ap, fmt);
+    vsnprintf(err->text, sizeof(err->text), fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * Offset of the first byte that does not start a well-formed UTF-8 sequence
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), or
+ * len when all of buf is UTF-8. This is the same set Python's strict UTF-8
+ * decoder accepts, which scripts/check-schemas relies on.
+ */
+static size_t utf8_invalid_at(const unsigned char *s, size_t len) {
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        unsigned char lo = 0x80, hi = 0xbf; /* range of the 2nd byte */
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 3;
+            if (c == 0xe0)
+                lo = 0xa0; /* overlong */
+            else if (c == 0xed)
+                hi = 0x9f; /* surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 4;
+            if (c == 0xf0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xf4)
+                hi = 0x8f; /* above U+10FFFF */
+        } else {
+            return i;
+        }
+        if (len - i < n || s[i + 1] < lo || s[i + 1] > hi)
+            return i;
+        for (size_t k = 2; k < n; k++) {
+            if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+                return i;
+        }
+        i += n;
+    }
+    return len;
+}
+
+/* Replaces bytes that are not printable ASCII, so the text is safe in a
+ * Kafka header and a log line whatever jansson quoted from the input. */
+static void sanitize(char *text) {
+    for (unsigned char *p = (unsigned char *)text; *p != '\0'; p++) {
+        if (*p < 0x20 || *p >= 0x7f)
+            *p = '?';
+    }
+}
+
+/* True when the len bytes at s match ^[A-Za-z0-9._:-]{1,128}$. */
+static int id_bytes_ok(const char *s, size_t len) {
+    if (len < 1 || len > DD_CODEC_MAX_ID)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+              c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* True for a NUL-terminated string in an id buffer that is a valid id. */
+static int id_ok(const char *s) {
+    return id_bytes_ok(s, strnlen(s, DD_CODEC_MAX_ID + 1));
+}
+
+/* Checks one id value and copies it into out (DD_CODEC_MAX_ID + 1 bytes).
+ * name is the field as the error text shows it. */
+static int take_id(const json_t *v, const char *name, char *out,
+                   dd_codec_error_t *err) {
+    const char *s;
+    size_t len;
+
+    if (!json_is_string(v)) {
+        set_err(err, DD_CODEC_ERR_SCHEMA, "field '%s' must be a string", name);
+        return DD_ERR;
+    }
+    s = json_string_value(v);
+    len = json_string_length(v); /* may hold NULs: JSON_ALLOW_NUL */
+    if (!id_bytes_ok(s, len)) {
+        set_err(err, DD_CODEC_ERR_BAD_ID,
+                "field '%s' must be 1 to %d characters of A-Z a-z 0-9 . _ : -",
+                name, DD_CODEC_MAX_ID);
+        return DD_ERR;
+    }
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return DD_OK;
+}
+
+/* Fetches a required id field of root. */
+static int take_required_id(const json_t *root, const char *name, char *out,
+                            dd_codec_error_t *err) {
+    const json_t *v = json_object_get(root, name);
+
+    if (v == NULL) {
+        set_err(err, DD_CODEC_ERR_SCHEMA, "field '%s' is required", name);
+        return DD_ERR;
+    }
+    return take_id(v, name, out, err);
+}
+
+static int take_candidates(const json_t *v, dd_request_t *req,
+                           dd_codec_error_t *err) {
+    size_t n;
+
+    if (!json_is_array(v)) {
+        set_err(err, DD_CODEC_ERR_SCHEMA,
+                "field 'candidates' must be an array");
+        return DD_ERR;
+    }
+    n = json_array_size(v);
+    if (n < 1 || n > DD_CODEC_MAX_CANDIDATES) {
+        set_err(err, DD_CODEC_ERR_SCHEMA,
+                "field 'candidates' must have 1 to %d items",
+                DD_CODEC_MAX_CANDIDATES);
+        return DD_ERR;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "candidates[%zu]", i);
+        if (take_id(json_array_get(v, i), name, req->candidates[i], err) !=
+            DD_OK)
+            return DD_ERR;
+    }
+    req->n_candidates = (int)n;
+    return DD_OK;
+}
+
+/* deadline_ms is a JSON Schema integer: a whole real such as 2000.0 (or
+ * 2e3, which jansson reads as a real) counts, as it does for the schema. */
+static int take_deadline(const json_t *v, dd_request_t *req,
+                         dd_codec_error_t *err) {
+    int64_t x = 0;
+    int ok = 0;
+
+    if (json_is_integer(v)) {
+        x = (int64_t)json_integer_value(v);
+        ok = x >= 1 && x <= DD_CODEC_MAX_DEADLINE_MS;
+    } else if (json_is_real(v)) {
+        double d = json_real_value(v);
+
+        if (d >= 1.0 && d <= (double)DD_CODEC_MAX_DEADLINE_MS) {
+            x = (int64_t)d;
+            ok = !((double)x < d); /* no fraction was cut off */
+        }
+    }
+    if (!ok) {
+        set_err(err, DD_CODEC_ERR_SCHEMA,
+                "field 'deadline_ms' must be an integer from 1 to %d",
+                DD_CODEC_MAX_DEADLINE_MS);
+        return DD_ERR;
+    }
+    req->deadline_ms = x;
+    return DD_OK;
+}
+
+static const char *type_name(const json_t *v) {
+    switch (json_typeof(v)) {
+        case JSON_OBJECT:
+            return "an object";
+        case JSON_ARRAY:
+            return "an array";
+        case JSON_STRING:
+            return "a string";
+        case JSON_INTEGER:
+        case JSON_REAL:
+            return "a number";
+        case JSON_TRUE:
+        case JSON_FALSE:
+            return "a boolean";
+        case JSON_NULL:
+            return "null";
+    }
+    return "a value";
+}
+
+/* Validates a parsed document into req; see codec.h for the order. */
+static int take_request(const json_t *root, dd_request_t *req,
+                        dd_codec_error_t *err) {
+    const json_t *courier, *candidates, *v;
+
+    if (!json_is_object(root)) {
+        set_err(err, DD_CODEC_ERR_SCHEMA,
+                "request must be a JSON object, not %s", type_name(root));
+        return DD_ERR;
+    }
+    if (take_required_id(root, "request_id", req->request_id, err) != DD_OK ||
+        take_required_id(root, "parcel_id", req->parcel_id, err) != DD_OK)
+        return DD_ERR;
+
+    courier = json_object_get(root, "courier_id");
+    candidates = json_object_get(root, "candidates");
+    if (courier != NULL && candidates != NULL) {
+        set_err(err, DD_CODEC_ERR_SCHEMA,
+                "fields 'courier_id' and 'candidates' must not both be given");
+        return DD_ERR;
+    }
+    if (courier == NULL && candidates == NULL) {
+        set_err(err, DD_CODEC_ERR_SCHEMA,
+                "one of the fields 'courier_id' or 'candidates' is required");
+        return DD_ERR;
+    }
+    if (courier != NULL) {
+        if (take_id(courier, "courier_id", req->courier_id, err) != DD_OK)
+            return DD_ERR;
+    } else if (take_candidates(candidates, req, err) != DD_OK) {
+        return DD_ERR;
+    }
+
+    v = json_object_get(root, "deadline_ms");
+    if (v != NULL && take_deadline(v, req, err) != DD_OK)
+        return DD_ERR;
+    v = json_object_get(root, "created_at");
+    if (v != NULL && !json_is_string(v)) {
+        set_err(err, DD_CODEC_ERR_SCHEMA,
+                "field 'created_at' must be a string");
+        return DD_ERR;
+    }
+    return DD_OK;
+}
+
+int dd_codec_parse_request(const char *buf, size_t len, dd_request_t *req,
+                           dd_codec_error_t *err) {
+    json_error_t jerr;
+    json_t *root;
+    size_t bad;
+    int rc;
+
+    memset(req, 0, sizeof(*req));
+    set_err(err, DD_CODEC_ERR_NONE, "%s", "");
+
+    if (len > DD_CODEC_MAX_REQUEST_BYTES) {
+        set_err(err, DD_CODEC_ERR_TOO_LARGE,
+                "request is %zu bytes, more than the %d allowed", len,
+                DD_CODEC_MAX_REQUEST_BYTES);
+        return DD_ERR;
+    }
+    /* Checked before jansson so the class does not depend on where the bad
+     * byte is (jansson calls one outside a string a syntax error). */
+    bad = utf8_invalid_at((const unsigned char *)buf, len);
+    if (bad < len) {
+        set_err(err, DD_CODEC_ERR_INVALID_UTF8,
+                "request is not valid UTF-8 at byte %zu", bad);
+        return DD_ERR;
+    }
+
+    root = json_loadb(buf, len, LOAD_FLAGS, &jerr);
+    if (root == NULL) {
+        switch (json_error_code(&jerr)) {
+            case json_error_out_of_memory:
+                dd_panic("out of memory parsing a %zu-byte request", len);
+            case json_error_invalid_utf8:
+                /* Not reached after utf8_invalid_at(); kept for safety. */
+                set_err(err, DD_CODEC_ERR_INVALID_UTF8,
+                        "request is not valid UTF-8: %s", jerr.text);
+                break;
+            default:
+                set_err(err, DD_CODEC_ERR_NOT_JSON,
+                        "request is not JSON: %s at byte %d", jerr.text,
+                        jerr.position);
+                break;
+        }
+        if (err != NULL)
+            sanitize(err->text);
+        memset(req, 0, sizeof(*req));
+        return DD_ERR;
+    }
+
+    rc = take_request(root, req, err);
+    json_decref(root);
+    if (rc != DD_OK)
+        memset(req, 0, sizeof(*req));
+    return rc;
+}
+
+const char *dd_codec_err_name(dd_codec_err_t code) {
+    if ((unsigned)code >= DD_CODEC_ERR_COUNT)
+        return "unknown";
+    return err_names[code];
+}
+
+const char *dd_codec_status_name(dd_status_t status) {
+    if ((unsigned)status >= N_STATUSES)
+        return NULL;
+    return status_names[status];
+}
+
+/* True when res can be written without breaking assignment.schema.json. */
+static int result_ok(const dd_result_t *res) {
+    size_t topic_len = strnlen(res->source_topic, sizeof(res->source_topic));
+
+    if ((unsigned)res->status >= N_STATUSES || !id_ok(res->request_id) ||
+        !id_ok(res->parcel_id) ||
+        (res->courier_id[0] != '\0' && !id_ok(res->courier_id)) ||
+        topic_len == 0 || topic_len == sizeof(res->source_topic) ||
+        utf8_invalid_at((const unsigned char *)res->source_topic, topic_len) <
+            topic_len ||
+        res->source_partition < 0 || res->source_offset < 0 ||
+        res->processed_at_ms < 0 || res->processed_at_ms > MAX_WALL_MS)
+        return 0;
+
+    switch (res->status) {
+        case DD_STATUS_ASSIGNED:
+            return res->courier_id[0] != '\0' && res->eta_seconds >= 0 &&
+                   res->pickup_eta_seconds >= 0 && res->distance_m >= 0;
+        case DD_STATUS_EXPIRED:
+            return res->reason != NULL &&
+                   strcmp(res->reason, DD_REASON_DEADLINE_EXPIRED) == 0;
+        case DD_STATUS_REJECTED:
+            if (res->reason == NULL)
+                return 0;
+            for (size_t i = 0;
+                 i < sizeof(rejected_reasons) / sizeof(rejected_reasons[0]);
+                 i++) {
+                if (strcmp(res->reason, rejected_reasons[i]) == 0)
+                    return 1;
+            }
+            return 0;
+    }
+    return 0;
+}
+
+/* json_object_set_new() that panics: after result_ok() every string is
+ * valid UTF-8, so a failure can only be out of memory. */
+static void put(json_t *obj, const char *key, json_t *v) {
+    if (v == NULL || json_object_set_new(obj, key, v) != 0)
+        dd_panic("out of memory building result JSON (field %s)", key);
+}
+
+char *dd_codec_result_json(const dd_result_t *res, size_t *lenp) {
+    int assigned = res->status == DD_STATUS_ASSIGNED;
+    char when[32];
+    json_t *root, *source;
+    size_t size;
+    char *out;
+
+    if (lenp != NULL)
+        *lenp = 0;
+    if (!result_ok(res))
+        return NULL;
+
+    root = json_object();
+    source = json_object();
+    if (root == NULL || source == NULL)
+        dd_panic("out of memory building result JSON");
+
+    /* Insertion order is the output order (DESIGN.md section 2). */
+    put(root, "request_id", json_string(res->request_id));
+    put(root, "status", json_string(status_names[res->status]));
+    if (!assigned)
+        put(root, "reason", json_string(res->reason));
+    put(root, "parcel_id", json_string(res->parcel_id));
+    if (res->courier_id[0] != '\0')
+        put(root, "courier_id", json_string(res->courier_id));
+    if (assigned) {
+        put(root, "eta_seconds", json_integer(res->eta_seconds));
+        put(root, "pickup_eta_seconds", json_integer(res->pickup_eta_seconds));
+        put(root, "distance_m", json_integer(res->distance_m));
+        put(root, "eta_cached", json_boolean(res->eta_cached));
+    }
+    put(source, "topic", json_string(res->source_topic));
+    put(source, "partition", json_integer(res->source_partition));
+    put(source, "offset", json_integer(res->source_offset));
+    put(root, "source", source);
+    dd_format_iso8601(res->processed_at_ms, when, sizeof(when));
+    put(root, "processed_at", json_string(when));
+
+    /* json_dumpb() into our own allocation, so the caller frees every
+     * project buffer the same way (dd_free) and allocator hooks see it. */
+    size = json_dumpb(root, NULL, 0, DUMP_FLAGS);
+    if (size == 0)
+        dd_panic("cannot serialise result JSON");
+    out = dd_xmalloc(size + 1);
+    if (json_dumpb(root, out, size, DUMP_FLAGS) != size)
+        dd_panic("result JSON changed size while serialising");
+    out[size] = '\0';
+    json_decref(root);
+    if (lenp != NULL)
+        *lenp = size;
+    return out;
+}

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * route: geohash cells, haversine distance and the ETA model (DESIGN.md
+ * section 3). Pure functions without state; see route.h for the model.
+ */
+#include "route.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+static const char base32[] = "0123456789bcdefghjkmnpqrstuvwxyz";
+
+static const struct {
+    const char *name;
+    double speed_kmh;
+} vehicles[] = {
+    [DD_VEHICLE_FOOT] = {"foot", 5.0},
+    [DD_VEHICLE_BIKE] = {"bike", 15.0},
+    [DD_VEHICLE_SCOOTER] = {"scooter", 25.0},
+    [DD_VEHICLE_CAR] = {"car", 30.0},
+};
+
+#define N_VEHICLES (sizeof(vehicles) / sizeof(vehicles[0]))
+
+/* True for a finite position on the globe. */
+static int position_ok(double lat, double lon) {
+    return isfinite(lat) && isfinite(lon) && lat >= -90.0 && lat <= 90.0 &&
+           lon >= -180.0 && lon <= 180.0;
+}
+
+/* The 5-bit value of a geohash character, or -1 outside the alphabet. */
+static int base32_value(char ch) {
+    const char *p;
+
+    if (ch == '\0')
+        return -1;
+    p = strchr(base32, ch);
+    return p != NULL ? (int)(p - base32) : -1;
+}
+
+/* Length of a valid geohash (1..12 characters of the alphabet), else 0. */
+static size_t cell_len(const char *cell) {
+    size_t n;
+
+    for (n = 0; cell[n] != '\0'; n++) {
+        if (n >= DD_ROUTE_GEOHASH_MAX || base32_value(cell[n]) < 0)
+            return 0;
+    }
+    return n;
+}
+
+static int vehicle_ok(dd_vehicle_t v) {
+    return (unsigned)v < N_VEHICLES;
+}
+
+int dd_route_geohash(double lat, double lon, int precision, char *out,
+                     size_t out_size) {
+    double lat_lo = -90.0, lat_hi = 90.0;
+    double lon_lo = -180.0, lon_hi = 180.0;
+    int even = 1; /* geohash interleaves bits starting with longitude */
+
+    if (out_size > 0)
+        out[0] = '\0';
+    if (!position_ok(lat, lon) || precision < 1 ||
+        precision > DD_ROUTE_GEOHASH_MAX || out_size < (size_t)precision + 1)
+        return DD_ERR;
+
+    for (int i = 0; i < precision; i++) {
+        int ch = 0;
+
+        for (int bit = 4; bit >= 0; bit--) {
+            double mid;
+
+            if (even) {
+                mid = (lon_lo + lon_hi) / 2.0;
+                if (lon >= mid) {
+                    ch |= 1 << bit;
+                    lon_lo = mid;
+                } else {
+                    lon_hi = mid;
+                }
+            } else {
+                mid = (lat_lo + lat_hi) / 2.0;
+                if (lat >= mid) {
+                    ch |= 1 << bit;
+                    lat_lo = mid;
+                } else {
+                    lat_hi = mid;
+                }
+            }
+            even = !even;
+        }
+        out[i] = base32[ch];
+    }
+    out[precision] = '\0';
+    return DD_OK;
+}
+
+int dd_route_geohash_centre(const char *cell, double *lat, double *lon) {
+    double lat_lo = -90.0, lat_hi = 90.0;
+    double lon_lo = -180.0, lon_hi = 180.0;
+    int even = 1;
+    size_t n = cell_len(cell);
+
+    if (n == 0)
+        return DD_ERR;
+    for (size_t i = 0; i < n; i++) {
+        int ch = base32_value(cell[i]);
+
+        for (int bit = 4; bit >= 0; bit--) {
+            int set = (ch >> bit) & 1;
+
+            if (even) {
+                double mid = (lon_lo + lon_hi) / 2.0;
+                if (set)
+                    lon_lo = mid;
+                else
+                    lon_hi = mid;
+            } else {
+                double mid = (lat_lo + lat_hi) / 2.0;
+                if (set)
+                    lat_lo = mid;
+                else
+                    lat_hi = mid;
+            }
+            even = !even;
+        }
+    }
+    *lat = (lat_lo + lat_hi) / 2.0;
+    *lon = (lon_lo + lon_hi) / 2.0;
+    return DD_OK;
+}
+
+int dd_route_cell(double lat, double lon, char *out, size_t out_size) {
+    return dd_route_geohash(lat, lon, DD_ROUTE_CELL_PRECISION, out, out_size);
+}
+
+int dd_route_vehicle_parse(const char *s, size_t len, dd_vehicle_t *out) {
+    for (size_t i = 0; i < N_VEHICLES; i++) {
+        if (strlen(vehicles[i].name) == len &&
+            memcmp(vehicles[i].name, s, len) == 0) {
+            *out = (dd_vehicle_t)i;
+            return DD_OK;
+        }
+    }
+    return DD_ERR;
+}
+
+const char *dd_route_vehicle_name(dd_vehicle_t v) {
+    return vehicle_ok(v) ? vehicles[v].name : NULL;
+}
+
+double dd_route_vehicle_speed_kmh(dd_vehicle_t v) {
+    return vehicle_ok(v) ? vehicles[v].speed_kmh : 0.0;
+}
+
+double dd_route_haversine_m(double lat1, double lon1, double lat2,
+                            double lon2) {
+    const double rad = M_PI / 180.0;
+    double dlat = (lat2 - lat1) * rad;
+    double dlon = (lon2 - lon1) * rad;
+    double s_lat = sin(dlat / 2.0);
+    double s_lon = sin(dlon / 2.0);
+    double a =
+        s_lat * s_lat + cos(lat1 * rad) * cos(lat2 * rad) * s_lon * s_lon;
+
+    /* Rounding can push a just above 1 for antipodal points. */
+    if (a > 1.0)
+        a = 1.0;
+    return 2.0 * DD_ROUTE_EARTH_RADIUS_M * atan2(sqrt(a), sqrt(1.0 - a));
+}
+
+int64_t dd_route_leg_seconds(dd_vehicle_t v, const char *from_cell,
+                             const char *to_cell) {
+    double lat1, lon1, lat2, lon2, metres, speed_mps;
+
+    if (!vehicle_ok(v) ||
+        dd_route_geohash_centre(from_cell, &lat1, &lon1) != DD_OK ||
+        dd_route_geohash_centre(to_cell, &lat2, &lon2) != DD_OK)
+        return -1;
+    metres = dd_route_haversine_m(lat1, lon1, lat2, lon2);
+    speed_mps = vehicles[v].speed_kmh * 1000.0 / 3600.0;
+    return (int64_t)ceil(metres * DD_ROUTE_ROAD_FACTOR / speed_mps);
+}
+
+int64_t dd_route_distance_m(double courier_lat, double courier_lon,
+                            double pickup_lat, double pickup_lon,
+                            double dropoff_lat, double dropoff_lon) {
+    double metres;
+
+    if (!position_ok(courier_lat, courier_lon) ||
+        !position_ok(pickup_lat, pickup_lon) ||
+        !position_ok(dropoff_lat, dropoff_lon))
+        return -1;
+    metres =
+        dd_route_haversine_m(courier_lat, courier_lon, pickup_lat, pickup_lon) +
+        dd_route_haversine_m(pickup_lat, pickup_lon, dropoff_lat, dropoff_lon);
+    return (int64_t)llround(metres * DD_ROUTE_ROAD_FACTOR);
+}
+
+int dd_route_eta_key(dd_vehicle_t v, const char *from_cell, const char *to_cell,
+                     char *buf, size_t size) {
+    int n;
+
+    if (size > 0)
+        buf[0] = '\0';
+    if (!vehicle_ok(v) || cell_len(from_cell) == 0 || cell_len(to_cell) == 0)
+        return DD_ERR;
+    n = snprintf(buf, size, "eta:v1:%s:%s:%s", vehicles[v].name, from_cell,
+                 to_cell);
+    if (n < 0 || (size_t)n >= size) {
+        if (size > 0)
+            buf[0] = '\0';
+        return DD_ERR;
+    }
+    return DD_OK;
+}

@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for codec. Request parsing is driven by the cases under
+ * tests/data (DD_TEST_DATA_DIR, default "tests/data", relative to the repo
+ * root, which is the working directory of test runs):
+ *   valid/<case>/input.json    + expected.json: the parsed request as
+ *     {"request_id", "parcel_id", "courier_id", "candidates", "deadline_ms"}
+ *     (n_candidates is the length of candidates)
+ *   invalid/<case>/input.json  + error.txt: the error class name
+ * scripts/check-schemas checks the same cases against the JSON Schemas.
+ * Result serialisation is checked byte for byte, and against the examples
+ * in tests/data/results that scripts/check-schemas validates.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "codec.h"
+#include "util.h"
+
+#define MIN_VALID_CASES   12
+#define MIN_INVALID_CASES 20
+
+/* 2026-11-27T20:00:00.042Z */
+#define WALL_MS 1795809600042LL
+
+static const char *data_dir(void) {
+    const char *d = getenv("DD_TEST_DATA_DIR");
+    return d != NULL && d[0] != '\0' ? d : "tests/data";
+}
+
+/* Reads a whole file into an owned buffer (dd_free); NULL if missing. */
+static char *read_file(const char *path, size_t *lenp) {
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long size;
+
+    if (f == NULL)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
+        fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    buf = dd_xmalloc((size_t)size + 1);
+    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        fclose(f);
+        dd_free(buf);
+        return NULL;
+    }
+    fclose(f);
+    buf[size] = '\0';
+    *lenp = (size_t)size;
+    return buf;
+}
+
+static int only_dirs(const struct dirent *de) {
+    return de->d_name[0] != '.';
+}
+
+/* The JSON form of a parsed request, as expected.json writes it. */
+static json_t *request_to_json(const dd_request_t *req) {
+    json_t *cands = json_array();
+
+    for (int i = 0; i < req->n_candidates; i++)
+        json_array_append_new(cands, json_string(req->candidates[i]));
+    return json_pack("{s:s, s:s, s:s, s:o, s:I}", "request_id", req->request_id,
+                     "parcel_id", req->parcel_id, "courier_id", req->courier_id,
+                     "candidates", cands, "deadline_ms",
+                     (json_int_t)req->deadline_ms);
+}
+
+/* Checks one valid case; returns 1 when it passes, printing why not. */
+static int check_valid_case(const char *dir, const char *name) {
+    char path[1024];
+    dd_request_t *req = dd_xmalloc(sizeof(*req));
+    dd_codec_error_t err;
+    json_error_t jerr;
+    json_t *want = NULL, *got = NULL;
+    char *input = NULL, *a = NULL, *b = NULL;
+    size_t len;
+    int ok = 0;
+
+    snprintf(path, sizeof(path), "%s/%s/input.json", dir, name);
+    input = read_file(path, &len);
+    if (input == NULL) {
+        print_error("valid/%s: cannot read input.json\n", name);
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/%s/expected.json", dir, name);
+    want = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (want == NULL) {
+        print_error("valid/%s: bad expected.json: %s\n", name, jerr.text);
+        goto out;
+    }
+    if (dd_codec_parse_request(input, len, req, &err) != DD_OK) {
+        print_error("valid/%s: rejected as %s: %s\n", name,
+                    dd_codec_err_name(err.code), err.text);
+        goto out;
+    }
+    if (err.code != DD_CODEC_ERR_NONE || err.text[0] != '\0') {
+        print_error("valid/%s: error set on success\n", name);
+        goto out;
+    }
+    got = request_to_json(req);
+    if (!json_equal(got, want)) {
+        a = json_dumps(got, JSON_SORT_KEYS);
+        b = json_dumps(want, JSON_SORT_KEYS);
+        print_error("valid/%s: parsed %s\n  expected %s\n", name, a, b);
+        goto out;
+    }
+    ok = 1;
+out:
+    free(a);
+    free(b);
+    json_decref(got);
+    json_decref(want);
+    dd_free(input);
+    dd_free(req);
+    return ok;
+}
+
+/* Checks one invalid case; returns 1 when it passes, printing why not. */
+static int check_invalid_case(const char *dir, const char *name) {
+    char path[1024];
+    dd_request_t *req = dd_xmalloc(sizeof(*req));
+    dd_codec_error_t err;
+    char *input = NULL, *want = NULL;
+    size_t len, want_len;
+    int ok = 0;
+
+    snprintf(path, sizeof(path), "%s/%s/input.json", dir, name);
+    input = read_file(path, &len);
+    snprintf(path, sizeof(path), "%s/%s/error.txt", dir, name);
+    want = read_file(path, &want_len);
+    if (input == NULL || want == NULL) {
+        print_error("invalid/%s: cannot read input.json or error.txt\n", name);
+        goto out;
+    }
+    while (want_len > 0 &&
+           (want[want_len - 1] == '\n' || want[want_len - 1] == ' '))
+        want[--want_len] = '\0';
+    if (dd_codec_parse_request(input, len, req, &err) == DD_OK) {
+        print_error("invalid/%s: accepted\n", name);
+        goto out;
+    }
+    if (strcmp(dd_codec_err_name(err.code), want) != 0) {
+        print_error("invalid/%s: class %s (%s), expected %s\n", name,
+                    dd_codec_err_name(err.code), err.text, want);
+        goto out;
+    }
+    if (err.text[0] == '\0' || req->request_id[0] != '\0') {
+        print_error("invalid/%s: no error text, or request not cleared\n",
+                    name);
+        goto out;
+    }
+    ok = 1;
+out:
+    dd_free(input);
+    dd_free(want);
+    dd_free(req);
+    return ok;
+}
+
+/* Runs check on every case under data_dir()/kind; fails on any failure or
+ * on fewer than min_cases cases. */
+static void run_cases(const char *kind, int min_cases,
+                      int (*check)(const char *dir, const char *name)) {
+    char dir[512];
+    struct dirent **names;
+    int n, failed = 0;
+
+    snprintf(dir, sizeof(dir), "%s/%s", data_dir(), kind);
+    n = scandir(dir, &names, only_dirs, alphasort);
+    if (n < 0)
+        fail_msg("cannot list %s (run from the repo root or set "
+                 "DD_TEST_DATA_DIR)",
+                 dir);
+    for (int i = 0; i < n; i++) {
+        if (!check(dir, names[i]->d_name))
+            failed++;
+        free(names[i]);
+    }
+    free(names);
+    print_message("%s: %d cases, %d failed\n", kind, n, failed);
+    assert_int_equal(failed, 0);
+    assert_true(n >= min_cases);
+}
+
+static void test_valid_cases_parse_to_expected(void **state) {
+    (void)state;
+    run_cases("valid", MIN_VALID_CASES, check_valid_case);
+}
+
+static void test_invalid_cases_fail_with_their_class(void **state) {
+    (void)state;
+    run_cases("invalid", MIN_INVALID_CASES, check_invalid_case);
+}
+
+/* A valid request of exactly len bytes, padded in an unknown field. */
+static char *request_of_size(size_t len) {
+    static const char head[] =
+        "{\"request_id\":\"r-1\",\"parcel_id\":\"p-1\",\"courier_id\":\"c-1\","
+        "\"pad\":\"";
+    char *buf = dd_xmalloc(len + 1);
+    size_t hl = sizeof(head) - 1;
+
+    assert_true(len >= hl + 2);
+    memcpy(buf, head, hl);
+    memset(buf + hl, 'x', len - hl - 2);
+    memcpy(buf + len - 2, "\"}", 2);
+    buf[len] = '\0';
+    return buf;
+}
+
+static void test_size_limit_is_64_kib(void **state) {
+    dd_request_t *req = dd_xmalloc(sizeof(*req));
+    dd_codec_error_t err;
+    char *buf;
+    (void)state;
+
+    buf = request_of_size(DD_CODEC_MAX_REQUEST_BYTES);
+    assert_int_equal(
+        dd_codec_parse_request(buf, DD_CODEC_MAX_REQUEST_BYTES, req, &err),
+        DD_OK);
+    assert_string_equal(req->courier_id, "c-1");
+    dd_free(buf);
+
+    buf = request_of_size(DD_CODEC_MAX_REQUEST_BYTES + 1);
+    assert_int_equal(
+        dd_codec_parse_request(buf, DD_CODEC_MAX_REQUEST_BYTES + 1, req, &err),
+        DD_ERR);
+    assert_int_equal(err.code, DD_CODEC_ERR_TOO_LARGE);
+    assert_string_equal(err.text,
+                        "request is 65537 bytes, more than the 65536 allowed");
+    dd_free(buf);
+    /* Size is checked before anything else: garbage is still too_large. */
+    buf = dd_xcalloc(1, 70000);
+    assert_int_equal(dd_codec_parse_request(buf, 70000, req, &err), DD_ERR);
+    assert_int_equal(err.code, DD_CODEC_ERR_TOO_LARGE);
+    dd_free(buf);
+    dd_free(req);
+}
+
+static void test_nul_bytes(void **state) {
+    static const char raw_in_string[] =
+        "{\"request_id\":\"r\0\",\"parcel_id\":\"p\",\"courier_id\":\"c\"}";
+    static const char raw_after[] =
+        "{\"request_id\":\"r\",\"parcel_id\":\"p\",\"courier_id\":\"c\"}\0";
+    static const char escaped_in_id[] =
+        "{\"request_id\":\"r\\u0000x\",\"parcel_id\":\"p\",\"courier_id\":"
+        "\"c\"}";
+    static const char escaped_elsewhere[] =
+        "{\"request_id\":\"r\",\"parcel_id\":\"p\",\"courier_id\":\"c\","
+        "\"note\":\"a\\u0000b\"}";
+    static const char escaped_in_key[] =
+        "{\"request_id\":\"r\",\"parcel_id\":\"p\",\"courier_id\":\"c\","
+        "\"n\\u0000\":1}";
+    dd_request_t *req = dd_xmalloc(sizeof(*req));
+    dd_codec_error_t err;
+    (void)state;
+
+    /* A raw NUL byte is never JSON: the length counts, not the NUL. */
+    assert_int_equal(dd_codec_parse_request(
+                         raw_in_string, sizeof(raw_in_string) - 1, req, &err),
+                     DD_ERR);
+    assert_int_equal(err.code, DD_CODEC_ERR_NOT_JSON);
+    assert_int_equal(
+        dd_codec_parse_request(raw_after, sizeof(raw_after) - 1, req, &err),
+        DD_ERR);
+    assert_int_equal(err.code, DD_CODEC_ERR_NOT_JSON);
+    /* Without the trailing NUL the same bytes are fine. */
+    assert_int_equal(
+        dd_codec_parse_request(raw_after, sizeof(raw_after) - 2, req, &err),
+        DD_OK);
+    /* \u0000 in a string is JSON; in an id it fails the pattern. */
+    assert_int_equal(dd_codec_parse_request(
+                         escaped_in_id, sizeof(escaped_in_id) - 1, req, &err),
+                     DD_ERR);
+    assert_int_equal(err.code, DD_CODEC_ERR_BAD_ID);
+    assert_string_equal(
+        err.text, "field 'request_id' must be 1 to 128 characters of A-Z a-z "
+                  "0-9 . _ : -");
+    assert_int_equal(dd_codec_parse_request(escaped_elsewhere,
+                                            sizeof(escaped_elsewhere) - 1, req,
+                                            &err),
+                     DD_OK);
+    /* jansson cannot hold a NUL in a key. */
+    assert_int_equal(dd_codec_parse_request(
+                         escaped_in_key, sizeof(escaped_in_key) - 1, req, &err),
+                     DD_ERR);
+    assert_int_equal(err.code, DD_CODEC_ERR_NOT_JSON);
+    dd_free(req);
+}
+
+static void test_error_texts_name_the_field(void **state) {
+    static const struct {
+        const char *json;
+        const char *text;
+    } cases[] = {
+        {"{\"parcel_id\":\"p\",\"courier_id\":\"c\"}",
+         "field 'request_id' is required"},
+        {"{\"request_id\":7,\"parcel_id\":\"p\",\"courier_id\":\"c\"}",
+         "field 'request_id' must be a string"},
+        {"{\"request_id\":\"r\",\"parcel_id\":\"p\",\"candidates\":[]}",
+         "field 'candidates' must have 1 to 64 items"},
+        {"{\"request_id\":\"r\",\"parcel_id\":\"p\",\"candidates\":[\"a\","
+         "\"b c\"]}",
+         "field 'candidates[1]' must be 1 to 128 characters of A-Z a-z 0-9 . "
+         "_ : -"},
+        {"{\"request_id\":\"r\",\"parcel_id\":\"p\"}",
+         "one of the fields 'courier_id' or 'candidates' is required"},
+        {"{\"request_id\":\"r\",\"parcel_id\":\"p\",\"courier_id\":\"c\","
+         "\"candidates\":[\"c\"]}",
+         "fields 'courier_id' and 'candidates' must not both be given"},
+        {"{\"request_id\":\"r\",\"parcel_id\":\"p\",\"courier_id\":\"c\","
+         "\"deadline_ms\":0}",
+         "field 'deadline_ms' must be an integer from 1 to 86400000"},
+        {"[1]", "request must be a JSON object, not an array"},
+        {"{\"a\":1,\"a\":2}",
+         "request is not JSON: duplicate object key near '\"a\"' at byte 10"},
+    };
+    dd_request_t *req = dd_xmalloc(sizeof(*req));
+    dd_codec_error_t err;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(dd_codec_parse_request(
+                             cases[i].json, strlen(cases[i].json), req, &err),
+                         DD_ERR);
+        assert_string_equal(err.text, cases[i].text);
+    }
+    dd_free(req);
+}
+
+static void test_not_json_text_is_printable_ascii(void **state) {
+    /* jansson quotes the bad token; a UTF-8 BOM must not leak raw bytes. */
+    static const char bom[] = "\xef\xbb\xbf{}";
+    dd_request_t *req = dd_xmalloc(sizeof(*req));
+    dd_codec_error_t err;
+    (void)state;
+
+    assert_int_equal(dd_codec_parse_request(bom, sizeof(bom) - 1, req, &err),
+                     DD_ERR);
+    assert_int_equal(err.code, DD_CODEC_ERR_NOT_JSON);
+    for (const char *p = err.text; *p != '\0'; p++)
+        assert_true(*p >= 0x20 && *p < 0x7f);
+    dd_free(req);
+}
+
+static void test_error_is_optional(void **state) {
+    static const char ok[] =
+        "{\"request_id\":\"r\",\"parcel_id\":\"p\",\"courier_id\":\"c\"}";
+    dd_request_t *req = dd_xmalloc(sizeof(*req));
+    (void)state;
+
+    assert_int_equal(dd_codec_parse_request(ok, sizeof(ok) - 1, req, NULL),
+                     DD_OK);
+    assert_int_equal(dd_codec_parse_request("[", 1, req, NULL), DD_ERR);
+    assert_int_equal(dd_codec_parse_request("", 0, req, NULL), DD_ERR);
+    dd_free(req);
+}
+
+static void test_names(void **state) {
+    (void)state;
+    assert_string_equal(dd_codec_err_name(DD_CODEC_ERR_NONE), "none");
+    assert_string_equal(dd_codec_err_name(DD_CODEC_ERR_TOO_LARGE), "too_large");
+    assert_string_equal(dd_codec_err_name(DD_CODEC_ERR_INVALID_UTF8),
+                        "invalid_utf8");
+    assert_string_equal(dd_codec_err_name(DD_CODEC_ERR_NOT_JSON), "not_json");
+    assert_string_equal(dd_codec_err_name(DD_CODEC_ERR_SCHEMA), "schema");
+    assert_string_equal(dd_codec_err_name(DD_CODEC_ERR_BAD_ID), "bad_id");
+    assert_string_equal(dd_codec_err_name(DD_CODEC_ERR_COUNT), "unknown");
+    assert_string_equal(dd_codec_status_name(DD_STATUS_ASSIGNED), "assigned");
+    assert_string_equal(dd_codec_status_name(DD_STATUS_REJECTED), "rejected");
+    assert_string_equal(dd_codec_status_name(DD_STATUS_EXPIRED), "expired");
+    assert_null(dd_codec_status_name((dd_status_t)3));
+}
+
+/*----- Results -----*/
+
+static const char assigned_json[] =
+    "{\"request_id\":\"r-1001\",\"status\":\"assigned\",\"parcel_id\":\"p-77\","
+    "\"courier_id\":\"c-12\",\"eta_seconds\":734,\"pickup_eta_seconds\":210,"
+    "\"distance_m\":5120,\"eta_cached\":true,\"source\":{\"topic\":"
+    "\"dispatch.requests\",\"partition\":3,\"offset\":1234},"
+    "\"processed_at\":\"2026-11-27T20:00:00.042Z\"}";
+
+static const char rejected_json[] =
+    "{\"request_id\":\"r-1002\",\"status\":\"rejected\",\"reason\":"
+    "\"courier_unavailable\",\"parcel_id\":\"p-78\",\"courier_id\":\"c-40\","
+    "\"source\":{\"topic\":\"dispatch.requests\",\"partition\":0,\"offset\":"
+    "0},\"processed_at\":\"1970-01-01T00:00:00.000Z\"}";
+
+static const char expired_json[] =
+    "{\"request_id\":\"r-1003\",\"status\":\"expired\",\"reason\":"
+    "\"deadline_expired\",\"parcel_id\":\"p-79\",\"source\":{\"topic\":"
+    "\"dispatch.requests\",\"partition\":11,\"offset\":9007199254740993},"
+    "\"processed_at\":\"2026-11-27T20:00:01.999Z\"}";
+
+static void fill_assigned(dd_result_t *res) {
+    memset(res, 0, sizeof(*res));
+    dd_strlcpy(res->request_id, "r-1001", sizeof(res->request_id));
+    res->status = DD_STATUS_ASSIGNED;
+    dd_strlcpy(res->parcel_id, "p-77", sizeof(res->parcel_id));
+    dd_strlcpy(res->courier_id, "c-12", sizeof(res->courier_id));
+    res->eta_seconds = 734;
+    res->pickup_eta_seconds = 210;
+    res->distance_m = 5120;
+    res->eta_cached = 1;
+    dd_strlcpy(res->source_topic, "dispatch.requests",
+               sizeof(res->source_topic));
+    res->source_partition = 3;
+    res->source_offset = 1234;
+    res->processed_at_ms = WALL_MS;
+}
+
+static void fill_rejected(dd_result_t *res) {
+    memset(res, 0, sizeof(*res));
+    dd_strlcpy(res->request_id, "r-1002", sizeof(res->request_id));
+    res->status = DD_STATUS_REJECTED;
+    res->reason = DD_REASON_COURIER_UNAVAILABLE;
+    dd_strlcpy(res->parcel_id, "p-78", sizeof(res->parcel_id));
+    dd_strlcpy(res->courier_id, "c-40", sizeof(res->courier_id));
+    /* Route numbers of a rejection are not written, whatever they hold. */
+    res->eta_seconds = 99;
+    res->eta_cached = 1;
+    dd_strlcpy(res->source_topic, "dispatch.requests",
+               sizeof(res->source_topic));
+    res->processed_at_ms = 0;
+}
+
+static void fill_expired(dd_result_t *res) {
+    memset(res, 0, sizeof(*res));
+    dd_strlcpy(res->request_id, "r-1003", sizeof(res->request_id));
+    res->status = DD_STATUS_EXPIRED;
+    res->reason = DD_REASON_DEADLINE_EXPIRED;
+    dd_strlcpy(res->parcel_id, "p-79", sizeof(res->parcel_id));
+    dd_strlcpy(res->source_topic, "dispatch.requests",
+               sizeof(res->source_topic));
+    res->source_partition = 11;
+    res->source_offset = 9007199254740993LL; /* 2^53 + 1: not a double */
+    res->processed_at_ms = WALL_MS + 1957;
+}
+
+/* Serialises res, checks the bytes and the length, and checks that the
+ * example file under tests/data/results (validated by check-schemas) has
+ * the same bytes, ignoring one trailing newline. */
+static void check_result(const dd_result_t *res, const char *want,
+                         const char *example) {
+    char path[512];
+    char *got, *file;
+    size_t len, file_len;
+
+    got = dd_codec_result_json(res, &len);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    assert_int_equal(len, strlen(want));
+    dd_free(got);
+
+    snprintf(path, sizeof(path), "%s/results/%s", data_dir(), example);
+    file = read_file(path, &file_len);
+    if (file == NULL)
+        fail_msg("cannot read %s", path);
+    if (file_len > 0 && file[file_len - 1] == '\n')
+        file[--file_len] = '\0';
+    assert_string_equal(file, want);
+    dd_free(file);
+}
+
+static void test_result_assigned_bytes(void **state) {
+    dd_result_t res;
+    (void)state;
+    fill_assigned(&res);
+    check_result(&res, assigned_json, "assigned.json");
+    /* A reason on an assignment is ignored. */
+    res.reason = DD_REASON_UNKNOWN_COURIER;
+    check_result(&res, assigned_json, "assigned.json");
+}
+
+static void test_result_rejected_bytes(void **state) {
+    dd_result_t res;
+    (void)state;
+    fill_rejected(&res);
+    check_result(&res, rejected_json, "rejected_courier_unavailable.json");
+}
+
+static void test_result_expired_bytes(void **state) {
+    dd_result_t res;
+    (void)state;
+    fill_expired(&res);
+    check_result(&res, expired_json, "expired.json");
+}
+
+static void test_result_is_deterministic_and_length_optional(void **state) {
+    dd_result_t res;
+    char *a, *b;
+    (void)state;
+    fill_assigned(&res);
+    a = dd_codec_result_json(&res, NULL);
+    b = dd_codec_result_json(&res, NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(a, b);
+    dd_free(a);
+    dd_free(b);
+}
+
+static void test_result_refuses_what_the_schema_forbids(void **state) {
+    dd_result_t res;
+    size_t len = 5;
+    (void)state;
+
+    fill_rejected(&res);
+    res.reason = NULL;
+    assert_null(dd_codec_result_json(&res, &len));
+    assert_int_equal(len, 0);
+    res.reason = "busy";
+    assert_null(dd_codec_result_json(&res, NULL));
+    res.reason = DD_REASON_DEADLINE_EXPIRED; /* that is for expired */
+    assert_null(dd_codec_result_json(&res, NULL));
+
+    fill_expired(&res);
+    res.reason = DD_REASON_UNKNOWN_PARCEL;
+    assert_null(dd_codec_result_json(&res, NULL));
+
+    fill_assigned(&res);
+    res.courier_id[0] = '\0';
+    assert_null(dd_codec_result_json(&res, NULL));
+    fill_assigned(&res);
+    res.eta_seconds = -1;
+    assert_null(dd_codec_result_json(&res, NULL));
+    fill_assigned(&res);
+    res.source_offset = -1001; /* e.g. RD_KAFKA_OFFSET_INVALID */
+    assert_null(dd_codec_result_json(&res, NULL));
+    fill_assigned(&res);
+    res.source_partition = -1;
+    assert_null(dd_codec_result_json(&res, NULL));
+    fill_assigned(&res);
+    res.source_topic[0] = '\0';
+    assert_null(dd_codec_result_json(&res, NULL));
+    fill_assigned(&res);
+    dd_strlcpy(res.request_id, "r 1", sizeof(res.request_id));
+    assert_null(dd_codec_result_json(&res, NULL));
+    fill_assigned(&res);
+    res.status = (dd_status_t)7;
+    assert_null(dd_codec_result_json(&res, NULL));
+    fill_assigned(&res);
+    res.processed_at_ms = 253402300800000LL; /* year 10000 */
+    assert_null(dd_codec_result_json(&res, NULL));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_cases_parse_to_expected),
+        cmocka_unit_test(test_invalid_cases_fail_with_their_class),
+        cmocka_unit_test(test_size_limit_is_64_kib),
+        cmocka_unit_test(test_nul_bytes),
+        cmocka_unit_test(test_error_texts_name_the_field),
+        cmocka_unit_test(test_not_json_text_is_printable_ascii),
+        cmocka_unit_test(test_error_is_optional),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_result_assigned_bytes),
+        cmocka_unit_test(test_result_rejected_bytes),
+        cmocka_unit_test(test_result_expired_bytes),
+        cmocka_unit_test(test_result_is_deterministic_and_length_optional),
+        cmocka_unit_test(test_result_refuses_what_the_schema_forbids),
+    };
+    return cmocka_run_group_tests_name("codec", tests, NULL, NULL);
+}
