@@ -1,0 +1,913 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for config: defaults, environment, flags over environment,
+ * empty environment = unset, each error class with its exit code and a
+ * message naming the option, durations, redis URLs, -X and
+ * DISPATCHD_KAFKA_*, --http, replay bounds, actions, --help, --dump-config
+ * (redaction, round trip) and the environment name list.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+#define MAX_ARGS 64
+
+typedef struct result {
+    dd_config_t cfg;
+    int rc;
+    int code;
+    char err[512];
+} result_t;
+
+/* Load with env (NULL-terminated array of "NAME=value", may be NULL for an
+ * empty environment) and the flags that follow, NULL-terminated. argv and
+ * envp are heap copies, as the loader may keep no pointer into them. */
+static void load(result_t *r, const char *const *env, ...) {
+    char *argv[MAX_ARGS];
+    char *envp[MAX_ARGS];
+    int argc = 0, envc = 0;
+    const char *a;
+    va_list ap;
+
+    argv[argc++] = dd_xstrdup("dispatchd");
+    va_start(ap, env);
+    while ((a = va_arg(ap, const char *)) != NULL) {
+        assert_true(argc < MAX_ARGS - 1);
+        argv[argc++] = dd_xstrdup(a);
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    for (; env != NULL && env[envc] != NULL; envc++)
+        envp[envc] = dd_xstrdup(env[envc]);
+    envp[envc] = NULL;
+
+    memset(r, 0, sizeof(*r));
+    r->code = -1;
+    r->rc = dd_config_load(&r->cfg, argc, argv, envp, r->err, sizeof(r->err),
+                           &r->code);
+    for (int i = 0; i < argc; i++)
+        dd_free(argv[i]);
+    for (int i = 0; i < envc; i++)
+        dd_free(envp[i]);
+    /* Nothing may point into argv or envp once they are gone. */
+    if (r->rc == DD_OK && r->cfg.action == DD_CONFIG_ACTION_RUN)
+        assert_non_null(r->cfg.brokers);
+}
+
+static void expect_ok(result_t *r) {
+    if (r->rc != DD_OK)
+        fail_msg("unexpected error %d: %s", r->code, r->err);
+    assert_int_equal(r->code, 0);
+}
+
+/* Fails with code, one line that contains every needle. */
+static void expect_err(result_t *r, int code, const char *needle,
+                       const char *needle2) {
+    if (r->rc == DD_OK)
+        fail_msg("expected error %d (%s), got success", code, needle);
+    assert_int_equal(r->rc, DD_ERR);
+    if (r->code != code)
+        fail_msg("expected exit %d, got %d: %s", code, r->code, r->err);
+    assert_null(strchr(r->err, '\n'));
+    if (strstr(r->err, needle) == NULL)
+        fail_msg("'%s' not in error '%s'", needle, r->err);
+    if (needle2 != NULL && strstr(r->err, needle2) == NULL)
+        fail_msg("'%s' not in error '%s'", needle2, r->err);
+    /* The loader released everything; closing again is harmless. */
+    assert_null(r->cfg.brokers);
+    dd_config_close(&r->cfg);
+}
+
+static void done(result_t *r) {
+    dd_config_close(&r->cfg);
+}
+
+/* dd_config_dump() into a heap string (free() it). */
+static char *dump(const dd_config_t *cfg) {
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *fp = open_memstream(&buf, &size);
+
+    assert_non_null(fp);
+    dd_config_dump(cfg, fp);
+    fclose(fp);
+    return buf;
+}
+
+static void test_config_defaults(void **state) {
+    result_t r;
+    dd_config_t *c = &r.cfg;
+
+    (void)state;
+    load(&r, NULL, NULL);
+    expect_ok(&r);
+    assert_int_equal(c->action, DD_CONFIG_ACTION_RUN);
+    assert_string_equal(c->brokers, "localhost:9092");
+    assert_string_equal(c->topic, "dispatch.requests");
+    assert_string_equal(c->group, "dispatch-workers");
+    assert_string_equal(c->result_topic, "dispatch.assignments");
+    assert_string_equal(c->dlq_topic, "dispatch.requests.dlq");
+    assert_string_equal(c->instance_id, "");
+    assert_int_equal(c->kafka_props_cnt, 0);
+    assert_int_equal(c->list_kafka_props, 0);
+    assert_int_equal(c->workers, 4);
+    assert_int_equal(c->queue_capacity, 1024);
+    assert_int_equal(c->batch_size, 32);
+    assert_string_equal(c->redis.host, "127.0.0.1");
+    assert_int_equal(c->redis.port, 6379);
+    assert_int_equal(c->redis.db, 0);
+    assert_null(c->redis.unix_path);
+    assert_null(c->redis.user);
+    assert_null(c->redis.password);
+    assert_int_equal(c->redis_timeout_ms, 1000);
+    assert_int_equal(c->eta_ttl_ms, 3600000);
+    assert_int_equal(c->idempotency_ttl_ms, 604800000);
+    assert_int_equal(c->reservation_ttl_ms, 300000);
+    assert_true(c->http.enabled);
+    assert_string_equal(c->http.addr, "127.0.0.1");
+    assert_int_equal(c->http.port, 8080);
+    assert_int_equal(c->drain_timeout_ms, 10000);
+    assert_int_equal(c->shutdown_timeout_ms, 30000);
+    assert_int_equal(c->stats_interval_ms, 5000);
+    assert_int_equal(c->log_level, DD_LOG_INFO);
+    assert_int_equal(c->log_format, DD_LOG_FORMAT_JSON);
+    assert_int_equal(c->replay_from.kind, DD_REPLAY_NONE);
+    assert_int_equal(c->replay_to.kind, DD_REPLAY_END);
+    assert_int_equal(c->dry_run, 0);
+    done(&r);
+}
+
+static void test_config_env_sets_values(void **state) {
+    static const char *const env[] = {"DISPATCHD_BROKERS=k1:9092,k2:9092",
+                                      "DISPATCHD_TOPIC=in",
+                                      "DISPATCHD_GROUP=g",
+                                      "DISPATCHD_WORKERS=8",
+                                      "DISPATCHD_QUEUE_CAPACITY=50",
+                                      "DISPATCHD_BATCH_SIZE=7",
+                                      "DISPATCHD_REDIS=redis://redis:6380/2",
+                                      "DISPATCHD_ETA_TTL=90m",
+                                      "DISPATCHD_LOG_LEVEL=debug",
+                                      "DISPATCHD_LOG_FORMAT=text",
+                                      "DISPATCHD_INSTANCE_ID=worker-1",
+                                      "DISPATCHD_HTTP=0.0.0.0:9100",
+                                      "DISPATCHD_REPLAY_FROM=earliest",
+                                      "DISPATCHD_DRY_RUN=yes",
+                                      "UNRELATED=1",
+                                      NULL};
+    result_t r;
+
+    (void)state;
+    load(&r, env, NULL);
+    expect_ok(&r);
+    assert_string_equal(r.cfg.brokers, "k1:9092,k2:9092");
+    assert_string_equal(r.cfg.topic, "in");
+    assert_string_equal(r.cfg.group, "g");
+    assert_int_equal(r.cfg.workers, 8);
+    assert_int_equal(r.cfg.queue_capacity, 50);
+    assert_int_equal(r.cfg.batch_size, 7);
+    assert_string_equal(r.cfg.redis.host, "redis");
+    assert_int_equal(r.cfg.redis.port, 6380);
+    assert_int_equal(r.cfg.redis.db, 2);
+    assert_int_equal(r.cfg.eta_ttl_ms, 90 * 60 * 1000);
+    assert_int_equal(r.cfg.log_level, DD_LOG_DEBUG);
+    assert_int_equal(r.cfg.log_format, DD_LOG_FORMAT_TEXT);
+    assert_string_equal(r.cfg.instance_id, "worker-1");
+    assert_string_equal(r.cfg.http.addr, "0.0.0.0");
+    assert_int_equal(r.cfg.http.port, 9100);
+    assert_int_equal(r.cfg.replay_from.kind, DD_REPLAY_EARLIEST);
+    assert_int_equal(r.cfg.dry_run, 1);
+    done(&r);
+}
+
+static void test_config_cli_wins_over_env(void **state) {
+    static const char *const env[] = {"DISPATCHD_WORKERS=8",
+                                      "DISPATCHD_TOPIC=from-env",
+                                      "DISPATCHD_BROKERS=env:9092", NULL};
+    result_t r;
+
+    (void)state;
+    load(&r, env, "--workers", "16", "-t", "from-cli", "-bcli:9092",
+         "--group=grp", "-G", "grp2", NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.workers, 16);
+    assert_string_equal(r.cfg.topic, "from-cli");
+    assert_string_equal(r.cfg.brokers, "cli:9092");
+    /* The last of repeated flags wins. */
+    assert_string_equal(r.cfg.group, "grp2");
+    done(&r);
+}
+
+static void test_config_empty_env_is_unset(void **state) {
+    static const char *const env[] = {
+        "DISPATCHD_WORKERS=",   "DISPATCHD_TOPIC=",
+        "DISPATCHD_REDIS=",     "DISPATCHD_ETA_TTL=",
+        "DISPATCHD_HTTP=",      "DISPATCHD_KAFKA_LINGER_MS=",
+        "DISPATCHD_LOG_LEVEL=", NULL};
+    result_t r;
+
+    (void)state;
+    load(&r, env, NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.workers, 4);
+    assert_string_equal(r.cfg.topic, "dispatch.requests");
+    assert_string_equal(r.cfg.redis.host, "127.0.0.1");
+    assert_int_equal(r.cfg.eta_ttl_ms, 3600000);
+    assert_int_equal(r.cfg.http.port, 8080);
+    assert_int_equal(r.cfg.kafka_props_cnt, 0);
+    assert_int_equal(r.cfg.log_level, DD_LOG_INFO);
+    done(&r);
+}
+
+static void test_config_usage_errors_exit_64(void **state) {
+    static const char *const bad_env[] = {"DISPATCHD_WORKERS=many", NULL};
+    result_t r;
+
+    (void)state;
+    load(&r, NULL, "--bogus", NULL);
+    expect_err(&r, 64, "unknown option '--bogus'", NULL);
+    load(&r, NULL, "--bogus=1", NULL);
+    expect_err(&r, 64, "unknown option '--bogus'", NULL);
+    load(&r, NULL, "-q", NULL);
+    expect_err(&r, 64, "unknown option '-q'", NULL);
+    /* No abbreviations, unlike getopt_long. */
+    load(&r, NULL, "--work", "4", NULL);
+    expect_err(&r, 64, "unknown option '--work'", NULL);
+    load(&r, NULL, "--workers", NULL);
+    expect_err(&r, 64, "'--workers' requires a value", NULL);
+    load(&r, NULL, "-b", NULL);
+    expect_err(&r, 64, "'-b' requires a value", NULL);
+    load(&r, NULL, "--workers", "four", NULL);
+    expect_err(&r, 64, "--workers", "'four' is not an integer");
+    load(&r, NULL, "--workers", "4x", NULL);
+    expect_err(&r, 64, "--workers", "not an integer");
+    load(&r, NULL, "--workers", " 4", NULL);
+    expect_err(&r, 64, "--workers", "not an integer");
+    load(&r, NULL, "--workers", "0", NULL);
+    expect_err(&r, 64, "--workers", "0 is out of range 1..256");
+    load(&r, NULL, "--workers=257", NULL);
+    expect_err(&r, 64, "--workers", "out of range 1..256");
+    load(&r, NULL, "--queue-capacity", "1000001", NULL);
+    expect_err(&r, 64, "--queue-capacity", "out of range 1..1000000");
+    load(&r, NULL, "--batch-size", "-1", NULL);
+    expect_err(&r, 64, "--batch-size", "out of range 1..1024");
+    load(&r, NULL, "--workers", "99999999999999999999", NULL);
+    expect_err(&r, 64, "--workers", "not an integer");
+    load(&r, NULL, "--log-level", "verbose", NULL);
+    expect_err(&r, 64, "--log-level",
+               "'verbose' is not one of debug|info|warn|error");
+    load(&r, NULL, "--log-format", "xml", NULL);
+    expect_err(&r, 64, "--log-format", "json|text");
+    load(&r, NULL, "--dry-run=maybe", NULL);
+    expect_err(&r, 64, "--dry-run", "not a boolean");
+    load(&r, NULL, "--eta-ttl", "soon", NULL);
+    expect_err(&r, 64, "--eta-ttl", "not a duration");
+    load(&r, NULL, "--eta-ttl", "0", NULL);
+    expect_err(&r, 64, "--eta-ttl", "out of range 1s..365d");
+    load(&r, NULL, "-t", "", NULL);
+    expect_err(&r, 64, "-t", "must not be empty");
+    load(&r, NULL, "extra", NULL);
+    expect_err(&r, 64, "unexpected argument 'extra'", NULL);
+    load(&r, NULL, "--", "extra", NULL);
+    expect_err(&r, 64, "unexpected argument 'extra'", NULL);
+    load(&r, NULL, "--dump-config=yes", NULL);
+    expect_err(&r, 64, "'--dump-config' does not take a value", NULL);
+    load(&r, NULL, "-hx", NULL);
+    expect_err(&r, 64, "'-h' does not take a value", NULL);
+    /* An environment error names the variable and the flag. */
+    load(&r, bad_env, NULL);
+    expect_err(&r, 64, "DISPATCHD_WORKERS (--workers)",
+               "'many' is not an integer");
+    /* ... unless the flag overrides it? No: the environment is checked
+     * even when a flag follows, so a typo there is never silent. */
+    load(&r, bad_env, "--workers", "2", NULL);
+    expect_err(&r, 64, "DISPATCHD_WORKERS", NULL);
+}
+
+static void test_config_config_errors_exit_78(void **state) {
+    result_t r;
+
+    (void)state;
+    load(&r, NULL, "--redis", "bogus://x", NULL);
+    expect_err(&r, 78, "--redis", "unsupported scheme 'bogus://'");
+    load(&r, NULL, "-X", "linger.ms", NULL);
+    expect_err(&r, 78, "-X", "expected PROP=VALUE");
+    load(&r, NULL, "--http", "localhost:80", NULL);
+    expect_err(&r, 78, "--http", "not a numeric IPv4 address");
+    load(&r, NULL, "--replay-from", "@2000", "--replay-to", "@1000", NULL);
+    expect_err(&r, 78, "--replay-to must be after --replay-from", NULL);
+    load(&r, NULL, "--replay-to", "2026-11-27T20:00:00Z", NULL);
+    expect_err(&r, 78, "--replay-to needs --replay-from", NULL);
+    load(&r, NULL, "--dry-run", NULL);
+    expect_err(&r, 78, "--dry-run needs --replay-from", NULL);
+}
+
+static void test_config_durations(void **state) {
+    static const struct {
+        const char *in;
+        int64_t ms;
+    } ok[] = {{"250ms", 250},  {"1s", 1000},     {"45", 45000},
+              {"2m", 120000},  {"3h", 10800000}, {"1d", 86400000},
+              {"0", 0},        {"0ms", 0},       {"3600s", 3600000},
+              {"1500ms", 1500}};
+    static const char *const bad[] = {"",
+                                      "s",
+                                      "1x",
+                                      "-1s",
+                                      "1.5s",
+                                      "1 s",
+                                      " 1s",
+                                      "1S",
+                                      "1sm",
+                                      "+1s",
+                                      "99999999999999999999s",
+                                      "106751991168d"};
+    result_t r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        load(&r, NULL, "--stats-interval", ok[i].in, NULL);
+        expect_ok(&r);
+        assert_int_equal(r.cfg.stats_interval_ms, ok[i].ms);
+        done(&r);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        load(&r, NULL, "--drain-timeout", bad[i], NULL);
+        expect_err(&r, 64, "--drain-timeout", "not a duration");
+    }
+    load(&r, NULL, "--idempotency-ttl", "30d", NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.idempotency_ttl_ms, 30 * 86400000LL);
+    done(&r);
+    load(&r, NULL, "--drain-timeout", "2h", NULL);
+    expect_err(&r, 64, "--drain-timeout", "2h is out of range 0s..1h");
+    load(&r, NULL, "--redis-timeout", "0ms", NULL);
+    expect_err(&r, 64, "--redis-timeout", "out of range 1ms..1h");
+}
+
+static void test_config_redis_urls(void **state) {
+    result_t r;
+    dd_redis_url_t *u = &r.cfg.redis;
+
+    (void)state;
+    load(&r, NULL, "--redis", "redis://cache.internal", NULL);
+    expect_ok(&r);
+    assert_string_equal(u->host, "cache.internal");
+    assert_int_equal(u->port, 6379);
+    assert_int_equal(u->db, 0);
+    done(&r);
+
+    load(&r, NULL, "--redis", "redis://:s3cr%40t@10.0.0.5:6390/3", NULL);
+    expect_ok(&r);
+    assert_string_equal(u->host, "10.0.0.5");
+    assert_int_equal(u->port, 6390);
+    assert_int_equal(u->db, 3);
+    assert_null(u->user);
+    assert_string_equal(u->password, "s3cr@t");
+    done(&r);
+
+    load(&r, NULL, "--redis", "REDIS://app:pw@[::1]:7000/", NULL);
+    expect_ok(&r);
+    assert_string_equal(u->host, "::1");
+    assert_int_equal(u->port, 7000);
+    assert_int_equal(u->db, 0);
+    assert_string_equal(u->user, "app");
+    assert_string_equal(u->password, "pw");
+    done(&r);
+
+    load(&r, NULL, "--redis", "unix:///run/redis/redis.sock", NULL);
+    expect_ok(&r);
+    assert_null(u->host);
+    assert_int_equal(u->port, 0);
+    assert_string_equal(u->unix_path, "/run/redis/redis.sock");
+    assert_int_equal(u->db, 0);
+    done(&r);
+
+    load(&r, NULL, "--redis", "unix:///tmp/r.sock?db=5&password=p%26w", NULL);
+    expect_ok(&r);
+    assert_string_equal(u->unix_path, "/tmp/r.sock");
+    assert_int_equal(u->db, 5);
+    assert_string_equal(u->password, "p&w");
+    done(&r);
+
+    /* The last of env and flag wins, and the old value is freed. */
+    load(&r, NULL, "--redis", "redis://:a@h1/1", "--redis", "unix:///x.sock",
+         NULL);
+    expect_ok(&r);
+    assert_null(r.cfg.redis.host);
+    assert_null(r.cfg.redis.password);
+    assert_string_equal(r.cfg.redis.unix_path, "/x.sock");
+    done(&r);
+}
+
+static void test_config_redis_url_errors_never_echo_password(void **state) {
+    static const struct {
+        const char *url;
+        const char *needle;
+    } bad[] = {
+        {"bogus://x", "unsupported scheme 'bogus://'"},
+        {"rediss://:hunter2@h", "unsupported scheme 'rediss://'"},
+        {"localhost:6379", "not a Redis URL"},
+        {"redis://:hunter2@h:0", "bad port '0'"},
+        {"redis://:hunter2@h:65536", "bad port '65536'"},
+        {"redis://:hunter2@h:http", "bad port 'http'"},
+        {"redis://:hunter2@h:", "bad port ''"},
+        {"redis://:hunter2@", "missing host"},
+        {"redis://:hunter2@:6379", "missing host"},
+        {"redis://hunter2@h", "credentials must be [USER]:PASSWORD@"},
+        {"redis://:hunter2%zz@h", "bad percent-encoding"},
+        {"redis://:hunter2@h/x", "bad database 'x'"},
+        {"redis://:hunter2@h/-1", "bad database"},
+        {"redis://:hunter2@h/1?db=2", "only unix:// takes parameters"},
+        {"redis://::1:6379", "IPv6 hosts need brackets"},
+        {"redis://[::1", "bad [IPV6] host"},
+        {"unix://relative.sock", "absolute socket path"},
+        {"unix:///", "absolute socket path"},
+        {"unix:///tmp/r.sock?db=x", "bad database 'x'"},
+        {"unix:///tmp/r.sock?foo=1", "unknown parameter 'foo'"},
+        {"unix:///tmp/r.sock?password", "expected NAME=VALUE"},
+    };
+    char longpath[200];
+    result_t r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        load(&r, NULL, "--redis", bad[i].url, NULL);
+        expect_err(&r, 78, "--redis: ", bad[i].needle);
+        assert_null(strstr(r.err, "hunter2"));
+    }
+    snprintf(longpath, sizeof(longpath), "unix:///%0150d.sock", 0);
+    load(&r, NULL, "--redis", longpath, NULL);
+    expect_err(&r, 78, "--redis", "unix socket path longer than");
+}
+
+static void test_config_parse_redis_url_public(void **state) {
+    dd_redis_url_t u;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(
+        dd_config_parse_redis_url("redis://u:p@h:7/2", &u, err, sizeof(err)),
+        DD_OK);
+    assert_string_equal(u.host, "h");
+    assert_int_equal(u.port, 7);
+    assert_int_equal(u.db, 2);
+    assert_string_equal(u.user, "u");
+    assert_string_equal(u.password, "p");
+    dd_redis_url_close(&u);
+    assert_null(u.host);
+    dd_redis_url_close(&u);
+    assert_int_equal(
+        dd_config_parse_redis_url("redis://:hunter2@h:0", &u, err, sizeof(err)),
+        DD_ERR);
+    /* No option prefix here; the caller adds its own. */
+    assert_string_equal(err, "bad port '0' (1..65535)");
+    assert_null(u.password);
+    assert_int_equal(dd_config_parse_redis_url("http://x", &u, NULL, 0),
+                     DD_ERR);
+}
+
+static void test_config_kafka_props(void **state) {
+    static const char *const env[] = {
+        "DISPATCHD_KAFKA_SESSION_TIMEOUT_MS=6000",
+        "DISPATCHD_KAFKA_CONSUMER_FETCH_WAIT_MAX_MS=50",
+        "DISPATCHD_KAFKA_LINGER_MS=5", NULL};
+    result_t r;
+    dd_kafka_prop_t *p;
+
+    (void)state;
+    load(&r, env, "-X", "linger.ms=10", "-Xproducer.acks=all", "-X",
+         "consumer.partition.assignment.strategy=cooperative-sticky", "-X",
+         "client.rack=", "-X", "list", NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.list_kafka_props, 1);
+    assert_int_equal(r.cfg.kafka_props_cnt, 6);
+    p = r.cfg.kafka_props;
+    /* Environment first, in environment order... */
+    assert_int_equal(p[0].target, DD_KAFKA_TARGET_BOTH);
+    assert_string_equal(p[0].key, "session.timeout.ms");
+    assert_string_equal(p[0].value, "6000");
+    assert_int_equal(p[1].target, DD_KAFKA_TARGET_CONSUMER);
+    assert_string_equal(p[1].key, "fetch.wait.max.ms");
+    assert_string_equal(p[1].value, "50");
+    /* ...then flags; the flag replaced the env linger.ms and moved last. */
+    assert_int_equal(p[2].target, DD_KAFKA_TARGET_BOTH);
+    assert_string_equal(p[2].key, "linger.ms");
+    assert_string_equal(p[2].value, "10");
+    assert_int_equal(p[3].target, DD_KAFKA_TARGET_PRODUCER);
+    assert_string_equal(p[3].key, "acks");
+    assert_string_equal(p[3].value, "all");
+    assert_int_equal(p[4].target, DD_KAFKA_TARGET_CONSUMER);
+    assert_string_equal(p[4].key, "partition.assignment.strategy");
+    assert_string_equal(p[4].value, "cooperative-sticky");
+    assert_string_equal(p[5].key, "client.rack");
+    assert_string_equal(p[5].value, "");
+    done(&r);
+
+    /* Repeated -X: the last one wins; a value may contain '='. */
+    load(&r, NULL, "-X", "a.b=1", "-X", "a.b=x=y", NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.kafka_props_cnt, 1);
+    assert_string_equal(r.cfg.kafka_props[0].value, "x=y");
+    done(&r);
+
+    /* Same key for different clients are different settings. */
+    load(&r, NULL, "-X", "producer.linger.ms=1", "-X", "linger.ms=2", NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.kafka_props_cnt, 2);
+    done(&r);
+}
+
+static void test_config_kafka_prop_errors(void **state) {
+    static const char *const bad_env[] = {"DISPATCHD_KAFKA_=1", NULL};
+    result_t r;
+
+    (void)state;
+    load(&r, NULL, "-X", "linger.ms", NULL);
+    expect_err(&r, 78, "-X: expected PROP=VALUE", "'linger.ms'");
+    load(&r, NULL, "-X", "=5", NULL);
+    expect_err(&r, 78, "-X", "empty property name");
+    load(&r, NULL, "-X", "consumer.=5", NULL);
+    expect_err(&r, 78, "-X", "empty property name in 'consumer.='");
+    load(&r, NULL, "-X", "linger ms=5", NULL);
+    expect_err(&r, 78, "-X", "white space");
+    load(&r, NULL, "-X", NULL);
+    expect_err(&r, 64, "'-X' requires a value", NULL);
+    load(&r, bad_env, NULL);
+    expect_err(&r, 78, "DISPATCHD_KAFKA_", "empty property name");
+}
+
+static void test_config_http(void **state) {
+    static const struct {
+        const char *in;
+        int enabled;
+        const char *addr;
+        int port;
+    } ok[] = {{"0", 0, NULL, 0},
+              {"127.0.0.1:8080", 1, "127.0.0.1", 8080},
+              {"0.0.0.0:9000", 1, "0.0.0.0", 9000},
+              {":9090", 1, "0.0.0.0", 9090},
+              {"[::]:8081", 1, "::", 8081},
+              {"[::1]:0", 1, "::1", 0}};
+    static const char *const bad[] = {"",
+                                      "8080",
+                                      "127.0.0.1",
+                                      "1.2.3.4:",
+                                      "1.2.3.4:65536",
+                                      "1.2.3.4:x",
+                                      "::1:80",
+                                      "[::1]80",
+                                      "[]:80",
+                                      "[1.2.3.4]:80",
+                                      "host.example:80"};
+    result_t r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        load(&r, NULL, "--http", ok[i].in, NULL);
+        expect_ok(&r);
+        assert_int_equal(r.cfg.http.enabled, ok[i].enabled);
+        if (ok[i].addr == NULL)
+            assert_null(r.cfg.http.addr);
+        else
+            assert_string_equal(r.cfg.http.addr, ok[i].addr);
+        assert_int_equal(r.cfg.http.port, ok[i].port);
+        done(&r);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        load(&r, NULL, "--http", bad[i], NULL);
+        expect_err(&r, 78, "--http: ", NULL);
+    }
+}
+
+static void test_config_replay_syntax(void **state) {
+    static const struct {
+        const char *in;
+        dd_replay_kind_t kind;
+        int64_t value;
+    } from[] = {
+        {"earliest", DD_REPLAY_EARLIEST, 0},
+        {"0", DD_REPLAY_OFFSET, 0},
+        {"123456", DD_REPLAY_OFFSET, 123456},
+        {"2026-11-27T20:00:00Z", DD_REPLAY_TIMESTAMP, 1795809600000},
+        {"2026-11-27T20:00:00.042Z", DD_REPLAY_TIMESTAMP, 1795809600042},
+        {"2026-11-27T20:00:00.5Z", DD_REPLAY_TIMESTAMP, 1795809600500},
+        {"2026-11-27T20:00:00.123456789Z", DD_REPLAY_TIMESTAMP, 1795809600123},
+        {"2026-11-27T21:30:00+01:30", DD_REPLAY_TIMESTAMP, 1795809600000},
+        {"2026-11-27T18:00:00-02:00", DD_REPLAY_TIMESTAMP, 1795809600000},
+        {"2024-02-29T00:00:00Z", DD_REPLAY_TIMESTAMP, 1709164800000},
+        {"1970-01-01T00:00:00Z", DD_REPLAY_TIMESTAMP, 0},
+        {"@1795809600042", DD_REPLAY_TIMESTAMP, 1795809600042},
+        {"", DD_REPLAY_NONE, 0}};
+    static const char *const bad_from[] = {"latest",
+                                           "-5",
+                                           "yesterday",
+                                           "2026-11-27",
+                                           "2026-11-27T20:00:00",
+                                           "2026-11-27 20:00:00Z",
+                                           "2026-13-01T00:00:00Z",
+                                           "2026-02-29T00:00:00Z",
+                                           "2026-11-27T24:00:00Z",
+                                           "2026-11-27T20:60:00Z",
+                                           "2026-11-27T20:00:60Z",
+                                           "2026-11-27T20:00:00.Z",
+                                           "2026-11-27T20:00:00.1234567890Z",
+                                           "2026-11-27T20:00:00+0100",
+                                           "2026-11-27T20:00:00Zjunk",
+                                           "1969-12-31T23:59:59Z",
+                                           "@",
+                                           "@-1",
+                                           "@12x",
+                                           "99999999999999999999"};
+    result_t r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
+        load(&r, NULL, "--replay-from", from[i].in, NULL);
+        expect_ok(&r);
+        assert_int_equal(r.cfg.replay_from.kind, from[i].kind);
+        assert_int_equal(r.cfg.replay_from.value, from[i].value);
+        assert_int_equal(r.cfg.replay_to.kind, DD_REPLAY_END);
+        done(&r);
+    }
+    for (size_t i = 0; i < sizeof(bad_from) / sizeof(bad_from[0]); i++) {
+        load(&r, NULL, "--replay-from", bad_from[i], NULL);
+        expect_err(&r, 64, "--replay-from: ", bad_from[i]);
+    }
+
+    load(&r, NULL, "--replay-from", "earliest", "--replay-to",
+         "2026-11-27T20:00:00Z", "--dry-run", NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.replay_to.kind, DD_REPLAY_TIMESTAMP);
+    assert_int_equal(r.cfg.replay_to.value, 1795809600000);
+    assert_int_equal(r.cfg.dry_run, 1);
+    done(&r);
+
+    load(&r, NULL, "--replay-from", "100", "--replay-to", "end", NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.replay_to.kind, DD_REPLAY_END);
+    done(&r);
+
+    /* A plain integer is always an offset, never a time, and --replay-to
+     * takes no offsets. */
+    load(&r, NULL, "--replay-from", "earliest", "--replay-to", "500", NULL);
+    expect_err(&r, 64, "--replay-to", "is an offset");
+    load(&r, NULL, "--replay-from", "earliest", "--replay-to", "latest", NULL);
+    expect_err(&r, 64, "--replay-to", "is not end or a TIMESTAMP");
+    load(&r, NULL, "--replay-from", "2026-11-27T20:00:00Z", "--replay-to",
+         "2026-11-27T20:00:00Z", NULL);
+    expect_err(&r, 78, "--replay-to must be after --replay-from", NULL);
+    load(&r, NULL, "--replay-from", "2026-11-27T20:00:00Z", "--replay-to",
+         "2026-11-27T19:00:00Z", NULL);
+    expect_err(&r, 78, "--replay-to must be after --replay-from", NULL);
+}
+
+static void test_config_actions(void **state) {
+    static const char *const bad_env[] = {"DISPATCHD_WORKERS=0", NULL};
+    result_t r;
+
+    (void)state;
+    /* --help and --version work even with a bad environment or a bad value
+     * next to them. */
+    load(&r, bad_env, "--help", NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.action, DD_CONFIG_ACTION_HELP);
+    done(&r);
+    load(&r, NULL, "--workers", "0", "-h", NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.action, DD_CONFIG_ACTION_HELP);
+    done(&r);
+    load(&r, bad_env, "-V", NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.action, DD_CONFIG_ACTION_VERSION);
+    done(&r);
+    load(&r, bad_env, "--print-env-names", NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.action, DD_CONFIG_ACTION_PRINT_ENV_NAMES);
+    done(&r);
+    /* --dump-config shows a fully checked configuration. */
+    load(&r, NULL, "--dump-config", "--workers", "9", NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.action, DD_CONFIG_ACTION_DUMP);
+    assert_int_equal(r.cfg.workers, 9);
+    done(&r);
+    load(&r, bad_env, "--dump-config", NULL);
+    expect_err(&r, 64, "DISPATCHD_WORKERS", NULL);
+}
+
+static void test_config_dump_redacts_secrets(void **state) {
+    result_t r;
+    char *out;
+
+    (void)state;
+    load(&r, NULL, "--redis", "redis://admin:hunter2@db.local:6380/4", "-X",
+         "sasl.password=hunter3", "-X", "sasl.username=bob", "-X",
+         "ssl.key.password=hunter4", "-X",
+         "consumer.sasl.oauthbearer.client.secret=hunter5", "-X",
+         "ssl.key.pem=hunter6", "-X", "linger.ms=5", "--workers", "3", NULL);
+    expect_ok(&r);
+    out = dump(&r.cfg);
+    assert_null(strstr(out, "hunter"));
+    assert_non_null(strstr(out, "\nDISPATCHD_WORKERS=3\n"));
+    assert_non_null(
+        strstr(out, "\nDISPATCHD_REDIS=redis://admin:***@db.local:6380/4\n"));
+    assert_non_null(strstr(out, "\nDISPATCHD_KAFKA_SASL_PASSWORD=***\n"));
+    assert_non_null(strstr(out, "\nDISPATCHD_KAFKA_SASL_USERNAME=***\n"));
+    assert_non_null(strstr(out, "\nDISPATCHD_KAFKA_SSL_KEY_PASSWORD=***\n"));
+    assert_non_null(strstr(
+        out,
+        "\nDISPATCHD_KAFKA_CONSUMER_SASL_OAUTHBEARER_CLIENT_SECRET=***\n"));
+    assert_non_null(strstr(out, "\nDISPATCHD_KAFKA_SSL_KEY_PEM=***\n"));
+    assert_non_null(strstr(out, "\nDISPATCHD_KAFKA_LINGER_MS=5\n"));
+    free(out);
+    done(&r);
+
+    load(&r, NULL, "--redis", "redis://:hunter2@h/0", NULL);
+    expect_ok(&r);
+    out = dump(&r.cfg);
+    assert_non_null(strstr(out, "\nDISPATCHD_REDIS=redis://:***@h:6379/0\n"));
+    assert_null(strstr(out, "hunter"));
+    free(out);
+    done(&r);
+
+    load(&r, NULL, "--redis", "unix:///tmp/r.sock?db=2&password=hunter2", NULL);
+    expect_ok(&r);
+    out = dump(&r.cfg);
+    assert_non_null(strstr(
+        out, "\nDISPATCHD_REDIS=unix:///tmp/r.sock?db=2&password=***\n"));
+    assert_null(strstr(out, "hunter"));
+    free(out);
+    done(&r);
+}
+
+/* Every line of the dump, fed back as the environment, gives the same
+ * dump: the dump is complete and every value re-parses. */
+static void test_config_dump_round_trips_through_env(void **state) {
+    result_t r, r2;
+    char *out, *out2, *line, *save = NULL;
+    const char *env[64];
+    size_t n = 0;
+
+    (void)state;
+    load(&r, NULL, "-b", "k:1", "--workers", "5", "--eta-ttl", "1500ms",
+         "--http", "[::1]:9000", "--replay-from", "2026-11-27T20:00:00.5Z",
+         "--replay-to", "@1795809700000", "--dry-run", "--log-format", "text",
+         "--redis", "redis://u%3Ax:@[::1]:7000/3", "-X",
+         "consumer.fetch.wait.max.ms=20", "--stats-interval", "0", NULL);
+    expect_ok(&r);
+    out = dump(&r.cfg);
+    assert_non_null(strstr(out, "DISPATCHD_ETA_TTL=1500ms\n"));
+    assert_non_null(strstr(out, "DISPATCHD_HTTP=[::1]:9000\n"));
+    assert_non_null(
+        strstr(out, "DISPATCHD_REPLAY_FROM=2026-11-27T20:00:00.500Z\n"));
+    assert_non_null(strstr(out, "DISPATCHD_DRY_RUN=true\n"));
+    assert_non_null(strstr(out, "DISPATCHD_STATS_INTERVAL=0s\n"));
+    assert_non_null(strstr(out, "DISPATCHD_REDIS=redis://u%3Ax:@[::1]:7000/3"));
+    out2 = dd_xstrdup(out);
+    for (line = strtok_r(out2, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        assert_true(strncmp(line, "DISPATCHD_", 10) == 0);
+        assert_true(n < 63);
+        env[n++] = line;
+    }
+    env[n] = NULL;
+    load(&r2, env, NULL);
+    expect_ok(&r2);
+    free(out2);
+    out2 = dump(&r2.cfg);
+    assert_string_equal(out, out2);
+    assert_string_equal(r2.cfg.redis.user, "u:x");
+    free(out);
+    free(out2);
+    done(&r);
+    done(&r2);
+}
+
+static void test_config_env_names_follow_the_rule(void **state) {
+    const char *names[64];
+    size_t n = dd_config_env_names(names, 64);
+    char *help = NULL, *list = NULL;
+    size_t size = 0;
+    FILE *fp;
+
+    (void)state;
+    assert_true(n >= 20 && n < 64);
+    assert_int_equal(dd_config_env_names(NULL, 0), n);
+    fp = open_memstream(&help, &size);
+    dd_config_print_help(fp);
+    fclose(fp);
+    fp = open_memstream(&list, &size);
+    dd_config_print_env_names(fp);
+    fclose(fp);
+    for (size_t i = 0; i < n; i++) {
+        char flag[64] = "--", line[80];
+        const char *p = names[i] + strlen("DISPATCHD_");
+        size_t j = 2;
+
+        /* DISPATCHD_QUEUE_CAPACITY <-> --queue-capacity. */
+        assert_true(strncmp(names[i], "DISPATCHD_", 10) == 0);
+        for (; *p != '\0' && j < sizeof(flag) - 2; p++)
+            flag[j++] = *p == '_' ? '-' : (char)tolower((unsigned char)*p);
+        flag[j++] = ' ';
+        flag[j] = '\0';
+        if (strstr(help, flag) == NULL)
+            fail_msg("%s: no %s in --help", names[i], flag);
+        snprintf(line, sizeof(line), "[%s]", names[i]);
+        assert_non_null(strstr(help, line));
+        snprintf(line, sizeof(line), "%s\n", names[i]);
+        assert_non_null(strstr(list, line));
+        /* No option reads a DISPATCHD_KAFKA_* name (they are properties). */
+        assert_false(strncmp(names[i], DD_CONFIG_KAFKA_ENV_PREFIX,
+                             strlen(DD_CONFIG_KAFKA_ENV_PREFIX)) == 0);
+    }
+    assert_non_null(strstr(list, "\nDISPATCHD_KAFKA_*\n"));
+    assert_non_null(strstr(list, "DISPATCHD_QUEUE_CAPACITY\n"));
+    assert_null(strstr(help, "print-env-names"));
+    free(help);
+    free(list);
+}
+
+static void test_config_help_documents_syntax(void **state) {
+    char *help = NULL;
+    size_t size = 0;
+    FILE *fp = open_memstream(&help, &size);
+    const char *p;
+
+    (void)state;
+    dd_config_print_help(fp);
+    fclose(fp);
+    assert_non_null(strstr(help, "-X PROP=VALUE"));
+    assert_non_null(strstr(help, "@EPOCH_MS"));
+    assert_non_null(strstr(help, "bare\n             integer means seconds"));
+    assert_non_null(strstr(help, "default: localhost:9092"));
+    assert_non_null(strstr(help, "1..256"));
+    /* Every line fits in 80 columns. */
+    for (p = help; *p != '\0';) {
+        size_t len = strcspn(p, "\n");
+        if (len > 80)
+            fail_msg("help line too long: %.*s", (int)len, p);
+        p += len + (p[len] == '\n');
+    }
+    free(help);
+}
+
+static void test_config_reads_environ_when_envp_null(void **state) {
+    char *argv[] = {NULL, NULL, NULL};
+    dd_config_t cfg;
+    char err[256];
+    int code = -1;
+
+    (void)state;
+    argv[0] = dd_xstrdup("dispatchd");
+    argv[1] = dd_xstrdup("--workers=0");
+    setenv("DISPATCHD_BATCH_SIZE", "17", 1);
+    assert_int_equal(
+        dd_config_load(&cfg, 1, argv, NULL, err, sizeof(err), &code), DD_OK);
+    unsetenv("DISPATCHD_BATCH_SIZE");
+    assert_int_equal(cfg.batch_size, 17);
+    assert_int_equal(code, 0);
+    dd_config_close(&cfg);
+    dd_config_close(&cfg);
+    /* errstr is optional. */
+    assert_int_equal(dd_config_load(&cfg, 2, argv, NULL, NULL, 0, &code),
+                     DD_ERR);
+    assert_int_equal(code, 64);
+    dd_free(argv[0]);
+    dd_free(argv[1]);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_defaults),
+        cmocka_unit_test(test_config_env_sets_values),
+        cmocka_unit_test(test_config_cli_wins_over_env),
+        cmocka_unit_test(test_config_empty_env_is_unset),
+        cmocka_unit_test(test_config_usage_errors_exit_64),
+        cmocka_unit_test(test_config_config_errors_exit_78),
+        cmocka_unit_test(test_config_durations),
+        cmocka_unit_test(test_config_redis_urls),
+        cmocka_unit_test(test_config_redis_url_errors_never_echo_password),
+        cmocka_unit_test(test_config_parse_redis_url_public),
+        cmocka_unit_test(test_config_kafka_props),
+        cmocka_unit_test(test_config_kafka_prop_errors),
+        cmocka_unit_test(test_config_http),
+        cmocka_unit_test(test_config_replay_syntax),
+        cmocka_unit_test(test_config_actions),
+        cmocka_unit_test(test_config_dump_redacts_secrets),
+        cmocka_unit_test(test_config_dump_round_trips_through_env),
+        cmocka_unit_test(test_config_env_names_follow_the_rule),
+        cmocka_unit_test(test_config_help_documents_syntax),
+        cmocka_unit_test(test_config_reads_environ_when_envp_null),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
