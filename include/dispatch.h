@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dispatch: the domain, request -> result (DESIGN.md sections 2-4). Takes a
+ * batch of parsed requests, looks couriers and parcels up through the
+ * store.h interface, ranks the candidates by ETA (route.h, with the Redis
+ * ETA cache in front), and lets the store's reserve-and-record script pick
+ * and reserve a courier and store the result JSON (codec.h) under
+ * result:{request_id}. Every request of the batch is answered with the
+ * bytes that are now in its result record, so a redelivered request
+ * republishes the same bytes.
+ *
+ * A batch costs at most three store round trips: loads (RT1), ETA cache
+ * reads (RT2, skipped when no leg is needed) and writes (RT3, skipped when
+ * every request was a ledger hit).
+ *
+ * Rules, in order, per request:
+ *   1. result:{request_id} exists: answer with its bytes (from_ledger).
+ *   2. deadline_ms > 0, msg_ts_ms >= 0 and now > msg_ts_ms + deadline_ms:
+ *      expired (deadline_expired); the courier and parcel are not read.
+ *   3. parcel absent, incomplete, or with coordinates out of range:
+ *      rejected, unknown_parcel.
+ *   4. courier_id: absent, incomplete, coordinates out of range or an
+ *      unknown vehicle: rejected, unknown_courier; status not "available",
+ *      or reserved by another request: rejected, courier_unavailable.
+ *   5. candidates (duplicates ignored): the known, available ones ranked by
+ *      pickup ETA (courier cell -> pickup cell), ties in request order; the
+ *      first one whose reservation is free or already this request's is
+ *      assigned; none: rejected, no_candidate_available.
+ * An assignment has pickup_eta_seconds = leg 1, eta_seconds = leg 1 + leg 2
+ * (pickup cell -> dropoff cell), distance_m from the exact positions, and
+ * eta_cached = 1 only when both legs came from the cache.
+ *
+ * The module holds no state: every function may run on any thread, with a
+ * store owned by that thread. It never includes hiredis or librdkafka.
+ */
+#ifndef DD_DISPATCH_H
+#define DD_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "store.h"
+
+/** @brief One request of a batch and its answer. Caller storage. */
+typedef struct dd_dispatch_item {
+    /* in */
+    const dd_request_t *req;  /* borrowed, a parsed valid request */
+    int64_t msg_ts_ms;        /* Kafka message timestamp, wall ms since the
+                               * epoch; < 0 when unknown (never expires) */
+    const char *source_topic; /* borrowed, non-empty */
+    int32_t source_partition; /* >= 0 */
+    int64_t source_offset;    /* >= 0 */
+    /* out (valid after DD_OK; reset by dd_dispatch_item_reset()) */
+    char *result;       /* owned (dd_free), NUL-terminated result JSON,
+                         * exactly the bytes in result:{request_id} */
+    size_t result_len;  /* bytes in result, without the NUL */
+    dd_status_t status; /* status of result */
+    const char *reason; /* static DD_REASON_* string; NULL when
+                         * assigned */
+    int from_ledger;    /* 1: result:{request_id} already existed */
+    int eta_hits;       /* ETA legs read from the cache */
+    int eta_misses;     /* ETA legs computed (absent in the cache) */
+    int eta_errors;     /* cache reads that failed or held junk, plus
+                         * cache writes of this item's misses that
+                         * failed (the result is still produced) */
+} dd_dispatch_item_t;
+
+/*----- Batches -----*/
+
+/**
+ * @brief Answer a batch of requests (see the file comment for the rules).
+ * @param st (borrowed) the calling thread's store
+ * @param items (borrowed) n items: in fields set, out fields overwritten
+ *        (call dd_dispatch_item_reset() on items reused from a previous
+ *        batch first, or their results leak)
+ * @param now_wall_ms wall clock, ms since the epoch: the expiry check and
+ *        every processed_at of this batch
+ * @param errstr (optional) borrowed buffer for the error text
+ * @returns DD_OK with every item answered; or DD_ERR when the store failed
+ *          (Redis unreachable, timeout, error reply): no item has a result,
+ *          and the caller retries the whole batch after
+ *          dd_store_backoff_ms() (safe: the store's writes are idempotent)
+ * @locality the thread that owns st
+ */
+int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
+                      int64_t now_wall_ms, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Free an item's result and clear its out fields (in fields kept).
+ * @locality any thread
+ */
+void dd_dispatch_item_reset(dd_dispatch_item_t *item);
+
+#endif /* DD_DISPATCH_H */

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store: the Redis adapter (DESIGN.md section 3), the only module that
+ * speaks to Redis. It works on batches so that a whole batch of requests
+ * costs three pipelined round trips:
+ *
+ *   RT1 dd_store_load()    ledger GET result:{rid}, HMGET parcel:{pid},
+ *                          HMGET courier:{c} for every courier involved
+ *   RT2 dd_store_eta_get() GET eta:v1:... for every leg needed
+ *   RT3 dd_store_commit()  SET eta:... EX for every cache miss, then one
+ *                          EVALSHA per request of the reserve-and-record
+ *                          script (see src/store.c)
+ *
+ * Every key is written and read with the configured prefix in front of it
+ * (DD_STORE_PREFIX_MAX); callers pass keys and ids without it.
+ *
+ * The API uses plain C types only (no hiredis types), so the domain
+ * (dispatch.c) can include it and unit tests can link
+ * tests/fakes/fake_store.c in place of src/store.c.
+ *
+ * DESIGN: a dd_store_t owns one hiredis context and is NOT thread-safe: it
+ * belongs to one worker thread, which creates the connection (lazily, on the
+ * first call) and makes every call. Errors: a dead context (connect failure,
+ * I/O error, timeout, EOF) is freed and the call returns DD_ERR; the next
+ * call reconnects, but not before a capped exponential backoff with jitter
+ * (dd_store_backoff_ms()). The first reconnect after a connection that
+ * worked is immediate. An error reply that fails a batch (READONLY, OOM,
+ * a WRONGTYPE result key, ...) drops the connection the same way, so a
+ * failing batch is retried at the backoff's pace, never in a hot loop.
+ * DD_ERR from a batch call means nothing of the batch
+ * may be considered done: the caller retries the whole batch later, which is
+ * safe because the script and the NX writes are idempotent.
+ */
+#ifndef DD_STORE_H
+#define DD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DD_STORE_PREFIX_MAX         64   /* longest key prefix, bytes */
+#define DD_STORE_VEHICLE_MAX        16   /* vehicle buffer, with the NUL */
+#define DD_STORE_TIMEOUT_MS_DEFAULT 2000 /* used when timeout_ms <= 0 */
+#define DD_STORE_BACKOFF_MIN_MS     50   /* first delayed reconnect */
+#define DD_STORE_BACKOFF_MAX_MS     5000 /* backoff cap */
+
+#define DD_STORE_CLIENT_NAME "dispatchd" /* CLIENT SETNAME on connect */
+
+#define DD_STORE_ETA_MISS  (-1) /* dd_store_eta_get(): key absent */
+#define DD_STORE_ETA_ERROR (-2) /* dd_store_eta_get(): error reply or junk */
+
+#define DD_STORE_COMMIT_FALLBACK (-1) /* no candidate free: fallback stored */
+#define DD_STORE_COMMIT_EXISTING (-2) /* result:{rid} existed: returned it */
+
+/**
+ * @brief One Redis connection with its reconnect state. NOT thread-safe:
+ *        owned by one worker thread, which makes every call on it.
+ */
+typedef struct dd_store dd_store_t;
+
+/** @brief Connection and TTL settings; dd_store_new() copies them. */
+typedef struct dd_store_conf {
+    const char *host;      /* TCP host; ignored when unix_path is set */
+    int port;              /* TCP port, 1..65535 */
+    const char *unix_path; /* (optional) unix socket path, NULL or "" = TCP */
+    const char *password;  /* (optional) AUTH password, never logged */
+    int db;                /* SELECT index, >= 0 (0 = no SELECT) */
+    int timeout_ms;        /* connect and command timeout, ms; <= 0 default */
+    const char *prefix;    /* (optional) key prefix, NULL = "" */
+    int eta_ttl_s;         /* TTL of eta:v1:... keys, s, > 0 */
+    int reservation_ttl_s; /* TTL of reservation:{c} keys, s, > 0 */
+    int idempotency_ttl_s; /* TTL of result:{rid} keys, s, > 0 */
+} dd_store_conf_t;
+
+/** @brief A courier as read from `courier:{id}` in RT1. */
+typedef struct dd_store_courier {
+    int found;  /* 1: the hash has lat, lon, vehicle and status, and
+                 * lat/lon are finite numbers; 0 otherwise (absent,
+                 * incomplete or wrong type: all mean unknown) */
+    double lat; /* degrees, as stored (range not checked) */
+    double lon; /* degrees, as stored (range not checked) */
+    char vehicle[DD_STORE_VEHICLE_MAX]; /* as stored, truncated; "" if too
+                                         * long (never a valid name) */
+    int available; /* 1 when status is exactly "available" */
+} dd_store_courier_t;
+
+/** @brief A parcel as read from `parcel:{id}` in RT1. */
+typedef struct dd_store_parcel {
+    int found;          /* 1: all four fields present and finite numbers */
+    double pickup_lat;  /* degrees */
+    double pickup_lon;  /* degrees */
+    double dropoff_lat; /* degrees */
+    double dropoff_lon; /* degrees */
+} dd_store_parcel_t;
+
+/** @brief One request's RT1 lookups. */
+typedef struct dd_store_load {
+    /* in */
+    const char *request_id;         /* borrowed; the ledger key */
+    const char *parcel_id;          /* (optional) borrowed; NULL: none */
+    const char *const *courier_ids; /* borrowed, ncouriers ids */
+    size_t ncouriers;               /* 0 for no courier lookup */
+    /* out */
+    char *ledger;                 /* owned (dd_free), NUL-terminated
+                                   * copy of result:{rid}, or NULL */
+    size_t ledger_len;            /* bytes in ledger, without the NUL */
+    dd_store_parcel_t parcel;     /* found = 0 when parcel_id is NULL */
+    dd_store_courier_t *couriers; /* borrowed caller storage of
+                                   * ncouriers entries, filled */
+} dd_store_load_t;
+
+/** @brief One ETA cache write of RT3. */
+typedef struct dd_store_eta_put {
+    const char *key; /* in, borrowed, without the prefix (dd_route_eta_key()) */
+    int64_t secs;    /* in, leg seconds, >= 0 */
+    int error;       /* out: 1 when the SET got an error reply */
+} dd_store_eta_put_t;
+
+/** @brief One request's reserve-and-record of RT3. */
+typedef struct dd_store_commit {
+    /* in */
+    const char *request_id;            /* borrowed */
+    const char *const *candidate_ids;  /* borrowed, ranked best first */
+    const char *const *candidate_json; /* borrowed, NUL-terminated result
+                                        * JSON per candidate */
+    size_t ncandidates;                /* 0..64 */
+    const char *fallback_json;         /* borrowed, NUL-terminated JSON
+                                        * stored when none is free */
+    /* out */
+    char *result;      /* owned (dd_free), NUL-terminated:
+                        * the bytes now in result:{rid} */
+    size_t result_len; /* bytes, without the NUL */
+    int chosen;        /* candidate index reserved, or
+                        * DD_STORE_COMMIT_FALLBACK or
+                        * DD_STORE_COMMIT_EXISTING */
+} dd_store_commit_t;
+
+/** @brief Cumulative counters since dd_store_new(); callers diff them. */
+typedef struct dd_store_stats {
+    uint64_t round_trips;    /* batches sent: RT1/2/3, PING, a NOSCRIPT
+                              * reload and redo; not the connect handshake */
+    uint64_t commands;       /* commands in those round trips */
+    uint64_t connects;       /* successful (re)connects */
+    uint64_t connect_errors; /* failed connect/AUTH/SELECT/SCRIPT LOAD */
+    uint64_t io_errors;      /* contexts lost mid-call (I/O, timeout, EOF) */
+    uint64_t reply_errors;   /* error replies (WRONGTYPE, OOM, ...) */
+    uint64_t eta_hits;       /* dd_store_eta_get() */
+    uint64_t eta_misses;     /* dd_store_eta_get() */
+    uint64_t eta_errors;     /* dd_store_eta_get() errors + failed puts */
+    uint64_t script_reloads; /* NOSCRIPT answered by SCRIPT LOAD + redo */
+} dd_store_stats_t;
+
+/*----- Lifecycle -----*/
+
+/**
+ * @brief Create a store. Does not connect: the first call does, so an
+ *        unreachable Redis at start is not an error.
+ * @param conf (borrowed) settings, copied
+ * @param errstr (optional) borrowed buffer for the error text
+ * @returns owned store, or NULL for a bad setting (no host nor unix path,
+ *          port out of range, TTL <= 0, db < 0, prefix too long)
+ * @locality any thread; the calls below then belong to one thread
+ */
+dd_store_t *dd_store_new(const dd_store_conf_t *conf, char *errstr,
+                         size_t errstr_size);
+
+/**
+ * @brief Close the connection and free the store. NULL is allowed.
+ * @param st owned store
+ * @locality owner thread
+ */
+void dd_store_destroy(dd_store_t *st);
+
+/*----- Connection -----*/
+
+/**
+ * @brief Readiness probe: connect if needed (honouring the backoff) and
+ *        send PING.
+ * @param errstr (optional) borrowed buffer for the error text
+ * @returns DD_OK when Redis answered PONG, else DD_ERR
+ * @locality owner thread
+ */
+int dd_store_ping(dd_store_t *st, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Milliseconds until the store will try to connect again; 0 when
+ *        connected or when the next call may try at once.
+ * @locality owner thread
+ * @remark A call made before then fails at once with DD_ERR, without I/O.
+ *         The delay doubles from DD_STORE_BACKOFF_MIN_MS per consecutive
+ *         failure up to DD_STORE_BACKOFF_MAX_MS, with jitter in [d/2, d].
+ */
+int dd_store_backoff_ms(dd_store_t *st);
+
+/**
+ * @brief Copy the cumulative counters into out.
+ * @locality owner thread
+ */
+void dd_store_get_stats(const dd_store_t *st, dd_store_stats_t *out);
+
+/*----- Batches -----*/
+
+/**
+ * @brief RT1: for each load, GET the ledger, HMGET the parcel (when
+ *        parcel_id) and HMGET each courier, all in one pipeline.
+ * @param loads (borrowed) n loads; their out fields are overwritten
+ * @returns DD_OK; or DD_ERR (connection lost, or an error reply other than
+ *          WRONGTYPE on a hash) with every ledger NULL again
+ * @locality owner thread
+ * @remark WRONGTYPE on a parcel or courier key reads as not found.
+ *         Release the ledgers with dd_store_load_clear().
+ */
+int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
+                  char *errstr, size_t errstr_size);
+
+/**
+ * @brief Free a load's ledger and reset its out fields (not couriers).
+ * @locality any thread
+ */
+void dd_store_load_clear(dd_store_load_t *load);
+
+/**
+ * @brief RT2: GET every ETA key in one pipeline. n == 0 makes no call.
+ * @param keys (borrowed) n keys without the prefix
+ * @param secs_out (borrowed) n values: seconds >= 0 for a hit,
+ *        DD_STORE_ETA_MISS, or DD_STORE_ETA_ERROR (error reply, or a value
+ *        that is not a non-negative integer)
+ * @returns DD_OK, or DD_ERR when the connection was lost
+ * @locality owner thread
+ */
+int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
+                     int64_t *secs_out, char *errstr, size_t errstr_size);
+
+/**
+ * @brief RT3: SET every ETA put with EX eta_ttl_s, then run the
+ *        reserve-and-record script once per commit, all in one pipeline.
+ *        On NOSCRIPT the script is loaded again and the affected commits
+ *        are sent again (one more round trip).
+ * @param puts (borrowed) nputs ETA writes (may be 0); error is set per put
+ * @param commits (borrowed) n commits; their out fields are overwritten
+ * @param eta_put_errors (optional) receives the number of puts that got an
+ *        error reply (the results are still valid)
+ * @returns DD_OK; or DD_ERR (connection lost, or the script failed) with
+ *          every result NULL again
+ * @locality owner thread
+ * @remark Release the results with dd_store_commit_clear().
+ */
+int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
+                    dd_store_commit_t *commits, size_t n, int *eta_put_errors,
+                    char *errstr, size_t errstr_size);
+
+/**
+ * @brief Free a commit's result and reset its out fields.
+ * @locality any thread
+ */
+void dd_store_commit_clear(dd_store_commit_t *commit);
+
+#endif /* DD_STORE_H */

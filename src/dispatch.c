@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dispatch: request -> result for a batch of requests (see dispatch.h for
+ * the rules). The batch goes through the store in three round trips:
+ *
+ *   RT1 load:   the ledger of every request; the parcel and the couriers of
+ *               every request that has not expired.
+ *   RT2 ETA:    every distinct eta:v1:... key the batch needs (a key shared
+ *               by two legs is read once).
+ *   RT3 commit: the cache misses written back, and one reserve-and-record
+ *               script call per request not answered from the ledger, with
+ *               the result JSON for each ranked candidate and the fallback
+ *               rejection built here, all with the same processed_at.
+ *
+ * The status and reason of a result that was already stored are read back
+ * from its JSON (jansson), since the stored bytes are the answer.
+ *
+ * No state, no locks: it runs on the thread that owns the store. Never
+ * includes hiredis or librdkafka.
+ */
+#include "dispatch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "codec.h"
+#include "route.h"
+#include "store.h"
+#include "util.h"
+
+/* One ranked candidate of one request. */
+typedef struct cand {
+    const char *id;  /* borrowed from the request */
+    double lat, lon; /* degrees */
+    dd_vehicle_t vehicle;
+    char cell[DD_ROUTE_CELL_SIZE]; /* courier cell */
+    size_t leg1, leg2;             /* indexes into the batch's legs */
+    int64_t secs1, secs2;          /* s */
+    int cached;                    /* both legs were cache hits */
+    size_t order;                  /* position in the request */
+} cand_t;
+
+/* One ETA leg of one candidate. */
+typedef struct leg {
+    char key[DD_ROUTE_ETA_KEY_MAX];
+    dd_vehicle_t vehicle;
+    const char *from; /* borrowed cells */
+    const char *to;
+    size_t item; /* index of the item the leg belongs to */
+    size_t uniq; /* index of its distinct key */
+} leg_t;
+
+/* A leg in the sorted view (a struct, so qsort moves a plain value). */
+typedef struct leg_ref {
+    leg_t *lg;
+} leg_ref_t;
+
+/* Per-item working state of a batch. */
+typedef struct work {
+    const char *ids[DD_CODEC_MAX_CANDIDATES]; /* couriers to load, deduped */
+    size_t nids;
+    dd_store_courier_t *couriers; /* borrowed slice of the batch array */
+    int expired;
+    int answered;          /* result known after RT1 */
+    dd_status_t fb_status; /* fallback when no candidate is free */
+    const char *fb_reason;
+    char pickup_cell[DD_ROUTE_CELL_SIZE];
+    char dropoff_cell[DD_ROUTE_CELL_SIZE];
+    cand_t cands[DD_CODEC_MAX_CANDIDATES];
+    size_t ncands;
+    char *json[DD_CODEC_MAX_CANDIDATES]; /* owned, per ranked candidate */
+    const char *json_c[DD_CODEC_MAX_CANDIDATES]; /* the same, const */
+    const char *cand_ids[DD_CODEC_MAX_CANDIDATES];
+    char *fb_json; /* owned */
+    size_t commit; /* index into the commits, when not answered */
+} work_t;
+
+/* The batch: everything allocated for one dd_dispatch_batch() call. */
+typedef struct batch {
+    work_t *w;
+    dd_store_load_t *loads;
+    dd_store_courier_t *couriers;
+    leg_t *legs;
+    size_t nlegs;
+    leg_ref_t *sorted;
+    const char **ukeys; /* distinct keys */
+    int64_t *usecs;     /* their seconds after RT2 (and the fill-in) */
+    int64_t *ufetched;  /* what RT2 said: secs, miss or error */
+    size_t *ufirst;     /* the first leg with each key */
+    size_t nuniq;
+    dd_store_eta_put_t *puts;
+    size_t *put_uniq;
+    size_t nputs;
+    dd_store_commit_t *commits;
+    size_t ncommits;
+} batch_t;
+
+static const char *const reasons[] = {
+    DD_REASON_UNKNOWN_COURIER,     DD_REASON_UNKNOWN_PARCEL,
+    DD_REASON_COURIER_UNAVAILABLE, DD_REASON_NO_CANDIDATE_AVAILABLE,
+    DD_REASON_DEADLINE_EXPIRED,
+};
+
+void dd_dispatch_item_reset(dd_dispatch_item_t *item) {
+    dd_free(item->result);
+    item->result = NULL;
+    item->result_len = 0;
+    item->status = DD_STATUS_REJECTED;
+    item->reason = NULL;
+    item->from_ledger = 0;
+    item->eta_hits = 0;
+    item->eta_misses = 0;
+    item->eta_errors = 0;
+}
+
+/* Status and reason of stored result bytes. Bytes that are not a result
+ * (only a foreign writer could put them there) read as rejected without a
+ * reason; they are still what gets republished. */
+static void stored_outcome(const char *buf, size_t len, dd_status_t *status,
+                           const char **reason) {
+    json_t *root = json_loadb(buf, len, 0, NULL);
+    const char *s = json_string_value(json_object_get(root, "status"));
+    const char *r = json_string_value(json_object_get(root, "reason"));
+
+    *status = DD_STATUS_REJECTED;
+    *reason = NULL;
+    if (s != NULL && strcmp(s, "assigned") == 0)
+        *status = DD_STATUS_ASSIGNED;
+    else if (s != NULL && strcmp(s, "expired") == 0)
+        *status = DD_STATUS_EXPIRED;
+    for (size_t i = 0; r != NULL && i < sizeof(reasons) / sizeof(*reasons); i++)
+        if (strcmp(r, reasons[i]) == 0)
+            *reason = reasons[i];
+    json_decref(root);
+}
+
+static int is_expired(const dd_dispatch_item_t *it, int64_t now_wall_ms) {
+    return it->req->deadline_ms > 0 && it->msg_ts_ms >= 0 &&
+           now_wall_ms > it->msg_ts_ms + it->req->deadline_ms;
+}
+
+/* The couriers a request names, without duplicates, in request order. */
+static void collect_ids(const dd_request_t *req, work_t *w) {
+    w->nids = 0;
+    if (req->n_candidates == 0) {
+        w->ids[w->nids++] = req->courier_id;
+        return;
+    }
+    for (int i = 0; i < req->n_candidates; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < w->nids && !dup; j++)
+            dup = strcmp(w->ids[j], req->candidates[i]) == 0;
+        if (!dup)
+            w->ids[w->nids++] = req->candidates[i];
+    }
+}
+
+static void batch_free(batch_t *b, size_t n) {
+    for (size_t i = 0; b->w != NULL && i < n; i++) {
+        for (size_t j = 0; j < b->w[i].ncands; j++)
+            dd_free(b->w[i].json[j]);
+        dd_free(b->w[i].fb_json);
+    }
+    for (size_t i = 0; b->loads != NULL && i < n; i++)
+        dd_store_load_clear(&b->loads[i]);
+    for (size_t i = 0; b->commits != NULL && i < b->ncommits; i++)
+        dd_store_commit_clear(&b->commits[i]);
+    dd_free(b->w);
+    dd_free(b->loads);
+    dd_free(b->couriers);
+    dd_free(b->legs);
+    dd_free(b->sorted);
+    dd_free(b->ukeys);
+    dd_free(b->usecs);
+    dd_free(b->ufetched);
+    dd_free(b->ufirst);
+    dd_free(b->puts);
+    dd_free(b->put_uniq);
+    dd_free(b->commits);
+}
+
+/* RT1 input: the ledger for every item, lookups only for live ones. */
+static void plan_loads(batch_t *b, dd_dispatch_item_t *items, size_t n,
+                       int64_t now_wall_ms) {
+    size_t ncouriers = 0, off = 0;
+
+    b->w = dd_xcalloc(n, sizeof(*b->w));
+    b->loads = dd_xcalloc(n, sizeof(*b->loads));
+    for (size_t i = 0; i < n; i++) {
+        b->w[i].expired = is_expired(&items[i], now_wall_ms);
+        if (!b->w[i].expired)
+            collect_ids(items[i].req, &b->w[i]);
+        ncouriers += b->w[i].nids;
+    }
+    b->couriers = dd_xcalloc(ncouriers, sizeof(*b->couriers));
+    for (size_t i = 0; i < n; i++) {
+        dd_store_load_t *l = &b->loads[i];
+
+        b->w[i].couriers = b->couriers + off;
+        off += b->w[i].nids;
+        l->request_id = items[i].req->request_id;
+        l->parcel_id = b->w[i].expired ? NULL : items[i].req->parcel_id;
+        l->courier_ids = b->w[i].ids;
+        l->ncouriers = b->w[i].nids;
+        l->couriers = b->w[i].couriers;
+    }
+}
+
+static void add_leg(batch_t *b, size_t item, dd_vehicle_t v, const char *from,
+                    const char *to, size_t *idx) {
+    leg_t *lg = &b->legs[b->nlegs];
+
+    /* Cells and vehicle were validated, so the key always fits. */
+    dd_assert(dd_route_eta_key(v, from, to, lg->key, sizeof(lg->key)) == DD_OK);
+    lg->vehicle = v;
+    lg->from = from;
+    lg->to = to;
+    lg->item = item;
+    *idx = b->nlegs++;
+}
+
+/* After RT1: decide what each item needs. Items with a ledger entry are
+ * answered; expired ones, unknown parcels and unknown or unavailable
+ * couriers go to the script with no candidate; the rest get two legs per
+ * eligible candidate. */
+static void evaluate(batch_t *b, dd_dispatch_item_t *items, size_t n) {
+    size_t maxlegs = 0;
+
+    for (size_t i = 0; i < n; i++)
+        maxlegs += 2 * b->w[i].nids;
+    b->legs = dd_xcalloc(maxlegs, sizeof(*b->legs));
+
+    for (size_t i = 0; i < n; i++) {
+        work_t *w = &b->w[i];
+        const dd_store_load_t *l = &b->loads[i];
+        const dd_store_parcel_t *p = &l->parcel;
+        int courier_mode = items[i].req->n_candidates == 0;
+
+        if (l->ledger != NULL) {
+            w->answered = 1;
+            continue;
+        }
+        w->fb_status = DD_STATUS_REJECTED;
+        if (w->expired) {
+            w->fb_status = DD_STATUS_EXPIRED;
+            w->fb_reason = DD_REASON_DEADLINE_EXPIRED;
+            continue;
+        }
+        if (!p->found ||
+            dd_route_cell(p->pickup_lat, p->pickup_lon, w->pickup_cell,
+                          sizeof(w->pickup_cell)) != DD_OK ||
+            dd_route_cell(p->dropoff_lat, p->dropoff_lon, w->dropoff_cell,
+                          sizeof(w->dropoff_cell)) != DD_OK) {
+            w->fb_reason = DD_REASON_UNKNOWN_PARCEL;
+            continue;
+        }
+        w->fb_reason = courier_mode ? DD_REASON_COURIER_UNAVAILABLE
+                                    : DD_REASON_NO_CANDIDATE_AVAILABLE;
+        for (size_t j = 0; j < w->nids; j++) {
+            const dd_store_courier_t *co = &w->couriers[j];
+            cand_t *c = &w->cands[w->ncands];
+
+            if (!co->found ||
+                dd_route_vehicle_parse(co->vehicle, strlen(co->vehicle),
+                                       &c->vehicle) != DD_OK ||
+                dd_route_cell(co->lat, co->lon, c->cell, sizeof(c->cell)) !=
+                    DD_OK) {
+                if (courier_mode)
+                    w->fb_reason = DD_REASON_UNKNOWN_COURIER;
+                continue;
+            }
+            if (!co->available)
+                continue;
+            c->id = w->ids[j];
+            c->lat = co->lat;
+            c->lon = co->lon;
+            c->order = j;
+            add_leg(b, i, c->vehicle, c->cell, w->pickup_cell, &c->leg1);
+            add_leg(b, i, c->vehicle, w->pickup_cell, w->dropoff_cell,
+                    &c->leg2);
+            w->ncands++;
+        }
+    }
+}
+
+static int cmp_leg(const void *a, const void *b) {
+    const leg_ref_t *x = a, *y = b;
+    return strcmp(x->lg->key, y->lg->key);
+}
+
+/* RT2 input: the distinct keys of all legs. */
+static void plan_eta(batch_t *b) {
+    b->sorted = dd_xcalloc(b->nlegs, sizeof(*b->sorted));
+    b->ukeys = dd_xcalloc(b->nlegs, sizeof(*b->ukeys));
+    b->usecs = dd_xcalloc(b->nlegs, sizeof(*b->usecs));
+    b->ufetched = dd_xcalloc(b->nlegs, sizeof(*b->ufetched));
+    b->ufirst = dd_xcalloc(b->nlegs, sizeof(*b->ufirst));
+    for (size_t i = 0; i < b->nlegs; i++)
+        b->sorted[i].lg = &b->legs[i];
+    qsort(b->sorted, b->nlegs, sizeof(*b->sorted), cmp_leg);
+    for (size_t i = 0; i < b->nlegs; i++) {
+        leg_t *lg = b->sorted[i].lg;
+        if (i == 0 || strcmp(lg->key, b->ukeys[b->nuniq - 1]) != 0) {
+            b->ukeys[b->nuniq] = lg->key;
+            /* The first leg of a key in batch order owns its put. */
+            b->ufirst[b->nuniq] = (size_t)(lg - b->legs);
+            b->nuniq++;
+        } else if ((size_t)(lg - b->legs) < b->ufirst[b->nuniq - 1]) {
+            b->ufirst[b->nuniq - 1] = (size_t)(lg - b->legs);
+        }
+        lg->uniq = b->nuniq - 1;
+    }
+}
+
+/* After RT2: compute every leg the cache did not have, and plan its put. */
+static void fill_eta(batch_t *b, dd_dispatch_item_t *items) {
+    b->puts = dd_xcalloc(b->nuniq, sizeof(*b->puts));
+    b->put_uniq = dd_xcalloc(b->nuniq, sizeof(*b->put_uniq));
+    for (size_t u = 0; u < b->nuniq; u++) {
+        const leg_t *lg = &b->legs[b->ufirst[u]];
+
+        if (b->ufetched[u] >= 0) {
+            b->usecs[u] = b->ufetched[u];
+            continue;
+        }
+        b->usecs[u] = dd_route_leg_seconds(lg->vehicle, lg->from, lg->to);
+        dd_assert(b->usecs[u] >= 0); /* validated cells and vehicle */
+        b->puts[b->nputs].key = b->ukeys[u];
+        b->puts[b->nputs].secs = b->usecs[u];
+        b->put_uniq[b->nputs] = u;
+        b->nputs++;
+    }
+    for (size_t i = 0; i < b->nlegs; i++) {
+        const leg_t *lg = &b->legs[i];
+        int64_t f = b->ufetched[lg->uniq];
+
+        if (f >= 0)
+            items[lg->item].eta_hits++;
+        else if (f == DD_STORE_ETA_MISS)
+            items[lg->item].eta_misses++;
+        else
+            items[lg->item].eta_errors++;
+    }
+}
+
+/* Ranks the candidates by pickup ETA, ties in request order (insertion
+ * sort: stable, and n <= 64). */
+static void rank(batch_t *b, work_t *w) {
+    for (size_t j = 0; j < w->ncands; j++) {
+        cand_t *c = &w->cands[j];
+        size_t u1 = b->legs[c->leg1].uniq, u2 = b->legs[c->leg2].uniq;
+        c->secs1 = b->usecs[u1];
+        c->secs2 = b->usecs[u2];
+        c->cached = b->ufetched[u1] >= 0 && b->ufetched[u2] >= 0;
+    }
+    for (size_t j = 1; j < w->ncands; j++) {
+        cand_t tmp = w->cands[j];
+        size_t k = j;
+        while (k > 0 && (w->cands[k - 1].secs1 > tmp.secs1 ||
+                         (w->cands[k - 1].secs1 == tmp.secs1 &&
+                          w->cands[k - 1].order > tmp.order))) {
+            w->cands[k] = w->cands[k - 1];
+            k--;
+        }
+        w->cands[k] = tmp;
+    }
+}
+
+static char *result_json(const dd_result_t *res) {
+    char *json = dd_codec_result_json(res, NULL);
+
+    /* Inputs are validated requests and Kafka coordinates: a refusal is a
+     * bug (or a caller passing a bad source), never bad input. */
+    if (json == NULL)
+        dd_panic("codec refused the result of request %s", res->request_id);
+    return json;
+}
+
+/* Builds the JSON of each ranked candidate and of the fallback, and the
+ * commit of the item. */
+static void build(batch_t *b, const dd_dispatch_item_t *it, work_t *w,
+                  const dd_store_load_t *l, int64_t now_wall_ms) {
+    dd_result_t res;
+    dd_store_commit_t *cm = &b->commits[b->ncommits];
+    const dd_store_parcel_t *p = &l->parcel;
+
+    memset(&res, 0, sizeof(res));
+    dd_strlcpy(res.request_id, it->req->request_id, sizeof(res.request_id));
+    dd_strlcpy(res.parcel_id, it->req->parcel_id, sizeof(res.parcel_id));
+    dd_strlcpy(res.source_topic, it->source_topic, sizeof(res.source_topic));
+    res.source_partition = it->source_partition;
+    res.source_offset = it->source_offset;
+    res.processed_at_ms = now_wall_ms;
+
+    rank(b, w);
+    res.status = DD_STATUS_ASSIGNED;
+    for (size_t j = 0; j < w->ncands; j++) {
+        const cand_t *c = &w->cands[j];
+        dd_strlcpy(res.courier_id, c->id, sizeof(res.courier_id));
+        res.pickup_eta_seconds = c->secs1;
+        res.eta_seconds = c->secs1 + c->secs2;
+        res.distance_m =
+            dd_route_distance_m(c->lat, c->lon, p->pickup_lat, p->pickup_lon,
+                                p->dropoff_lat, p->dropoff_lon);
+        res.eta_cached = c->cached;
+        w->json[j] = result_json(&res);
+        w->json_c[j] = w->json[j];
+        w->cand_ids[j] = c->id;
+    }
+
+    memset(&res.courier_id, 0, sizeof(res.courier_id));
+    res.eta_seconds = res.pickup_eta_seconds = res.distance_m = 0;
+    res.eta_cached = 0;
+    res.status = w->fb_status;
+    res.reason = w->fb_reason;
+    /* A rejection names the courier the request named, if any. */
+    dd_strlcpy(res.courier_id, it->req->courier_id, sizeof(res.courier_id));
+    w->fb_json = result_json(&res);
+
+    cm->request_id = it->req->request_id;
+    cm->candidate_ids = w->cand_ids;
+    cm->candidate_json = w->json_c;
+    cm->ncandidates = w->ncands;
+    cm->fallback_json = w->fb_json;
+    w->commit = b->ncommits++;
+}
+
+int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
+                      int64_t now_wall_ms, char *errstr, size_t errstr_size) {
+    batch_t b;
+    int put_errors = 0;
+
+    memset(&b, 0, sizeof(b));
+    for (size_t i = 0; i < n; i++) {
+        items[i].result = NULL;
+        dd_dispatch_item_reset(&items[i]);
+    }
+    if (n == 0)
+        return DD_OK;
+
+    /* RT1. */
+    plan_loads(&b, items, n, now_wall_ms);
+    if (dd_store_load(st, b.loads, n, errstr, errstr_size) != DD_OK)
+        goto err;
+    evaluate(&b, items, n);
+
+    /* RT2. */
+    plan_eta(&b);
+    if (dd_store_eta_get(st, b.ukeys, b.nuniq, b.ufetched, errstr,
+                         errstr_size) != DD_OK)
+        goto err;
+    fill_eta(&b, items);
+
+    /* RT3. */
+    b.commits = dd_xcalloc(n, sizeof(*b.commits));
+    for (size_t i = 0; i < n; i++)
+        if (!b.w[i].answered)
+            build(&b, &items[i], &b.w[i], &b.loads[i], now_wall_ms);
+    if (dd_store_commit(st, b.puts, b.nputs, b.commits, b.ncommits, &put_errors,
+                        errstr, errstr_size) != DD_OK)
+        goto err;
+    for (size_t k = 0; k < b.nputs; k++)
+        if (b.puts[k].error)
+            items[b.legs[b.ufirst[b.put_uniq[k]]].item].eta_errors++;
+
+    /* Hand every answer over: the stored bytes, never the built ones. */
+    for (size_t i = 0; i < n; i++) {
+        dd_dispatch_item_t *it = &items[i];
+        work_t *w = &b.w[i];
+
+        if (w->answered) {
+            dd_store_load_t *l = &b.loads[i];
+            it->result = l->ledger;
+            it->result_len = l->ledger_len;
+            l->ledger = NULL;
+            it->from_ledger = 1;
+            stored_outcome(it->result, it->result_len, &it->status,
+                           &it->reason);
+            continue;
+        }
+        {
+            dd_store_commit_t *cm = &b.commits[w->commit];
+            it->result = cm->result;
+            it->result_len = cm->result_len;
+            cm->result = NULL;
+            if (cm->chosen >= 0) {
+                it->status = DD_STATUS_ASSIGNED;
+                it->reason = NULL;
+            } else if (cm->chosen == DD_STORE_COMMIT_FALLBACK) {
+                it->status = w->fb_status;
+                it->reason = w->fb_reason;
+            } else {
+                it->from_ledger = 1;
+                stored_outcome(it->result, it->result_len, &it->status,
+                               &it->reason);
+            }
+        }
+    }
+    batch_free(&b, n);
+    return DD_OK;
+
+err:
+    for (size_t i = 0; i < n; i++)
+        dd_dispatch_item_reset(&items[i]);
+    batch_free(&b, n);
+    return DD_ERR;
+}

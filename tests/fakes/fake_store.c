@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fake_store: an in-memory implementation of exactly the store.h API, for
+ * unit tests (see fake_store.h for the controls). Linear lists: tests hold
+ * a few dozen keys. The commit applies the real script's rules: an
+ * existing result wins; else the first candidate whose reservation is free
+ * or already this request's is reserved and its JSON stored; else the
+ * fallback is stored.
+ */
+#include "fake_store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+typedef struct kv {
+    char *key;
+    char *val;
+    int ttl; /* s, -1 none */
+    struct kv *next;
+} kv_t;
+
+typedef struct courier {
+    char *id;
+    double lat, lon;
+    char *vehicle;
+    char *status;
+    struct courier *next;
+} courier_t;
+
+typedef struct parcel {
+    char *id;
+    double c[4];
+    struct parcel *next;
+} parcel_t;
+
+struct dd_store {
+    dd_store_conf_t conf; /* TTLs only; strings not kept */
+    kv_t *kvs;
+    courier_t *couriers;
+    parcel_t *parcels;
+    int rt[FAKE_STORE_NCALLS];
+    int fail_in; /* fail when it reaches 1; 0 = disarmed */
+    int down;
+    int fail_puts;
+    int fail_gets;
+    dd_store_stats_t stats;
+};
+
+static kv_t *kv_find(const dd_store_t *st, const char *key) {
+    for (kv_t *e = st->kvs; e != NULL; e = e->next)
+        if (strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+static void kv_set(dd_store_t *st, const char *key, const char *val, int ttl) {
+    kv_t *e = kv_find(st, key);
+
+    if (e == NULL) {
+        e = dd_xcalloc(1, sizeof(*e));
+        e->key = dd_xstrdup(key);
+        e->next = st->kvs;
+        st->kvs = e;
+    }
+    dd_free(e->val);
+    e->val = dd_xstrdup(val);
+    e->ttl = ttl;
+}
+
+static const char *kv_get2(const dd_store_t *st, const char *kind,
+                           const char *id) {
+    char key[512];
+    const kv_t *e;
+
+    snprintf(key, sizeof(key), "%s%s", kind, id);
+    e = kv_find(st, key);
+    return e ? e->val : NULL;
+}
+
+static void kv_set2(dd_store_t *st, const char *kind, const char *id,
+                    const char *val, int ttl) {
+    char key[512];
+
+    snprintf(key, sizeof(key), "%s%s", kind, id);
+    kv_set(st, key, val, ttl);
+}
+
+/* One round trip of a call type; DD_ERR when a failure is due. */
+static int round_trip(dd_store_t *st, fake_store_call_t call, char *errstr,
+                      size_t errstr_size) {
+    st->rt[call]++;
+    st->stats.round_trips++;
+    if (st->down) {
+        st->stats.io_errors++;
+        dd_set_error(errstr, errstr_size, "fake redis: down");
+        return DD_ERR;
+    }
+    if (st->fail_in > 0 && --st->fail_in == 0) {
+        st->stats.io_errors++;
+        dd_set_error(errstr, errstr_size, "fake redis: injected failure");
+        return DD_ERR;
+    }
+    return DD_OK;
+}
+
+/*----- store.h -----*/
+
+dd_store_t *dd_store_new(const dd_store_conf_t *conf, char *errstr,
+                         size_t errstr_size) {
+    dd_store_t *st;
+
+    if (conf->eta_ttl_s <= 0 || conf->reservation_ttl_s <= 0 ||
+        conf->idempotency_ttl_s <= 0) {
+        dd_set_error(errstr, errstr_size, "store: TTLs must be > 0 s");
+        return NULL;
+    }
+    st = dd_xcalloc(1, sizeof(*st));
+    st->conf.eta_ttl_s = conf->eta_ttl_s;
+    st->conf.reservation_ttl_s = conf->reservation_ttl_s;
+    st->conf.idempotency_ttl_s = conf->idempotency_ttl_s;
+    return st;
+}
+
+void dd_store_destroy(dd_store_t *st) {
+    if (st == NULL)
+        return;
+    while (st->kvs != NULL) {
+        kv_t *e = st->kvs;
+        st->kvs = e->next;
+        dd_free(e->key);
+        dd_free(e->val);
+        dd_free(e);
+    }
+    while (st->couriers != NULL) {
+        courier_t *c = st->couriers;
+        st->couriers = c->next;
+        dd_free(c->id);
+        dd_free(c->vehicle);
+        dd_free(c->status);
+        dd_free(c);
+    }
+    while (st->parcels != NULL) {
+        parcel_t *p = st->parcels;
+        st->parcels = p->next;
+        dd_free(p->id);
+        dd_free(p);
+    }
+    dd_free(st);
+}
+
+int dd_store_ping(dd_store_t *st, char *errstr, size_t errstr_size) {
+    return round_trip(st, FAKE_STORE_PING, errstr, errstr_size);
+}
+
+int dd_store_backoff_ms(dd_store_t *st) {
+    (void)st;
+    return 0;
+}
+
+void dd_store_get_stats(const dd_store_t *st, dd_store_stats_t *out) {
+    *out = st->stats;
+}
+
+void dd_store_load_clear(dd_store_load_t *load) {
+    dd_free(load->ledger);
+    load->ledger = NULL;
+    load->ledger_len = 0;
+    memset(&load->parcel, 0, sizeof(load->parcel));
+}
+
+static const courier_t *find_courier(const dd_store_t *st, const char *id) {
+    for (const courier_t *c = st->couriers; c != NULL; c = c->next)
+        if (strcmp(c->id, id) == 0)
+            return c;
+    return NULL;
+}
+
+static const parcel_t *find_parcel(const dd_store_t *st, const char *id) {
+    for (const parcel_t *p = st->parcels; p != NULL; p = p->next)
+        if (strcmp(p->id, id) == 0)
+            return p;
+    return NULL;
+}
+
+int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
+                  char *errstr, size_t errstr_size) {
+    for (size_t i = 0; i < n; i++) {
+        loads[i].ledger = NULL;
+        loads[i].ledger_len = 0;
+        memset(&loads[i].parcel, 0, sizeof(loads[i].parcel));
+    }
+    if (n == 0)
+        return DD_OK;
+    if (round_trip(st, FAKE_STORE_LOAD, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    for (size_t i = 0; i < n; i++) {
+        dd_store_load_t *l = &loads[i];
+        const char *led = kv_get2(st, "result:", l->request_id);
+        st->stats.commands++;
+        if (led != NULL) {
+            l->ledger = dd_xstrdup(led);
+            l->ledger_len = strlen(led);
+        }
+        if (l->parcel_id != NULL) {
+            const parcel_t *p = find_parcel(st, l->parcel_id);
+            st->stats.commands++;
+            if (p != NULL) {
+                l->parcel.found = 1;
+                l->parcel.pickup_lat = p->c[0];
+                l->parcel.pickup_lon = p->c[1];
+                l->parcel.dropoff_lat = p->c[2];
+                l->parcel.dropoff_lon = p->c[3];
+            }
+        }
+        for (size_t j = 0; j < l->ncouriers; j++) {
+            const courier_t *c = find_courier(st, l->courier_ids[j]);
+            dd_store_courier_t *co = &l->couriers[j];
+            st->stats.commands++;
+            memset(co, 0, sizeof(*co));
+            if (c == NULL)
+                continue;
+            co->found = 1;
+            co->lat = c->lat;
+            co->lon = c->lon;
+            if (strlen(c->vehicle) < sizeof(co->vehicle))
+                dd_strlcpy(co->vehicle, c->vehicle, sizeof(co->vehicle));
+            co->available = strcmp(c->status, "available") == 0;
+        }
+    }
+    return DD_OK;
+}
+
+int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
+                     int64_t *secs_out, char *errstr, size_t errstr_size) {
+    if (n == 0)
+        return DD_OK;
+    if (round_trip(st, FAKE_STORE_ETA_GET, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    for (size_t i = 0; i < n; i++) {
+        const kv_t *e = kv_find(st, keys[i]);
+        long long v;
+        int used = 0;
+
+        st->stats.commands++;
+        if (!st->fail_gets && e == NULL) {
+            secs_out[i] = DD_STORE_ETA_MISS;
+            st->stats.eta_misses++;
+        } else if (!st->fail_gets && sscanf(e->val, "%lld%n", &v, &used) == 1 &&
+                   v >= 0 && e->val[used] == '\0') {
+            secs_out[i] = v;
+            st->stats.eta_hits++;
+        } else {
+            /* Injected error, or a value the store did not write. */
+            secs_out[i] = DD_STORE_ETA_ERROR;
+            st->stats.eta_errors++;
+        }
+    }
+    return DD_OK;
+}
+
+void dd_store_commit_clear(dd_store_commit_t *commit) {
+    dd_free(commit->result);
+    commit->result = NULL;
+    commit->result_len = 0;
+    commit->chosen = DD_STORE_COMMIT_FALLBACK;
+}
+
+/* The reserve-and-record script. */
+static void run_script(dd_store_t *st, dd_store_commit_t *cm) {
+    const char *existing = kv_get2(st, "result:", cm->request_id);
+    const char *res = cm->fallback_json;
+
+    if (existing != NULL) {
+        cm->chosen = DD_STORE_COMMIT_EXISTING;
+        cm->result = dd_xstrdup(existing);
+        cm->result_len = strlen(existing);
+        return;
+    }
+    cm->chosen = DD_STORE_COMMIT_FALLBACK;
+    for (size_t j = 0; j < cm->ncandidates; j++) {
+        const char *cur = kv_get2(st, "reservation:", cm->candidate_ids[j]);
+        if (cur == NULL)
+            kv_set2(st, "reservation:", cm->candidate_ids[j], cm->request_id,
+                    st->conf.reservation_ttl_s);
+        if (cur == NULL || strcmp(cur, cm->request_id) == 0) {
+            cm->chosen = (int)j;
+            res = cm->candidate_json[j];
+            break;
+        }
+    }
+    kv_set2(st, "result:", cm->request_id, res, st->conf.idempotency_ttl_s);
+    cm->result = dd_xstrdup(res);
+    cm->result_len = strlen(res);
+}
+
+int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
+                    dd_store_commit_t *commits, size_t n, int *eta_put_errors,
+                    char *errstr, size_t errstr_size) {
+    int put_errors = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        commits[i].result = NULL;
+        commits[i].result_len = 0;
+        commits[i].chosen = DD_STORE_COMMIT_FALLBACK;
+    }
+    for (size_t i = 0; i < nputs; i++)
+        puts[i].error = 0;
+    if (eta_put_errors != NULL)
+        *eta_put_errors = 0;
+    if (nputs == 0 && n == 0)
+        return DD_OK;
+    if (round_trip(st, FAKE_STORE_COMMIT, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    for (size_t i = 0; i < nputs; i++) {
+        char secs[24];
+        st->stats.commands++;
+        if (st->fail_puts) {
+            puts[i].error = 1;
+            put_errors++;
+            continue;
+        }
+        snprintf(secs, sizeof(secs), "%lld", (long long)puts[i].secs);
+        kv_set(st, puts[i].key, secs, st->conf.eta_ttl_s);
+    }
+    for (size_t i = 0; i < n; i++) {
+        st->stats.commands++;
+        run_script(st, &commits[i]);
+    }
+    st->stats.eta_errors += (uint64_t)put_errors;
+    if (eta_put_errors != NULL)
+        *eta_put_errors = put_errors;
+    return DD_OK;
+}
+
+/*----- Controls -----*/
+
+dd_store_t *fake_store_new(void) {
+    dd_store_conf_t conf;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.host = "fake";
+    conf.port = 6379;
+    conf.eta_ttl_s = 60;
+    conf.reservation_ttl_s = 30;
+    conf.idempotency_ttl_s = 3600;
+    return dd_store_new(&conf, NULL, 0);
+}
+
+void fake_store_add_courier(dd_store_t *st, const char *id, double lat,
+                            double lon, const char *vehicle,
+                            const char *status) {
+    courier_t *c = (courier_t *)find_courier(st, id);
+
+    if (c == NULL) {
+        c = dd_xcalloc(1, sizeof(*c));
+        c->id = dd_xstrdup(id);
+        c->next = st->couriers;
+        st->couriers = c;
+    }
+    dd_free(c->vehicle);
+    dd_free(c->status);
+    c->lat = lat;
+    c->lon = lon;
+    c->vehicle = dd_xstrdup(vehicle);
+    c->status = dd_xstrdup(status);
+}
+
+void fake_store_add_parcel(dd_store_t *st, const char *id, double pickup_lat,
+                           double pickup_lon, double dropoff_lat,
+                           double dropoff_lon) {
+    parcel_t *p = (parcel_t *)find_parcel(st, id);
+
+    if (p == NULL) {
+        p = dd_xcalloc(1, sizeof(*p));
+        p->id = dd_xstrdup(id);
+        p->next = st->parcels;
+        st->parcels = p;
+    }
+    p->c[0] = pickup_lat;
+    p->c[1] = pickup_lon;
+    p->c[2] = dropoff_lat;
+    p->c[3] = dropoff_lon;
+}
+
+void fake_store_set(dd_store_t *st, const char *key, const char *value) {
+    kv_set(st, key, value, -1);
+}
+
+const char *fake_store_get(const dd_store_t *st, const char *key) {
+    const kv_t *e = kv_find(st, key);
+    return e ? e->val : NULL;
+}
+
+int fake_store_ttl(const dd_store_t *st, const char *key) {
+    const kv_t *e = kv_find(st, key);
+    return e ? e->ttl : -1;
+}
+
+size_t fake_store_count(const dd_store_t *st, const char *prefix) {
+    size_t n = 0, len = strlen(prefix);
+
+    for (const kv_t *e = st->kvs; e != NULL; e = e->next)
+        if (strncmp(e->key, prefix, len) == 0)
+            n++;
+    return n;
+}
+
+const char *fake_store_reservation(const dd_store_t *st,
+                                   const char *courier_id) {
+    return kv_get2(st, "reservation:", courier_id);
+}
+
+const char *fake_store_ledger(const dd_store_t *st, const char *request_id) {
+    return kv_get2(st, "result:", request_id);
+}
+
+int fake_store_round_trips(const dd_store_t *st, fake_store_call_t call) {
+    return st->rt[call];
+}
+
+int fake_store_total_round_trips(const dd_store_t *st) {
+    int n = 0;
+
+    for (int i = 0; i < FAKE_STORE_NCALLS; i++)
+        n += st->rt[i];
+    return n;
+}
+
+void fake_store_reset_counts(dd_store_t *st) {
+    memset(st->rt, 0, sizeof(st->rt));
+}
+
+void fake_store_fail_nth(dd_store_t *st, int nth) {
+    st->fail_in = nth > 0 ? nth : 0;
+}
+
+void fake_store_set_down(dd_store_t *st, int down) {
+    st->down = down;
+}
+
+void fake_store_fail_eta_puts(dd_store_t *st, int on) {
+    st->fail_puts = on;
+}
+
+void fake_store_fail_eta_gets(dd_store_t *st, int on) {
+    st->fail_gets = on;
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fake_store: test-only controls of the in-memory store.h implementation in
+ * fake_store.c, which unit tests link in place of src/store.c. The fake
+ * keeps couriers, parcels and string keys (eta:..., reservation:...,
+ * result:...) in memory, applies the reserve-and-record rules of the real
+ * script, counts round trips per call type, and fails on demand. Keys are
+ * kept without the configured prefix. Not thread-safe, like the real one.
+ */
+#ifndef DD_FAKE_STORE_H
+#define DD_FAKE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/** @brief Store calls, for the round-trip counters. */
+typedef enum fake_store_call {
+    FAKE_STORE_LOAD,    /* dd_store_load() */
+    FAKE_STORE_ETA_GET, /* dd_store_eta_get() */
+    FAKE_STORE_COMMIT,  /* dd_store_commit() */
+    FAKE_STORE_PING,    /* dd_store_ping() */
+    FAKE_STORE_NCALLS,
+} fake_store_call_t;
+
+/** @brief A store with test-friendly settings (TTLs 60/30/3600 s). */
+dd_store_t *fake_store_new(void);
+
+/*----- Seeding -----*/
+
+/** @brief courier:{id} with the four fields (vehicle and status as given,
+ *         so bad values can be seeded). Replaces an existing one. */
+void fake_store_add_courier(dd_store_t *st, const char *id, double lat,
+                            double lon, const char *vehicle,
+                            const char *status);
+
+/** @brief parcel:{id} with its four coordinates. */
+void fake_store_add_parcel(dd_store_t *st, const char *id, double pickup_lat,
+                           double pickup_lon, double dropoff_lat,
+                           double dropoff_lon);
+
+/** @brief Set a string key (e.g. "eta:v1:...", "reservation:c-1"). */
+void fake_store_set(dd_store_t *st, const char *key, const char *value);
+
+/*----- Reading back -----*/
+
+/** @brief A string key's value (borrowed, until the next write), or NULL. */
+const char *fake_store_get(const dd_store_t *st, const char *key);
+
+/** @brief The TTL a string key was written with, s; -1 if none or absent. */
+int fake_store_ttl(const dd_store_t *st, const char *key);
+
+/** @brief Number of string keys starting with prefix. */
+size_t fake_store_count(const dd_store_t *st, const char *prefix);
+
+/** @brief reservation:{courier_id}, or NULL. */
+const char *fake_store_reservation(const dd_store_t *st,
+                                   const char *courier_id);
+
+/** @brief result:{request_id}, or NULL. */
+const char *fake_store_ledger(const dd_store_t *st, const char *request_id);
+
+/*----- Counters -----*/
+
+/** @brief Round trips made by one call type since the last reset. Calls
+ *         with nothing to send make none. */
+int fake_store_round_trips(const dd_store_t *st, fake_store_call_t call);
+
+/** @brief All round trips since the last reset. */
+int fake_store_total_round_trips(const dd_store_t *st);
+
+/** @brief Zero the round-trip counters. */
+void fake_store_reset_counts(dd_store_t *st);
+
+/*----- Failures -----*/
+
+/** @brief Make the nth round trip from now (1 = the next) fail with DD_ERR,
+ *         once, before any effect. 0 disarms. */
+void fake_store_fail_nth(dd_store_t *st, int nth);
+
+/** @brief While down, every round trip fails with DD_ERR. */
+void fake_store_set_down(dd_store_t *st, int down);
+
+/** @brief While on, ETA SETs get an error reply (put.error = 1). */
+void fake_store_fail_eta_puts(dd_store_t *st, int on);
+
+/** @brief While on, ETA GETs answer DD_STORE_ETA_ERROR. */
+void fake_store_fail_eta_gets(dd_store_t *st, int on);
+
+#endif /* DD_FAKE_STORE_H */

@@ -1,0 +1,647 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration tests for store against a real redis-server (test DB 15,
+ * keys under a test prefix): pipelined loads, the ETA cache, the
+ * reserve-and-record script (also under contention between two threads),
+ * ledger replay, TTLs, NOSCRIPT recovery, a closed port, a killed
+ * connection, a command timeout, and one dispatch batch end to end.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "codec.h"
+#include "dd_test.h"
+#include "dispatch.h"
+#include "store.h"
+#include "util.h"
+
+#define PREFIX   "dd_test:"
+#define N_LOADS  32
+#define N_RACES  200
+#define ETA_TTL  60
+#define RES_TTL  30
+#define IDEM_TTL 3600
+
+typedef struct fixture {
+    redisContext *c; /* raw connection for seeding and checking */
+    dd_store_t *st;
+} fixture_t;
+
+static dd_store_conf_t test_conf(void) {
+    dd_store_conf_t conf;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.host = dd_test_redis_host();
+    conf.port = dd_test_redis_port();
+    conf.db = DD_TEST_REDIS_DB;
+    conf.timeout_ms = 2000 * dd_test_timeout_multiplier();
+    conf.prefix = PREFIX;
+    conf.eta_ttl_s = ETA_TTL;
+    conf.reservation_ttl_s = RES_TTL;
+    conf.idempotency_ttl_s = IDEM_TTL;
+    return conf;
+}
+
+static dd_store_t *new_store(void) {
+    char errstr[256];
+    dd_store_conf_t conf = test_conf();
+    dd_store_t *st = dd_store_new(&conf, errstr, sizeof(errstr));
+
+    if (st == NULL)
+        fail_msg("dd_store_new: %s", errstr);
+    return st;
+}
+
+static int setup(void **state) {
+    fixture_t *f = dd_xcalloc(1, sizeof(*f));
+    *state = f;
+    return 0;
+}
+
+/* Every test starts with this: it skips or fails without services. */
+static fixture_t *start(void **state) {
+    fixture_t *f = *state;
+
+    dd_test_require_services(1);
+    f->c = dd_test_redis_connect();
+    f->st = new_store();
+    return f;
+}
+
+static int teardown(void **state) {
+    fixture_t *f = *state;
+
+    dd_store_destroy(f->st);
+    dd_test_redis_close(f->c);
+    dd_free(f);
+    return 0;
+}
+
+static void cmd_ok(redisContext *c, const char *fmt, ...) {
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("redis: %s", r->str);
+    freeReplyObject(r);
+}
+
+static long long ttl_of(redisContext *c, const char *key) {
+    redisReply *r = redisCommand(c, "TTL %s%s", PREFIX, key);
+    long long t;
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    t = r->integer;
+    freeReplyObject(r);
+    return t;
+}
+
+/* GET PREFIX+key into an owned string, or NULL. */
+static char *get_str(redisContext *c, const char *key) {
+    redisReply *r = redisCommand(c, "GET %s%s", PREFIX, key);
+    char *s = NULL;
+
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_STRING)
+        s = dd_xstrndup(r->str, r->len);
+    freeReplyObject(r);
+    return s;
+}
+
+static void seed_courier(redisContext *c, const char *id, const char *lat,
+                         const char *lon, const char *vehicle,
+                         const char *status) {
+    cmd_ok(c, "HSET %scourier:%s lat %s lon %s vehicle %s status %s", PREFIX,
+           id, lat, lon, vehicle, status);
+}
+
+static void seed_parcel(redisContext *c, const char *id) {
+    cmd_ok(c,
+           "HSET %sparcel:%s pickup_lat 52.516275 pickup_lon 13.377704 "
+           "dropoff_lat 52.521918 dropoff_lon 13.413215",
+           PREFIX, id);
+}
+
+static void ping_ok(dd_store_t *st) {
+    char errstr[256];
+    if (dd_store_ping(st, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("ping: %s", errstr);
+}
+
+/*----- RT1 -----*/
+
+/* Exact double equality without tripping -Wfloat-equal. */
+static int same(double a, double b) {
+    return !(a < b) && !(a > b);
+}
+
+static void test_store_loads_32_requests_in_one_round_trip(void **state) {
+    fixture_t *f = start(state);
+    dd_store_load_t loads[N_LOADS];
+    dd_store_courier_t couriers[N_LOADS][2];
+    char rids[N_LOADS][16], pids[N_LOADS][16], cids[N_LOADS][2][16];
+    const char *idp[N_LOADS][2];
+    char errstr[256];
+    dd_store_stats_t before, after;
+
+    for (int i = 0; i < N_LOADS; i++) {
+        snprintf(rids[i], sizeof(rids[i]), "r-%d", i);
+        snprintf(pids[i], sizeof(pids[i]), "p-%d", i);
+        snprintf(cids[i][0], sizeof(cids[i][0]), "c-%d", 2 * i);
+        snprintf(cids[i][1], sizeof(cids[i][1]), "c-%d", 2 * i + 1);
+        idp[i][0] = cids[i][0];
+        idp[i][1] = cids[i][1];
+        if (i % 4 != 3) /* every fourth parcel is missing */
+            seed_parcel(f->c, pids[i]);
+        seed_courier(f->c, cids[i][0], "52.52", "13.41", "bike",
+                     i % 2 ? "busy" : "available");
+        memset(&loads[i], 0, sizeof(loads[i]));
+        loads[i].request_id = rids[i];
+        loads[i].parcel_id = pids[i];
+        loads[i].courier_ids = idp[i];
+        loads[i].ncouriers = 2;
+        loads[i].couriers = couriers[i];
+    }
+    /* Bad data: junk coordinate, missing field, wrong type; and a ledger. */
+    seed_courier(f->c, "c-1", "north", "13.41", "car", "available");
+    cmd_ok(f->c, "HSET %scourier:c-3 lat 1 lon 2 vehicle car", PREFIX);
+    cmd_ok(f->c, "SET %scourier:c-5 oops", PREFIX);
+    cmd_ok(f->c, "SET %sresult:r-7 {\"stored\":1}", PREFIX);
+    loads[9].parcel_id = NULL; /* expired-style load: ledger only */
+    loads[9].ncouriers = 0;
+
+    ping_ok(f->st);
+    dd_store_get_stats(f->st, &before);
+    if (dd_store_load(f->st, loads, N_LOADS, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("load: %s", errstr);
+    dd_store_get_stats(f->st, &after);
+    assert_int_equal(after.round_trips - before.round_trips, 1);
+    assert_int_equal(after.commands - before.commands,
+                     N_LOADS * 4 - 3); /* load 9: 1 command, not 4 */
+
+    for (int i = 0; i < N_LOADS; i++) {
+        const dd_store_load_t *l = &loads[i];
+        if (i == 7) {
+            assert_string_equal(l->ledger, "{\"stored\":1}");
+            assert_int_equal(l->ledger_len, 12);
+        } else {
+            assert_null(l->ledger);
+        }
+        if (i == 9) {
+            assert_int_equal(l->parcel.found, 0);
+            continue;
+        }
+        assert_int_equal(l->parcel.found, i % 4 != 3);
+        if (l->parcel.found) {
+            assert_true(same(l->parcel.pickup_lat, 52.516275));
+            assert_true(same(l->parcel.dropoff_lon, 13.413215));
+        }
+        /* c-2i: seeded, available when i is even (c-1/3/5 are odd). */
+        assert_int_equal(couriers[i][0].found, 1);
+        assert_int_equal(couriers[i][0].available, i % 2 == 0);
+        assert_string_equal(couriers[i][0].vehicle, "bike");
+        assert_true(same(couriers[i][0].lat, 52.52));
+        /* c-2i+1: not seeded, or bad data. */
+        assert_int_equal(couriers[i][1].found, 0);
+    }
+    for (int i = 0; i < N_LOADS; i++)
+        dd_store_load_clear(&loads[i]);
+}
+
+/*----- RT2 and ETA puts -----*/
+
+static void test_store_eta_cache_round_trip_with_ttl(void **state) {
+    fixture_t *f = start(state);
+    const char *keys[3] = {"eta:v1:car:u33dc1r:u33db2m",
+                           "eta:v1:bike:u33dc1r:u33db2m", "eta:v1:junk"};
+    int64_t secs[3];
+    dd_store_eta_put_t puts[2] = {{keys[0], 389, 0}, {keys[1], 778, 0}};
+    char errstr[256];
+    int put_errors = -1;
+    dd_store_stats_t s;
+
+    cmd_ok(f->c, "SET %seta:v1:junk -5", PREFIX);
+    assert_int_equal(
+        dd_store_eta_get(f->st, keys, 3, secs, errstr, sizeof(errstr)), DD_OK);
+    assert_int_equal(secs[0], DD_STORE_ETA_MISS);
+    assert_int_equal(secs[1], DD_STORE_ETA_MISS);
+    assert_int_equal(secs[2], DD_STORE_ETA_ERROR);
+
+    assert_int_equal(dd_store_commit(f->st, puts, 2, NULL, 0, &put_errors,
+                                     errstr, sizeof(errstr)),
+                     DD_OK);
+    assert_int_equal(put_errors, 0);
+    assert_true(ttl_of(f->c, keys[0]) > 0);
+    assert_true(ttl_of(f->c, keys[0]) <= ETA_TTL);
+
+    assert_int_equal(
+        dd_store_eta_get(f->st, keys, 2, secs, errstr, sizeof(errstr)), DD_OK);
+    assert_int_equal(secs[0], 389);
+    assert_int_equal(secs[1], 778);
+    dd_store_get_stats(f->st, &s);
+    assert_int_equal(s.eta_hits, 2);
+    assert_int_equal(s.eta_misses, 2);
+    assert_int_equal(s.eta_errors, 1);
+}
+
+/*----- RT3: reserve and record -----*/
+
+static void make_commit(dd_store_commit_t *cm, const char *rid,
+                        const char *const *ids, const char *const *json,
+                        size_t n, const char *fallback) {
+    memset(cm, 0, sizeof(*cm));
+    cm->request_id = rid;
+    cm->candidate_ids = ids;
+    cm->candidate_json = json;
+    cm->ncandidates = n;
+    cm->fallback_json = fallback;
+}
+
+static void test_store_script_reserves_and_records(void **state) {
+    fixture_t *f = start(state);
+    const char *ids[2] = {"c-a", "c-b"};
+    const char *json1[2] = {"{\"for\":\"c-a\",\"v\":1}",
+                            "{\"for\":\"c-b\",\"v\":1}"};
+    const char *json2[2] = {"{\"for\":\"c-a\",\"v\":2}",
+                            "{\"for\":\"c-b\",\"v\":2}"};
+    dd_store_commit_t cm[2];
+    char errstr[256], *s;
+
+    cmd_ok(f->c, "SET %sreservation:c-a r-other", PREFIX);
+    make_commit(&cm[0], "r-1", ids, json1, 2, "{\"none\":1}");
+    /* r-2 wants only c-b, which r-1 takes first in the same pipeline. */
+    make_commit(&cm[1], "r-2", ids + 1, json1 + 1, 1, "{\"none\":2}");
+    if (dd_store_commit(f->st, NULL, 0, cm, 2, NULL, errstr, sizeof(errstr)) !=
+        DD_OK)
+        fail_msg("commit: %s", errstr);
+    assert_int_equal(cm[0].chosen, 1);
+    assert_string_equal(cm[0].result, json1[1]);
+    assert_int_equal(cm[0].result_len, strlen(json1[1]));
+    assert_int_equal(cm[1].chosen, DD_STORE_COMMIT_FALLBACK);
+    assert_string_equal(cm[1].result, "{\"none\":2}");
+
+    s = get_str(f->c, "reservation:c-b");
+    assert_string_equal(s, "r-1");
+    dd_free(s);
+    s = get_str(f->c, "result:r-1");
+    assert_string_equal(s, json1[1]);
+    dd_free(s);
+    assert_true(ttl_of(f->c, "reservation:c-b") > 0);
+    assert_true(ttl_of(f->c, "reservation:c-b") <= RES_TTL);
+    assert_true(ttl_of(f->c, "result:r-1") > 0);
+    assert_true(ttl_of(f->c, "result:r-1") <= IDEM_TTL);
+    assert_true(ttl_of(f->c, "result:r-2") > 0);
+    dd_store_commit_clear(&cm[0]);
+    dd_store_commit_clear(&cm[1]);
+
+    /* Replay with other bytes (another processed_at): the stored ones. */
+    make_commit(&cm[0], "r-1", ids, json2, 2, "{\"none\":3}");
+    assert_int_equal(
+        dd_store_commit(f->st, NULL, 0, cm, 1, NULL, errstr, sizeof(errstr)),
+        DD_OK);
+    assert_int_equal(cm[0].chosen, DD_STORE_COMMIT_EXISTING);
+    assert_string_equal(cm[0].result, json1[1]);
+    dd_store_commit_clear(&cm[0]);
+
+    /* Our own reservation without a result (result expired): taken. */
+    cmd_ok(f->c, "DEL %sresult:r-1", PREFIX);
+    make_commit(&cm[0], "r-1", ids, json2, 2, "{\"none\":3}");
+    assert_int_equal(
+        dd_store_commit(f->st, NULL, 0, cm, 1, NULL, errstr, sizeof(errstr)),
+        DD_OK);
+    assert_int_equal(cm[0].chosen, 1);
+    assert_string_equal(cm[0].result, json2[1]);
+    dd_store_commit_clear(&cm[0]);
+}
+
+static void test_store_noscript_reloads_and_redoes(void **state) {
+    fixture_t *f = start(state);
+    const char *ids[1] = {"c-x"};
+    const char *json[1] = {"{\"x\":1}"};
+    dd_store_commit_t cm;
+    char errstr[256];
+    dd_store_stats_t s;
+
+    ping_ok(f->st);
+    cmd_ok(f->c, "SCRIPT FLUSH");
+    make_commit(&cm, "r-ns", ids, json, 1, "{\"none\":1}");
+    if (dd_store_commit(f->st, NULL, 0, &cm, 1, NULL, errstr, sizeof(errstr)) !=
+        DD_OK)
+        fail_msg("commit: %s", errstr);
+    assert_int_equal(cm.chosen, 0);
+    assert_string_equal(cm.result, "{\"x\":1}");
+    dd_store_get_stats(f->st, &s);
+    assert_int_equal(s.script_reloads, 1);
+    dd_store_commit_clear(&cm);
+}
+
+/* Two threads, two stores, one courier per round. */
+typedef struct racer {
+    pthread_barrier_t *bar;
+    const char *name;
+    int wins;
+    int errors;
+} racer_t;
+
+static void *race(void *arg) {
+    racer_t *rc = arg;
+    dd_store_t *st = new_store();
+    char errstr[256];
+
+    for (int i = 0; i < N_RACES; i++) {
+        char cid[32], rid[32];
+        const char *ids[1] = {cid};
+        const char *json[1] = {rid};
+        dd_store_commit_t cm;
+
+        snprintf(cid, sizeof(cid), "c-race-%d", i);
+        snprintf(rid, sizeof(rid), "r-%s-%d", rc->name, i);
+        make_commit(&cm, rid, ids, json, 1, "lost");
+        pthread_barrier_wait(rc->bar);
+        if (dd_store_commit(st, NULL, 0, &cm, 1, NULL, errstr,
+                            sizeof(errstr)) != DD_OK) {
+            rc->errors++;
+            continue;
+        }
+        if (cm.chosen == 0 && strcmp(cm.result, rid) == 0)
+            rc->wins++;
+        else if (cm.chosen != DD_STORE_COMMIT_FALLBACK ||
+                 strcmp(cm.result, "lost") != 0)
+            rc->errors++;
+        dd_store_commit_clear(&cm);
+    }
+    dd_store_destroy(st);
+    return NULL;
+}
+
+static void test_store_script_reserves_once_under_contention(void **state) {
+    fixture_t *f = start(state);
+    pthread_barrier_t bar;
+    pthread_t t[2];
+    racer_t rc[2] = {{&bar, "a", 0, 0}, {&bar, "b", 0, 0}};
+
+    assert_int_equal(pthread_barrier_init(&bar, NULL, 2), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, race, &rc[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&bar);
+    assert_int_equal(rc[0].errors, 0);
+    assert_int_equal(rc[1].errors, 0);
+    assert_int_equal(rc[0].wins + rc[1].wins, N_RACES);
+    print_message("contention: a won %d, b won %d of %d\n", rc[0].wins,
+                  rc[1].wins, N_RACES);
+    for (int i = 0; i < N_RACES; i++) {
+        char key[64], *res, *a, *b;
+        snprintf(key, sizeof(key), "reservation:c-race-%d", i);
+        res = get_str(f->c, key);
+        snprintf(key, sizeof(key), "result:r-a-%d", i);
+        a = get_str(f->c, key);
+        snprintf(key, sizeof(key), "result:r-b-%d", i);
+        b = get_str(f->c, key);
+        assert_non_null(res);
+        /* Exactly one of the two results is the assignment, and it is the
+         * holder of the reservation. */
+        assert_int_equal((strcmp(a, "lost") != 0) + (strcmp(b, "lost") != 0),
+                         1);
+        assert_string_equal(strcmp(a, "lost") != 0 ? a : b, res);
+        dd_free(res);
+        dd_free(a);
+        dd_free(b);
+    }
+}
+
+/*----- Failures -----*/
+
+static void test_store_closed_port_is_io_error(void **state) {
+    dd_store_conf_t conf;
+    dd_store_t *st;
+    dd_store_load_t l;
+    char errstr[256] = "";
+
+    (void)state;
+    memset(&conf, 0, sizeof(conf));
+    conf.host = "127.0.0.1";
+    conf.port = 1;
+    conf.timeout_ms = 1000;
+    conf.eta_ttl_s = conf.reservation_ttl_s = conf.idempotency_ttl_s = 1;
+    st = dd_store_new(&conf, errstr, sizeof(errstr));
+    assert_non_null(st); /* lazy: not an error at start */
+    memset(&l, 0, sizeof(l));
+    l.request_id = "r-1";
+    assert_int_equal(dd_store_load(st, &l, 1, errstr, sizeof(errstr)), DD_ERR);
+    print_message("closed port: %s\n", errstr);
+    assert_non_null(strstr(errstr, "connect 127.0.0.1:1"));
+    assert_non_null(strstr(errstr, "refused"));
+    assert_null(l.ledger);
+    /* One immediate retry, then the backoff holds calls off. */
+    assert_int_equal(dd_store_ping(st, errstr, sizeof(errstr)), DD_ERR);
+    assert_true(dd_store_backoff_ms(st) > 0);
+    assert_true(dd_store_backoff_ms(st) <= DD_STORE_BACKOFF_MIN_MS);
+    assert_int_equal(dd_store_ping(st, errstr, sizeof(errstr)), DD_ERR);
+    assert_non_null(strstr(errstr, "next connect attempt"));
+    dd_store_destroy(st);
+}
+
+static void test_store_auth_failure_is_error_without_password(void **state) {
+    fixture_t *f = start(state);
+    dd_store_conf_t conf = test_conf();
+    dd_store_t *st;
+    char errstr[256];
+    dd_store_stats_t s;
+
+    (void)f;
+    conf.password = "s3cret-pw";
+    st = dd_store_new(&conf, errstr, sizeof(errstr));
+    assert_non_null(st);
+    /* The test server has no password (or another one): AUTH fails. */
+    assert_int_equal(dd_store_ping(st, errstr, sizeof(errstr)), DD_ERR);
+    print_message("auth: %s\n", errstr);
+    assert_non_null(strstr(errstr, "redis AUTH"));
+    assert_null(strstr(errstr, "s3cret-pw"));
+    dd_store_get_stats(st, &s);
+    assert_int_equal(s.connect_errors, 1);
+    assert_int_equal(s.connects, 0);
+    dd_store_destroy(st);
+}
+
+static void test_store_error_reply_fails_batch_with_backoff(void **state) {
+    fixture_t *f = start(state);
+    dd_store_load_t l;
+    char errstr[256];
+
+    /* A hash where the ledger string should be: GET says WRONGTYPE. */
+    cmd_ok(f->c, "HSET %sresult:r-wt a b", PREFIX);
+    memset(&l, 0, sizeof(l));
+    l.request_id = "r-wt";
+    assert_int_equal(dd_store_load(f->st, &l, 1, errstr, sizeof(errstr)),
+                     DD_ERR);
+    print_message("error reply: %s\n", errstr);
+    assert_non_null(strstr(errstr, "WRONGTYPE"));
+    assert_null(l.ledger);
+    assert_int_equal(dd_store_backoff_ms(f->st), 0); /* one quick retry */
+    assert_int_equal(dd_store_load(f->st, &l, 1, errstr, sizeof(errstr)),
+                     DD_ERR);
+    assert_true(dd_store_backoff_ms(f->st) > 0); /* then it slows down */
+}
+
+/* The id of the store's connection: the newest one named dispatchd on the
+ * test DB (a connection closed by an earlier test may still be listed). */
+static long long store_client_id(redisContext *c) {
+    redisReply *r = redisCommand(c, "CLIENT LIST");
+    char want[32];
+    long long id = -1;
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    snprintf(want, sizeof(want), " db=%d ", DD_TEST_REDIS_DB);
+    for (char *line = strtok(r->str, "\n"); line != NULL;
+         line = strtok(NULL, "\n"))
+        if (strstr(line, " name=" DD_STORE_CLIENT_NAME " ") != NULL &&
+            strstr(line, want) != NULL && atoll(line + 3) > id)
+            id = atoll(line + 3); /* "id=" */
+    freeReplyObject(r);
+    assert_true(id > 0);
+    return id;
+}
+
+static void test_store_reconnects_after_connection_killed(void **state) {
+    fixture_t *f = start(state);
+    const char *keys[1] = {"eta:v1:car:a:b"};
+    int64_t secs[1];
+    char errstr[256];
+    dd_store_stats_t s;
+
+    ping_ok(f->st);
+    cmd_ok(f->c, "CLIENT KILL ID %lld", store_client_id(f->c));
+    assert_int_equal(
+        dd_store_eta_get(f->st, keys, 1, secs, errstr, sizeof(errstr)), DD_ERR);
+    print_message("killed: %s\n", errstr);
+    assert_non_null(strstr(errstr, "redis"));
+    assert_int_equal(dd_store_backoff_ms(f->st), 0);
+    if (dd_store_eta_get(f->st, keys, 1, secs, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("after reconnect: %s", errstr);
+    assert_int_equal(secs[0], DD_STORE_ETA_MISS);
+    dd_store_get_stats(f->st, &s);
+    assert_int_equal(s.connects, 2);
+    assert_int_equal(s.io_errors, 1);
+}
+
+static void test_store_command_timeout_is_error(void **state) {
+    fixture_t *f = start(state);
+    dd_store_conf_t conf = test_conf();
+    dd_store_t *st;
+    char errstr[256];
+    int m = dd_test_timeout_multiplier();
+
+    conf.timeout_ms = 100 * m;
+    st = dd_store_new(&conf, errstr, sizeof(errstr));
+    assert_non_null(st);
+    ping_ok(st);
+    /* Every client waits; the store gives up after its timeout. */
+    cmd_ok(f->c, "CLIENT PAUSE %d ALL", 600 * m);
+    assert_int_equal(dd_store_ping(st, errstr, sizeof(errstr)), DD_ERR);
+    print_message("timeout: %s\n", errstr);
+    usleep((useconds_t)(700 * m) * 1000);
+    ping_ok(st);
+    dd_store_destroy(st);
+}
+
+/*----- Dispatch end to end -----*/
+
+static void test_store_dispatch_batch_replays_identically(void **state) {
+    fixture_t *f = start(state);
+    static dd_request_t reqs[N_LOADS];
+    dd_dispatch_item_t items[N_LOADS];
+    char *first[N_LOADS];
+    char errstr[256];
+    dd_store_stats_t before, after;
+    int64_t now = dd_wall_ms();
+    int assigned = 0;
+
+    seed_parcel(f->c, "p-1");
+    for (int i = 0; i < N_LOADS / 2; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "c-%d", i);
+        seed_courier(f->c, id, "52.52", "13.41", "car", "available");
+    }
+    memset(items, 0, sizeof(items));
+    for (int i = 0; i < N_LOADS; i++) {
+        char json[256];
+        dd_codec_error_t err;
+        /* Two requests per courier: half are assigned. */
+        snprintf(json, sizeof(json),
+                 "{\"request_id\":\"r-%d\",\"parcel_id\":\"p-1\","
+                 "\"courier_id\":\"c-%d\"}",
+                 i, i / 2);
+        assert_int_equal(
+            dd_codec_parse_request(json, strlen(json), &reqs[i], &err), DD_OK);
+        items[i].req = &reqs[i];
+        items[i].msg_ts_ms = now;
+        items[i].source_topic = "dispatch.requests";
+        items[i].source_offset = i;
+    }
+    ping_ok(f->st);
+    dd_store_get_stats(f->st, &before);
+    if (dd_dispatch_batch(f->st, items, N_LOADS, now, errstr, sizeof(errstr)) !=
+        DD_OK)
+        fail_msg("dispatch: %s", errstr);
+    dd_store_get_stats(f->st, &after);
+    assert_int_equal(after.round_trips - before.round_trips, 3);
+    for (int i = 0; i < N_LOADS; i++) {
+        assigned += items[i].status == DD_STATUS_ASSIGNED;
+        first[i] = items[i].result;
+        items[i].result = NULL;
+        dd_dispatch_item_reset(&items[i]);
+    }
+    assert_int_equal(assigned, N_LOADS / 2);
+
+    /* Redelivery, later: the same bytes, one round trip. */
+    dd_store_get_stats(f->st, &before);
+    if (dd_dispatch_batch(f->st, items, N_LOADS, now + 5000, errstr,
+                          sizeof(errstr)) != DD_OK)
+        fail_msg("dispatch: %s", errstr);
+    dd_store_get_stats(f->st, &after);
+    assert_int_equal(after.round_trips - before.round_trips, 1);
+    for (int i = 0; i < N_LOADS; i++) {
+        assert_int_equal(items[i].from_ledger, 1);
+        assert_string_equal(items[i].result, first[i]);
+        dd_free(first[i]);
+        dd_dispatch_item_reset(&items[i]);
+    }
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        T(test_store_loads_32_requests_in_one_round_trip),
+        T(test_store_eta_cache_round_trip_with_ttl),
+        T(test_store_script_reserves_and_records),
+        T(test_store_noscript_reloads_and_redoes),
+        T(test_store_script_reserves_once_under_contention),
+        T(test_store_closed_port_is_io_error),
+        T(test_store_auth_failure_is_error_without_password),
+        T(test_store_error_reply_fails_batch_with_backoff),
+        T(test_store_reconnects_after_connection_killed),
+        T(test_store_command_timeout_is_error),
+        T(test_store_dispatch_batch_replays_identically),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}

@@ -1,0 +1,725 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for dispatch, the domain, against the in-memory fake store
+ * (tests/fakes/fake_store.c): assignment, ranking, every rejection,
+ * contention inside a batch, the ledger, expiry, the ETA cache, store
+ * failures and the round-trip budget. The fixed-case JSON was written by
+ * hand from the route model's known numbers (Alexanderplatz <->
+ * Brandenburger Tor by car: 389 s per leg, 2483.318 m great circle).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codec.h"
+#include "dispatch.h"
+#include "fake_store.h"
+#include "route.h"
+#include "util.h"
+
+#define ALEX_LAT 52.521918
+#define ALEX_LON 13.413215
+#define TOR_LAT  52.516275
+#define TOR_LON  13.377704
+
+#define NOW_MS   1795809600042LL /* 2026-11-27T20:00:00.042Z */
+#define TOPIC    "dispatch.requests"
+#define MAX_REQS 8
+
+typedef struct fixture {
+    dd_store_t *st;
+    dd_request_t reqs[MAX_REQS];
+    dd_dispatch_item_t items[MAX_REQS];
+    size_t n;
+} fixture_t;
+
+static int setup(void **state) {
+    fixture_t *f = dd_xcalloc(1, sizeof(*f));
+
+    f->st = fake_store_new();
+    assert_non_null(f->st);
+    /* Pickup at the Brandenburger Tor, drop-off at Alexanderplatz. */
+    fake_store_add_parcel(f->st, "p-77", TOR_LAT, TOR_LON, ALEX_LAT, ALEX_LON);
+    fake_store_add_courier(f->st, "c-12", ALEX_LAT, ALEX_LON, "car",
+                           "available");
+    *state = f;
+    return 0;
+}
+
+static void clear_items(fixture_t *f) {
+    for (size_t i = 0; i < f->n; i++)
+        dd_dispatch_item_reset(&f->items[i]);
+    memset(f->items, 0, sizeof(f->items));
+    f->n = 0;
+}
+
+static int teardown(void **state) {
+    fixture_t *f = *state;
+
+    clear_items(f);
+    dd_store_destroy(f->st);
+    dd_free(f);
+    return 0;
+}
+
+/* Adds a request (JSON) to the next batch, read at msg_ts_ms. */
+static dd_dispatch_item_t *add(fixture_t *f, const char *json,
+                               int64_t msg_ts_ms) {
+    dd_codec_error_t err;
+    dd_dispatch_item_t *it = &f->items[f->n];
+
+    assert_true(f->n < MAX_REQS);
+    if (dd_codec_parse_request(json, strlen(json), &f->reqs[f->n], &err) !=
+        DD_OK)
+        fail_msg("bad test request: %s", err.text);
+    it->req = &f->reqs[f->n];
+    it->msg_ts_ms = msg_ts_ms;
+    it->source_topic = TOPIC;
+    it->source_partition = 3;
+    it->source_offset = 1234 + (int64_t)f->n;
+    f->n++;
+    return it;
+}
+
+static void run(fixture_t *f) {
+    char errstr[256] = "";
+    if (dd_dispatch_batch(f->st, f->items, f->n, NOW_MS, errstr,
+                          sizeof(errstr)) != DD_OK)
+        fail_msg("dd_dispatch_batch: %s", errstr);
+}
+
+/* The item's bytes are exactly the ledger entry of its request. */
+static void assert_ledger_is(fixture_t *f, const dd_dispatch_item_t *it) {
+    const char *led = fake_store_ledger(f->st, it->req->request_id);
+    assert_non_null(it->result);
+    assert_non_null(led);
+    assert_int_equal(it->result_len, strlen(led));
+    assert_memory_equal(it->result, led, it->result_len);
+}
+
+static int64_t leg(dd_vehicle_t v, double lat1, double lon1, double lat2,
+                   double lon2) {
+    char a[DD_ROUTE_CELL_SIZE], b[DD_ROUTE_CELL_SIZE];
+    assert_int_equal(dd_route_cell(lat1, lon1, a, sizeof(a)), DD_OK);
+    assert_int_equal(dd_route_cell(lat2, lon2, b, sizeof(b)), DD_OK);
+    return dd_route_leg_seconds(v, a, b);
+}
+
+static void assert_contains(const char *hay, const char *needle) {
+    if (strstr(hay, needle) == NULL)
+        fail_msg("'%s' not in %s", needle, hay);
+}
+
+/*----- Assignment -----*/
+
+static void test_dispatch_assigns_named_courier_byte_for_byte(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it =
+        add(f,
+            "{\"request_id\":\"r-1001\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-12\",\"deadline_ms\":2000}",
+            NOW_MS - 100);
+
+    run(f);
+    assert_string_equal(
+        it->result,
+        "{\"request_id\":\"r-1001\",\"status\":\"assigned\","
+        "\"parcel_id\":\"p-77\",\"courier_id\":\"c-12\",\"eta_seconds\":778,"
+        "\"pickup_eta_seconds\":389,\"distance_m\":6457,\"eta_cached\":false,"
+        "\"source\":{\"topic\":\"dispatch.requests\",\"partition\":3,"
+        "\"offset\":1234},\"processed_at\":\"2026-11-27T20:00:00.042Z\"}");
+    assert_int_equal(it->result_len, strlen(it->result));
+    assert_int_equal(it->status, DD_STATUS_ASSIGNED);
+    assert_null(it->reason);
+    assert_int_equal(it->from_ledger, 0);
+    assert_string_equal(fake_store_reservation(f->st, "c-12"), "r-1001");
+    assert_int_equal(fake_store_ttl(f->st, "reservation:c-12"), 30);
+    assert_ledger_is(f, it);
+    assert_int_equal(fake_store_ttl(f->st, "result:r-1001"), 3600);
+}
+
+static void test_dispatch_candidates_pick_lowest_pickup_eta(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    /* c-far at Alexanderplatz, c-near 300 m from the pickup, c-busy at the
+     * pickup itself but busy; listed far first. */
+    fake_store_add_courier(f->st, "c-far", ALEX_LAT, ALEX_LON, "bike",
+                           "available");
+    fake_store_add_courier(f->st, "c-near", 52.5180, 13.3810, "bike",
+                           "available");
+    fake_store_add_courier(f->st, "c-busy", TOR_LAT, TOR_LON, "bike", "busy");
+    it = add(f,
+             "{\"request_id\":\"r-2\",\"parcel_id\":\"p-77\","
+             "\"candidates\":[\"c-far\",\"c-busy\",\"c-unknown\",\"c-near\"]}",
+             NOW_MS);
+
+    run(f);
+    assert_int_equal(it->status, DD_STATUS_ASSIGNED);
+    assert_contains(it->result, "\"courier_id\":\"c-near\"");
+    {
+        char want[64];
+        int64_t l1 = leg(DD_VEHICLE_BIKE, 52.5180, 13.3810, TOR_LAT, TOR_LON);
+        int64_t l2 = leg(DD_VEHICLE_BIKE, TOR_LAT, TOR_LON, ALEX_LAT, ALEX_LON);
+        assert_true(l1 <
+                    leg(DD_VEHICLE_BIKE, ALEX_LAT, ALEX_LON, TOR_LAT, TOR_LON));
+        snprintf(want, sizeof(want), "\"pickup_eta_seconds\":%lld",
+                 (long long)l1);
+        assert_contains(it->result, want);
+        snprintf(want, sizeof(want), "\"eta_seconds\":%lld",
+                 (long long)(l1 + l2));
+        assert_contains(it->result, want);
+    }
+    assert_string_equal(fake_store_reservation(f->st, "c-near"), "r-2");
+    assert_null(fake_store_reservation(f->st, "c-far"));
+    assert_null(fake_store_reservation(f->st, "c-busy"));
+    assert_ledger_is(f, it);
+}
+
+static void test_dispatch_candidates_tie_goes_to_request_order(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    /* Same cell, same vehicle: the same pickup ETA. */
+    fake_store_add_courier(f->st, "c-b", 52.5180, 13.3810, "car", "available");
+    fake_store_add_courier(f->st, "c-a", 52.5180, 13.3810, "car", "available");
+    it = add(f,
+             "{\"request_id\":\"r-3\",\"parcel_id\":\"p-77\","
+             "\"candidates\":[\"c-b\",\"c-a\",\"c-b\"]}",
+             NOW_MS);
+
+    run(f);
+    assert_contains(it->result, "\"courier_id\":\"c-b\"");
+    assert_string_equal(fake_store_reservation(f->st, "c-b"), "r-3");
+}
+
+static void test_dispatch_skips_reserved_candidate(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    fake_store_add_courier(f->st, "c-near", 52.5180, 13.3810, "bike",
+                           "available");
+    fake_store_set(f->st, "reservation:c-near", "r-other");
+    it = add(f,
+             "{\"request_id\":\"r-4\",\"parcel_id\":\"p-77\","
+             "\"candidates\":[\"c-near\",\"c-12\"]}",
+             NOW_MS);
+
+    run(f);
+    assert_int_equal(it->status, DD_STATUS_ASSIGNED);
+    assert_contains(it->result, "\"courier_id\":\"c-12\"");
+    assert_string_equal(fake_store_reservation(f->st, "c-near"), "r-other");
+}
+
+/*----- Rejections -----*/
+
+static void test_dispatch_rejects_unknown_parcel(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *a, *b;
+    fake_store_add_parcel(f->st, "p-bad", 91.0, 13.0, ALEX_LAT, ALEX_LON);
+    a = add(f,
+            "{\"request_id\":\"r-5\",\"parcel_id\":\"p-none\","
+            "\"courier_id\":\"c-12\"}",
+            NOW_MS);
+    b = add(f,
+            "{\"request_id\":\"r-6\",\"parcel_id\":\"p-bad\","
+            "\"candidates\":[\"c-12\"]}",
+            NOW_MS);
+
+    run(f);
+    assert_int_equal(a->status, DD_STATUS_REJECTED);
+    assert_string_equal(a->reason, DD_REASON_UNKNOWN_PARCEL);
+    assert_contains(a->result, "\"reason\":\"unknown_parcel\"");
+    assert_contains(a->result, "\"courier_id\":\"c-12\"");
+    assert_int_equal(b->status, DD_STATUS_REJECTED);
+    assert_string_equal(b->reason, DD_REASON_UNKNOWN_PARCEL);
+    assert_null(strstr(b->result, "courier_id"));
+    assert_null(fake_store_reservation(f->st, "c-12"));
+    assert_ledger_is(f, a);
+    assert_ledger_is(f, b);
+}
+
+static void test_dispatch_rejects_unknown_courier(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *a, *b, *c;
+    fake_store_add_courier(f->st, "c-rocket", ALEX_LAT, ALEX_LON, "rocket",
+                           "available");
+    fake_store_add_courier(f->st, "c-offmap", 12.0, 200.0, "car", "available");
+    a = add(f,
+            "{\"request_id\":\"r-7\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-none\"}",
+            NOW_MS);
+    b = add(f,
+            "{\"request_id\":\"r-8\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-rocket\"}",
+            NOW_MS);
+    c = add(f,
+            "{\"request_id\":\"r-9\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-offmap\"}",
+            NOW_MS);
+
+    run(f);
+    for (int i = 0; i < 3; i++) {
+        const dd_dispatch_item_t *it = (i == 0) ? a : (i == 1) ? b : c;
+        assert_int_equal(it->status, DD_STATUS_REJECTED);
+        assert_string_equal(it->reason, DD_REASON_UNKNOWN_COURIER);
+        assert_contains(it->result, "\"reason\":\"unknown_courier\"");
+        assert_ledger_is(f, it);
+    }
+    assert_contains(a->result, "\"courier_id\":\"c-none\"");
+    assert_int_equal(fake_store_count(f->st, "reservation:"), 0);
+}
+
+static void test_dispatch_rejects_busy_or_offline_courier(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *a, *b;
+    fake_store_add_courier(f->st, "c-busy", ALEX_LAT, ALEX_LON, "car", "busy");
+    fake_store_add_courier(f->st, "c-off", ALEX_LAT, ALEX_LON, "car",
+                           "offline");
+    a = add(f,
+            "{\"request_id\":\"r-10\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-busy\"}",
+            NOW_MS);
+    b = add(f,
+            "{\"request_id\":\"r-11\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-off\"}",
+            NOW_MS);
+
+    run(f);
+    assert_int_equal(a->status, DD_STATUS_REJECTED);
+    assert_string_equal(a->reason, DD_REASON_COURIER_UNAVAILABLE);
+    assert_int_equal(b->status, DD_STATUS_REJECTED);
+    assert_string_equal(b->reason, DD_REASON_COURIER_UNAVAILABLE);
+    assert_int_equal(fake_store_count(f->st, "reservation:"), 0);
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_ETA_GET), 0);
+}
+
+static void test_dispatch_rejects_courier_reserved_by_other(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    fake_store_set(f->st, "reservation:c-12", "r-other");
+    it = add(f,
+             "{\"request_id\":\"r-12\",\"parcel_id\":\"p-77\","
+             "\"courier_id\":\"c-12\"}",
+             NOW_MS);
+
+    run(f);
+    assert_int_equal(it->status, DD_STATUS_REJECTED);
+    assert_string_equal(it->reason, DD_REASON_COURIER_UNAVAILABLE);
+    assert_string_equal(fake_store_reservation(f->st, "c-12"), "r-other");
+    assert_ledger_is(f, it);
+}
+
+static void test_dispatch_candidates_none_available(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    fake_store_add_courier(f->st, "c-busy", ALEX_LAT, ALEX_LON, "car", "busy");
+    it = add(f,
+             "{\"request_id\":\"r-13\",\"parcel_id\":\"p-77\","
+             "\"candidates\":[\"c-busy\",\"c-none\"]}",
+             NOW_MS);
+
+    run(f);
+    assert_int_equal(it->status, DD_STATUS_REJECTED);
+    assert_string_equal(it->reason, DD_REASON_NO_CANDIDATE_AVAILABLE);
+    assert_null(strstr(it->result, "courier_id"));
+}
+
+static void test_dispatch_one_courier_two_requests_one_batch(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *a, *b, *c, *d;
+    fake_store_add_courier(f->st, "c-solo", ALEX_LAT, ALEX_LON, "foot",
+                           "available");
+    a = add(f,
+            "{\"request_id\":\"r-20\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-12\"}",
+            NOW_MS);
+    b = add(f,
+            "{\"request_id\":\"r-21\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-12\"}",
+            NOW_MS);
+    c = add(f,
+            "{\"request_id\":\"r-22\",\"parcel_id\":\"p-77\","
+            "\"candidates\":[\"c-solo\"]}",
+            NOW_MS);
+    d = add(f,
+            "{\"request_id\":\"r-23\",\"parcel_id\":\"p-77\","
+            "\"candidates\":[\"c-solo\"]}",
+            NOW_MS);
+
+    run(f);
+    assert_int_equal(a->status, DD_STATUS_ASSIGNED);
+    assert_int_equal(b->status, DD_STATUS_REJECTED);
+    assert_string_equal(b->reason, DD_REASON_COURIER_UNAVAILABLE);
+    assert_string_equal(fake_store_reservation(f->st, "c-12"), "r-20");
+    assert_int_equal(c->status, DD_STATUS_ASSIGNED);
+    assert_int_equal(d->status, DD_STATUS_REJECTED);
+    assert_string_equal(d->reason, DD_REASON_NO_CANDIDATE_AVAILABLE);
+    assert_string_equal(fake_store_reservation(f->st, "c-solo"), "r-22");
+    assert_int_equal(fake_store_total_round_trips(f->st), 3);
+}
+
+/*----- Ledger and expiry -----*/
+
+static void test_dispatch_ledger_hit_republishes_exact_bytes(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    const char *stored =
+        "{\"request_id\":\"r-30\",\"status\":\"rejected\",\"reason\":"
+        "\"unknown_courier\",\"parcel_id\":\"p-77\",\"source\":{\"topic\":"
+        "\"t\",\"partition\":0,\"offset\":1},\"processed_at\":"
+        "\"2020-01-01T00:00:00.000Z\"}";
+    fake_store_set(f->st, "result:r-30", stored);
+    it = add(f,
+             "{\"request_id\":\"r-30\",\"parcel_id\":\"p-77\","
+             "\"courier_id\":\"c-12\"}",
+             NOW_MS);
+
+    run(f);
+    assert_string_equal(it->result, stored);
+    assert_int_equal(it->result_len, strlen(stored));
+    assert_int_equal(it->from_ledger, 1);
+    assert_int_equal(it->status, DD_STATUS_REJECTED);
+    assert_string_equal(it->reason, DD_REASON_UNKNOWN_COURIER);
+    assert_int_equal(fake_store_total_round_trips(f->st), 1);
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_LOAD), 1);
+    assert_null(fake_store_reservation(f->st, "c-12"));
+}
+
+static void test_dispatch_redelivery_is_byte_identical(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    char *first;
+    char errstr[128];
+    const char *json = "{\"request_id\":\"r-31\",\"parcel_id\":\"p-77\","
+                       "\"courier_id\":\"c-12\"}";
+
+    add(f, json, NOW_MS);
+    run(f);
+    first = dd_xstrdup(f->items[0].result);
+    clear_items(f);
+    fake_store_reset_counts(f->st);
+
+    /* Later, from another offset: same bytes, from the ledger. */
+    it = add(f, json, NOW_MS);
+    it->source_offset = 9999;
+    assert_int_equal(dd_dispatch_batch(f->st, f->items, f->n, NOW_MS + 60000,
+                                       errstr, sizeof(errstr)),
+                     DD_OK);
+    assert_string_equal(it->result, first);
+    assert_int_equal(it->from_ledger, 1);
+    assert_int_equal(it->status, DD_STATUS_ASSIGNED);
+    assert_null(it->reason);
+    assert_int_equal(fake_store_total_round_trips(f->st), 1);
+    dd_free(first);
+}
+
+static void test_dispatch_expired_skips_lookups(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    dd_store_stats_t s;
+    it = add(f,
+             "{\"request_id\":\"r-40\",\"parcel_id\":\"p-77\","
+             "\"courier_id\":\"c-12\",\"deadline_ms\":2000}",
+             NOW_MS - 2001);
+
+    run(f);
+    assert_int_equal(it->status, DD_STATUS_EXPIRED);
+    assert_string_equal(it->reason, DD_REASON_DEADLINE_EXPIRED);
+    assert_contains(it->result, "\"status\":\"expired\",\"reason\":"
+                                "\"deadline_expired\"");
+    assert_null(strstr(it->result, "eta_seconds"));
+    assert_null(fake_store_reservation(f->st, "c-12"));
+    assert_ledger_is(f, it);
+    /* One ledger GET and one script call: no parcel, courier or ETA. */
+    dd_store_get_stats(f->st, &s);
+    assert_int_equal(s.commands, 2);
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_ETA_GET), 0);
+}
+
+static void test_dispatch_deadline_not_yet_passed_is_served(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    it = add(f,
+             "{\"request_id\":\"r-41\",\"parcel_id\":\"p-77\","
+             "\"courier_id\":\"c-12\",\"deadline_ms\":2000}",
+             NOW_MS - 2000);
+    run(f);
+    assert_int_equal(it->status, DD_STATUS_ASSIGNED);
+}
+
+static void test_dispatch_expired_redelivery_returns_ledger(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    char *first;
+    const char *json = "{\"request_id\":\"r-42\",\"parcel_id\":\"p-77\","
+                       "\"courier_id\":\"c-12\",\"deadline_ms\":1000}";
+
+    add(f, json, NOW_MS - 10);
+    run(f);
+    assert_int_equal(f->items[0].status, DD_STATUS_ASSIGNED);
+    first = dd_xstrdup(f->items[0].result);
+    clear_items(f);
+
+    /* Redelivered long after the deadline: the assignment, not expired. */
+    it = add(f, json, NOW_MS - 60000);
+    run(f);
+    assert_int_equal(it->status, DD_STATUS_ASSIGNED);
+    assert_int_equal(it->from_ledger, 1);
+    assert_string_equal(it->result, first);
+    dd_free(first);
+}
+
+/*----- ETA cache -----*/
+
+static void test_dispatch_eta_cache_hit_equals_miss(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *a, *b;
+    char *ja, *jb;
+
+    a = add(f,
+            "{\"request_id\":\"r-50\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-12\"}",
+            NOW_MS);
+    run(f);
+    assert_int_equal(a->eta_misses, 2);
+    assert_int_equal(a->eta_hits, 0);
+    assert_int_equal(a->eta_errors, 0);
+    assert_contains(a->result, "\"eta_cached\":false");
+    assert_int_equal(fake_store_count(f->st, "eta:v1:car:"), 2);
+    assert_int_equal(fake_store_ttl(f->st, "eta:v1:car:u33dc1r:u33db2m"), 60);
+    assert_string_equal(fake_store_get(f->st, "eta:v1:car:u33dc1r:u33db2m"),
+                        "389");
+    ja = dd_xstrdup(a->result);
+    clear_items(f);
+    fake_store_set(f->st, "reservation:c-12", "r-51"); /* free for r-51 */
+
+    b = add(f,
+            "{\"request_id\":\"r-51\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-12\"}",
+            NOW_MS);
+    run(f);
+    assert_int_equal(b->eta_hits, 2);
+    assert_int_equal(b->eta_misses, 0);
+    assert_contains(b->result, "\"eta_cached\":true");
+    jb = dd_xstrdup(b->result);
+    /* Same numbers: only request_id and eta_cached differ. */
+    assert_contains(ja, "\"eta_seconds\":778,\"pickup_eta_seconds\":389");
+    assert_contains(jb, "\"eta_seconds\":778,\"pickup_eta_seconds\":389");
+    assert_contains(ja, "\"distance_m\":6457");
+    assert_contains(jb, "\"distance_m\":6457");
+    dd_free(ja);
+    dd_free(jb);
+}
+
+static void test_dispatch_shared_leg_read_once(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *a, *b;
+    fake_store_add_courier(f->st, "c-13", ALEX_LAT, ALEX_LON, "car",
+                           "available");
+    a = add(f,
+            "{\"request_id\":\"r-52\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-12\"}",
+            NOW_MS);
+    b = add(f,
+            "{\"request_id\":\"r-53\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-13\"}",
+            NOW_MS);
+    run(f);
+    /* Both use the same two keys: each item counts its legs, the store
+     * sees two distinct keys. */
+    assert_int_equal(a->eta_misses, 2);
+    assert_int_equal(b->eta_misses, 2);
+    assert_int_equal(fake_store_count(f->st, "eta:"), 2);
+    assert_int_equal(a->status, DD_STATUS_ASSIGNED);
+    assert_int_equal(b->status, DD_STATUS_ASSIGNED);
+}
+
+static void test_dispatch_eta_write_failure_still_answers(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    fake_store_fail_eta_puts(f->st, 1);
+    it = add(f,
+             "{\"request_id\":\"r-54\",\"parcel_id\":\"p-77\","
+             "\"courier_id\":\"c-12\"}",
+             NOW_MS);
+    run(f);
+    assert_int_equal(it->status, DD_STATUS_ASSIGNED);
+    assert_int_equal(it->eta_misses, 2);
+    assert_int_equal(it->eta_errors, 2);
+    assert_int_equal(fake_store_count(f->st, "eta:"), 0);
+    assert_ledger_is(f, it);
+}
+
+static void test_dispatch_eta_read_error_recomputes(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    fake_store_fail_eta_gets(f->st, 1);
+    it = add(f,
+             "{\"request_id\":\"r-55\",\"parcel_id\":\"p-77\","
+             "\"courier_id\":\"c-12\"}",
+             NOW_MS);
+    run(f);
+    assert_int_equal(it->status, DD_STATUS_ASSIGNED);
+    assert_int_equal(it->eta_errors, 2);
+    assert_int_equal(it->eta_misses, 0);
+    assert_int_equal(it->eta_hits, 0);
+    assert_contains(it->result, "\"eta_seconds\":778");
+    assert_contains(it->result, "\"eta_cached\":false");
+    /* The bad entries are overwritten with good values. */
+    assert_int_equal(fake_store_count(f->st, "eta:"), 2);
+}
+
+/*----- Store failures and round trips -----*/
+
+static void test_dispatch_store_failure_gives_no_output(void **state) {
+    fixture_t *f = *state;
+    char errstr[128];
+    const char *json = "{\"request_id\":\"r-60\",\"parcel_id\":\"p-77\","
+                       "\"courier_id\":\"c-12\"}";
+
+    for (int nth = 1; nth <= 3; nth++) {
+        add(f, json, NOW_MS);
+        fake_store_fail_nth(f->st, nth);
+        errstr[0] = '\0';
+        assert_int_equal(dd_dispatch_batch(f->st, f->items, f->n, NOW_MS,
+                                           errstr, sizeof(errstr)),
+                         DD_ERR);
+        assert_string_equal(errstr, "fake redis: injected failure");
+        assert_null(f->items[0].result);
+        assert_int_equal(f->items[0].result_len, 0);
+        assert_int_equal(f->items[0].eta_misses, 0);
+        assert_null(fake_store_ledger(f->st, "r-60"));
+        assert_null(fake_store_reservation(f->st, "c-12"));
+        clear_items(f);
+    }
+
+    /* The retry of the same batch then succeeds. */
+    add(f, json, NOW_MS);
+    run(f);
+    assert_int_equal(f->items[0].status, DD_STATUS_ASSIGNED);
+    assert_ledger_is(f, &f->items[0]);
+}
+
+static void test_dispatch_store_down_gives_no_output(void **state) {
+    fixture_t *f = *state;
+    char errstr[128];
+
+    add(f,
+        "{\"request_id\":\"r-61\",\"parcel_id\":\"p-77\","
+        "\"courier_id\":\"c-12\"}",
+        NOW_MS);
+    fake_store_set_down(f->st, 1);
+    assert_int_equal(dd_dispatch_batch(f->st, f->items, f->n, NOW_MS, errstr,
+                                       sizeof(errstr)),
+                     DD_ERR);
+    assert_null(f->items[0].result);
+    fake_store_set_down(f->st, 0);
+}
+
+static void test_dispatch_batch_uses_three_round_trips(void **state) {
+    fixture_t *f = *state;
+    fake_store_add_courier(f->st, "c-near", 52.5180, 13.3810, "bike",
+                           "available");
+    add(f,
+        "{\"request_id\":\"r-70\",\"parcel_id\":\"p-77\","
+        "\"courier_id\":\"c-12\"}",
+        NOW_MS);
+    add(f,
+        "{\"request_id\":\"r-71\",\"parcel_id\":\"p-77\","
+        "\"candidates\":[\"c-near\",\"c-12\"]}",
+        NOW_MS);
+    add(f,
+        "{\"request_id\":\"r-72\",\"parcel_id\":\"p-none\","
+        "\"courier_id\":\"c-12\"}",
+        NOW_MS);
+    add(f,
+        "{\"request_id\":\"r-73\",\"parcel_id\":\"p-77\","
+        "\"courier_id\":\"c-12\",\"deadline_ms\":1}",
+        NOW_MS - 10);
+    run(f);
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_LOAD), 1);
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_ETA_GET), 1);
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_COMMIT), 1);
+    assert_int_equal(fake_store_total_round_trips(f->st), 3);
+    for (size_t i = 0; i < f->n; i++)
+        assert_ledger_is(f, &f->items[i]);
+    clear_items(f);
+
+    /* All four again: all ledger hits, one round trip. */
+    fake_store_reset_counts(f->st);
+    add(f,
+        "{\"request_id\":\"r-70\",\"parcel_id\":\"p-77\","
+        "\"courier_id\":\"c-12\"}",
+        NOW_MS);
+    add(f,
+        "{\"request_id\":\"r-71\",\"parcel_id\":\"p-77\","
+        "\"candidates\":[\"c-near\",\"c-12\"]}",
+        NOW_MS);
+    add(f,
+        "{\"request_id\":\"r-72\",\"parcel_id\":\"p-none\","
+        "\"courier_id\":\"c-12\"}",
+        NOW_MS);
+    add(f,
+        "{\"request_id\":\"r-73\",\"parcel_id\":\"p-77\","
+        "\"courier_id\":\"c-12\",\"deadline_ms\":1}",
+        NOW_MS - 10);
+    run(f);
+    assert_int_equal(fake_store_total_round_trips(f->st), 1);
+    for (size_t i = 0; i < f->n; i++)
+        assert_int_equal(f->items[i].from_ledger, 1);
+}
+
+static void test_dispatch_same_request_twice_in_batch(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *a, *b;
+    const char *json = "{\"request_id\":\"r-80\",\"parcel_id\":\"p-77\","
+                       "\"courier_id\":\"c-12\"}";
+    a = add(f, json, NOW_MS);
+    b = add(f, json, NOW_MS);
+    run(f);
+    assert_int_equal(a->status, DD_STATUS_ASSIGNED);
+    assert_int_equal(b->status, DD_STATUS_ASSIGNED);
+    assert_int_equal(b->from_ledger, 1);
+    assert_int_equal(a->result_len, b->result_len);
+    assert_memory_equal(a->result, b->result, a->result_len);
+}
+
+static void test_dispatch_empty_batch_makes_no_call(void **state) {
+    fixture_t *f = *state;
+    run(f);
+    assert_int_equal(fake_store_total_round_trips(f->st), 0);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        T(test_dispatch_assigns_named_courier_byte_for_byte),
+        T(test_dispatch_candidates_pick_lowest_pickup_eta),
+        T(test_dispatch_candidates_tie_goes_to_request_order),
+        T(test_dispatch_skips_reserved_candidate),
+        T(test_dispatch_rejects_unknown_parcel),
+        T(test_dispatch_rejects_unknown_courier),
+        T(test_dispatch_rejects_busy_or_offline_courier),
+        T(test_dispatch_rejects_courier_reserved_by_other),
+        T(test_dispatch_candidates_none_available),
+        T(test_dispatch_one_courier_two_requests_one_batch),
+        T(test_dispatch_ledger_hit_republishes_exact_bytes),
+        T(test_dispatch_redelivery_is_byte_identical),
+        T(test_dispatch_expired_skips_lookups),
+        T(test_dispatch_deadline_not_yet_passed_is_served),
+        T(test_dispatch_expired_redelivery_returns_ledger),
+        T(test_dispatch_eta_cache_hit_equals_miss),
+        T(test_dispatch_shared_leg_read_once),
+        T(test_dispatch_eta_write_failure_still_answers),
+        T(test_dispatch_eta_read_error_recomputes),
+        T(test_dispatch_store_failure_gives_no_output),
+        T(test_dispatch_store_down_gives_no_output),
+        T(test_dispatch_batch_uses_three_round_trips),
+        T(test_dispatch_same_request_twice_in_batch),
+        T(test_dispatch_empty_batch_makes_no_call),
+    };
+    return cmocka_run_group_tests_name("dispatch", tests, NULL, NULL);
+}
