@@ -130,6 +130,7 @@ unit: unit-bins
 # or DISPATCHD_TEST_BROKERS / DISPATCHD_TEST_REDIS_* in the environment.
 integration: integration-bins
 	scripts/run-tests integration $(INTEG_BINS)
+	BUILD=$(BUILD) scripts/run-system-tests
 
 test:
 	scripts/test-all

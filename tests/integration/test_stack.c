@@ -55,7 +55,7 @@ static void set(rd_kafka_conf_t *conf, const char *k, const char *v) {
 
 static void print_broker(rd_kafka_t *rk) {
     const struct rd_kafka_metadata *md;
-    const char *ver = getenv("DISPATCHD_KAFKA_VERSION");
+    const char *ver = getenv("DISPATCHD_STACK_KAFKA_VERSION");
 
     assert_int_equal(rd_kafka_metadata(rk, 0, NULL, &md, 10000), 0);
     assert_true(md->broker_cnt >= 1);

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Kafka client plumbing shared by the consumer and the producer; see
+ * kafka_int.h. A fatal client error (idempotence broken, fenced) cannot be
+ * repaired in place: error_cb logs it, remembers it and sends SIGTERM to the
+ * process, so main runs the ordinary shutdown and exits with EX_SOFTWARE.
+ */
+#include "kafka_int.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+static atomic_int fatal_seen;
+
+int dd_kafka_is_fatal(void) {
+    return atomic_load(&fatal_seen);
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf) {
+    (void)rk;
+    dd_log_rdkafka(level, fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque) {
+    char fatal[512];
+
+    (void)opaque;
+    dd_metrics_inc(DD_C_KAFKA_ERRORS);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+        DD_LOG(DD_LOG_ERROR, "kafka", "kafka_fatal",
+               "fatal client error, shutting down: %s", fatal);
+        atomic_store(&fatal_seen, 1);
+        kill(getpid(), SIGTERM);
+        return;
+    }
+    /* Informational: librdkafka retries by itself (STYLE.md section 4). */
+    DD_LOG(DD_LOG_WARN, "kafka", "kafka_error", "%s: %s",
+           rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+int dd_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
+                      char *errstr, size_t errstr_size) {
+    char msg[512];
+    if (rd_kafka_conf_set(conf, key, value, msg, sizeof(msg)) ==
+        RD_KAFKA_CONF_OK)
+        return DD_OK;
+    dd_set_error(errstr, errstr_size, "kafka property %s: %s", key, msg);
+    return DD_ERR;
+}
+
+/* Whether the operator set key with -X for this client. */
+static int prop_given(const dd_config_t *cfg, dd_kafka_target_t who,
+                      const char *key) {
+    for (size_t i = 0; i < cfg->kafka_props_cnt; i++) {
+        const dd_kafka_prop_t *p = &cfg->kafka_props[i];
+        if ((p->target == DD_KAFKA_TARGET_BOTH || p->target == who) &&
+            strcmp(p->key, key) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int set_all(rd_kafka_conf_t *conf, const dd_kafka_kv_t *kv, size_t n,
+                   char *errstr, size_t errstr_size) {
+    for (size_t i = 0; i < n; i++)
+        if (dd_kafka_conf_set(conf, kv[i].key, kv[i].value, errstr,
+                              errstr_size) != DD_OK)
+            return DD_ERR;
+    return DD_OK;
+}
+
+rd_kafka_conf_t *dd_kafka_conf_new(const dd_config_t *cfg,
+                                   dd_kafka_target_t who,
+                                   const dd_kafka_kv_t *defaults,
+                                   size_t ndefaults,
+                                   const dd_kafka_kv_t *forced, size_t nforced,
+                                   char *errstr, size_t errstr_size) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    if (dd_kafka_conf_set(conf, "bootstrap.servers", cfg->brokers, errstr,
+                          errstr_size) != DD_OK ||
+        dd_kafka_conf_set(conf, "client.id", "dispatchd", errstr,
+                          errstr_size) != DD_OK)
+        goto err;
+    if (set_all(conf, defaults, ndefaults, errstr, errstr_size) != DD_OK)
+        goto err;
+    for (size_t i = 0; i < cfg->kafka_props_cnt; i++) {
+        const dd_kafka_prop_t *p = &cfg->kafka_props[i];
+        char msg[512];
+        if (p->target != DD_KAFKA_TARGET_BOTH && p->target != who)
+            continue;
+        if (rd_kafka_conf_set(conf, p->key, p->value, msg, sizeof(msg)) !=
+            RD_KAFKA_CONF_OK) {
+            dd_set_error(errstr, errstr_size, "-X %s%s=...: %s",
+                         p->target == DD_KAFKA_TARGET_CONSUMER   ? "consumer."
+                         : p->target == DD_KAFKA_TARGET_PRODUCER ? "producer."
+                                                                 : "",
+                         p->key, msg);
+            goto err;
+        }
+    }
+    for (size_t i = 0; i < nforced; i++)
+        if (prop_given(cfg, who, forced[i].key))
+            DD_LOG(DD_LOG_WARN, "kafka", "kafka_property_overridden",
+                   "-X %s is ignored: dispatchd needs %s=%s", forced[i].key,
+                   forced[i].key, forced[i].value);
+    if (set_all(conf, forced, nforced, errstr, errstr_size) != DD_OK)
+        goto err;
+    return conf;
+err:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pipeline: wiring and the shutdown sequence.
+ *
+ * DESIGN: start order is tracker and queue, producer (dd-prod), pool
+ * (dd-work-N), consumer (dd-poll); the main thread then waits in sigwait().
+ * Shutdown reverses it so that every job either reaches the broker and is
+ * marked done, or is dropped with its offset left uncommitted:
+ *   1. stop the poll loop            (no new jobs)
+ *   2. close the queue, join workers (they drain it; give up at the
+ *                                     shutdown deadline if Redis is down)
+ *   3. flush the producer            (delivery reports mark offsets done)
+ *   4. store the final watermarks, commit, rd_kafka_consumer_close
+ *   5. destroy the producer (undelivered jobs dropped), then the rest
+ * A second signal during shutdown exits immediately.
+ */
+#include "pipeline.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "consumer.h"
+#include "kafka_int.h"
+#include "log.h"
+#include "metrics.h"
+#include "offsets.h"
+#include "pool.h"
+#include "producer.h"
+#include "queue.h"
+#include "util.h"
+
+#define EXIT_OK       0
+#define EXIT_SOFTWARE 70
+#define EXIT_CONFIG   78
+#define EXIT_SIGNAL   130
+
+typedef struct pipeline {
+    const dd_config_t *cfg;
+    dd_offsets_t *ot;
+    dd_queue_t *jq;
+    dd_producer_t *prod;
+    dd_pool_t *pool;
+    dd_consumer_t *cons;
+} pipeline_t;
+
+void dd_pipeline_print_kafka_properties(FILE *fp) {
+    rd_kafka_conf_properties_show(fp);
+}
+
+void dd_pipeline_print_versions(FILE *fp) {
+    fprintf(fp, "librdkafka %s\n", rd_kafka_version_str());
+}
+
+/* dd-prod: the broker acknowledged the job's record. */
+static void on_delivered(dd_job_t *job, void *opaque) {
+    pipeline_t *pl = opaque;
+    int64_t committable;
+
+    if (dd_offsets_mark_done(pl->ot, job->partition, job->epoch, job->offset,
+                             &committable) < 0)
+        DD_LOG_TPO(DD_LOG_DEBUG, "pipeline", "stale_completion", pl->cfg->topic,
+                   job->partition, job->offset,
+                   "completion of a revoked partition ignored");
+    if (job->timestamp_ms > 0)
+        dd_metrics_observe(DD_H_END_TO_END,
+                           (double)(dd_wall_ms() - job->timestamp_ms) / 1e3);
+    dd_job_destroy(job);
+}
+
+/* dd-work-N: a processed job goes to the producer. */
+static void deliver(dd_job_t *job, void *opaque) {
+    pipeline_t *pl = opaque;
+    dd_producer_send(pl->prod, job);
+}
+
+static void destroy_job(void *item, void *arg) {
+    (void)arg;
+    dd_job_destroy(item);
+}
+
+/* After the first signal: a second one ends the process at once. */
+static void *second_signal_main(void *arg) {
+    sigset_t set;
+    int sig;
+
+    (void)arg;
+    pthread_setname_np(pthread_self(), "dd-signal");
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (sigwait(&set, &sig) == 0) {
+        DD_LOG(DD_LOG_WARN, "pipeline", "shutdown_forced",
+               "second signal (%d): exiting now without finishing", sig);
+        _exit(EXIT_SIGNAL);
+    }
+    return NULL;
+}
+
+static int wait_for_signal(void) {
+    sigset_t set;
+    int sig = 0;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    while (sigwait(&set, &sig) != 0)
+        ;
+    return sig;
+}
+
+static void shutdown_all(pipeline_t *pl) {
+    int64_t deadline = dd_now_ms() + pl->cfg->shutdown_timeout_ms;
+    int64_t left;
+
+    dd_consumer_stop(pl->cons);
+    if (pl->jq)
+        dd_queue_close(pl->jq);
+    if (pl->pool)
+        dd_pool_join(pl->pool, deadline);
+    left = deadline - dd_now_ms();
+    if (pl->prod &&
+        dd_producer_flush(pl->prod, (int)(left > 0 ? left : 0)) != DD_OK)
+        DD_LOG(DD_LOG_WARN, "pipeline", "flush_timeout",
+               "%zu result(s) not acknowledged within the shutdown timeout; "
+               "their offsets stay uncommitted",
+               dd_producer_outstanding(pl->prod));
+    if (pl->jq)
+        dd_queue_drain(pl->jq, destroy_job, NULL);
+    dd_consumer_destroy(pl->cons);
+    pl->cons = NULL;
+    dd_producer_destroy(pl->prod);
+    pl->prod = NULL;
+    dd_pool_destroy(pl->pool);
+    pl->pool = NULL;
+    dd_queue_destroy(pl->jq);
+    dd_offsets_destroy(pl->ot);
+}
+
+int dd_pipeline_run(const dd_config_t *cfg) {
+    pipeline_t pl = {cfg, NULL, NULL, NULL, NULL, NULL};
+    char errstr[512];
+    pthread_t sig_thread;
+    int rc = EXIT_OK, sig;
+
+    DD_LOG(DD_LOG_INFO, "pipeline", "starting",
+           "dispatchd %s (librdkafka %s): brokers %s, topic %s, group %s, "
+           "%d worker(s), queue %d",
+           DD_VERSION, rd_kafka_version_str(), cfg->brokers, cfg->topic,
+           cfg->group, cfg->workers, cfg->queue_capacity);
+    pl.ot = dd_offsets_new(errstr, sizeof(errstr));
+    pl.jq = dd_queue_new((size_t)cfg->queue_capacity, errstr, sizeof(errstr));
+    if (pl.ot == NULL || pl.jq == NULL) {
+        rc = EXIT_SOFTWARE;
+        goto fail;
+    }
+    dd_metrics_gauge_set(DD_G_QUEUE_CAPACITY, cfg->queue_capacity);
+    pl.prod = dd_producer_new(cfg, on_delivered, &pl, errstr, sizeof(errstr));
+    if (pl.prod == NULL) {
+        rc = EXIT_CONFIG;
+        goto fail;
+    }
+    pl.cons = dd_consumer_new(cfg, pl.jq, pl.ot, errstr, sizeof(errstr));
+    if (pl.cons == NULL) {
+        rc = EXIT_CONFIG;
+        goto fail;
+    }
+    pl.pool = dd_pool_new(cfg, pl.jq, deliver, &pl, errstr, sizeof(errstr));
+    if (pl.pool == NULL ||
+        dd_consumer_start(pl.cons, errstr, sizeof(errstr)) != DD_OK) {
+        rc = EXIT_SOFTWARE;
+        goto fail;
+    }
+    DD_LOG(DD_LOG_INFO, "pipeline", "started", "consuming %s", cfg->topic);
+
+    sig = wait_for_signal();
+    DD_LOG(DD_LOG_INFO, "pipeline", "shutdown",
+           "signal %d: stopping intake, finishing in-flight work (up to "
+           "%lld ms)",
+           sig, (long long)cfg->shutdown_timeout_ms);
+    if (pthread_create(&sig_thread, NULL, second_signal_main, NULL) == 0)
+        pthread_detach(sig_thread);
+    shutdown_all(&pl);
+    rc = dd_kafka_is_fatal() ? EXIT_SOFTWARE : EXIT_OK;
+    DD_LOG(DD_LOG_INFO, "pipeline", "stopped", "exit status %d", rc);
+    return rc;
+
+fail:
+    DD_LOG(DD_LOG_ERROR, "pipeline", "start_failed", "%s", errstr);
+    fprintf(stderr, "dispatchd: %s\n", errstr);
+    shutdown_all(&pl);
+    return rc;
+}
