@@ -30,23 +30,24 @@ typedef struct dd_job {
     /* Input, set by the poll thread. */
     int32_t partition;
     int64_t offset;
-    int64_t timestamp_ms;    /* message timestamp (create or log append) */
-    uint32_t epoch;          /* tracker epoch of the partition at dispatch */
-    char *key;               /* owned copy, may be NULL */
+    int64_t timestamp_ms; /* message timestamp (create or log append) */
+    uint32_t epoch;       /* tracker epoch of the partition at dispatch */
+    char *key;            /* owned copy, may be NULL */
     size_t key_len;
-    char *value;             /* owned copy, may be NULL */
+    char *value; /* owned copy, may be NULL */
     size_t value_len;
-    rd_kafka_headers_t *headers; /* owned (detached from the message), or NULL */
-    int64_t consumed_us;     /* dd_now_us() when consumed */
+    rd_kafka_headers_t
+        *headers;        /* owned (detached from the message), or NULL */
+    int64_t consumed_us; /* dd_now_us() when consumed */
 
     /* Output, set by a worker. */
     dd_job_out_t out_kind;
-    char *out;               /* owned result bytes (RESULT) */
+    char *out; /* owned result bytes (RESULT) */
     size_t out_len;
     char out_key[DD_CODEC_MAX_ID + 1]; /* parcel id of the result */
-    dd_codec_err_t dlq_code; /* DLQ reason class */
-    char dlq_text[256];      /* DLQ human-readable reason */
-    int attempts;            /* produce attempts */
+    dd_codec_err_t dlq_code;           /* DLQ reason class */
+    char dlq_text[256];                /* DLQ human-readable reason */
+    int attempts;                      /* produce attempts */
 } dd_job_t;
 
 /**

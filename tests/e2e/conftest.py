@@ -1,0 +1,277 @@
+"""Fixtures for the system tests: dispatchd runs as a real subprocess against
+the real Kafka broker and redis-server of scripts/stack. Every test gets its
+own topics, consumer group and Redis database, so tests never see each
+other's data. Waiting is always for a condition with a deadline."""
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+import redis as redislib
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("BUILD", "release")
+BIN = os.path.join(ROOT, "build", BUILD, "dispatchd")
+SEED_BIN = os.path.join(ROOT, "build", BUILD, "dispatchd-seed")
+MULT = int(os.environ.get("DD_TEST_TIMEOUT_MULTIPLIER", "1"))
+
+
+def env_or_fail(name, fallback):
+    v = os.environ.get(name) or os.environ.get(fallback)
+    if not v:
+        if os.environ.get("DD_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{name} is not set (run scripts/stack up)")
+        pytest.skip(f"{name} is not set")
+    return v
+
+
+def wait_for(pred, timeout, what, interval=0.05):
+    """Wait until pred() is truthy, or fail after timeout seconds."""
+    deadline = time.monotonic() + timeout * MULT
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout * MULT}s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def brokers():
+    return env_or_fail("DISPATCHD_TEST_BROKERS", "DISPATCHD_BROKERS")
+
+
+@pytest.fixture(scope="session")
+def redis_addr():
+    host = env_or_fail("DISPATCHD_TEST_REDIS_HOST", "DISPATCHD_REDIS_HOST")
+    port = int(env_or_fail("DISPATCHD_TEST_REDIS_PORT", "DISPATCHD_REDIS_PORT"))
+    return host, port
+
+
+_db_counter = [0]
+
+
+@pytest.fixture
+def redis_db(redis_addr):
+    """A Redis database of its own (1..14), empty before and after."""
+    _db_counter[0] = _db_counter[0] % 14 + 1
+    db = _db_counter[0]
+    r = redislib.Redis(host=redis_addr[0], port=redis_addr[1], db=db)
+    r.flushdb()
+    yield db, r
+    try:
+        r.flushdb()
+    except redislib.exceptions.ConnectionError:
+        pass
+
+
+class Topics:
+    def __init__(self, brokers, name, partitions):
+        tag = f"dd_test_{os.getpid()}_{uuid.uuid4().hex[:8]}_{name}"
+        self.requests = tag + ".requests"
+        self.results = tag + ".results"
+        self.dlq = tag + ".dlq"
+        self.group = tag + ".group"
+        self.partitions = partitions
+        admin = AdminClient({"bootstrap.servers": brokers})
+        futs = admin.create_topics([
+            NewTopic(self.requests, partitions, 1),
+            NewTopic(self.results, partitions, 1),
+            NewTopic(self.dlq, 1, 1),
+        ])
+        for f in futs.values():
+            f.result(timeout=30)
+        self.brokers = brokers
+        # Wait until every partition has a leader.
+        def ready():
+            md = admin.list_topics(timeout=5)
+            for t in (self.requests, self.results, self.dlq):
+                tm = md.topics.get(t)
+                if tm is None or tm.error is not None or not tm.partitions:
+                    return False
+                if any(p.leader < 0 for p in tm.partitions.values()):
+                    return False
+            return True
+        wait_for(ready, 30, "topic leaders")
+
+
+@pytest.fixture
+def topics(brokers, request):
+    return Topics(brokers, request.node.name[:40], 4)
+
+
+class Dispatchd:
+    """One dispatchd process; stderr goes to a log file the test can read."""
+
+    def __init__(self, args, env, logpath):
+        self.logpath = logpath
+        self.log = open(logpath, "ab")
+        self.proc = subprocess.Popen([BIN] + args, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def log_text(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def events(self, name):
+        out = []
+        for line in self.log_text().splitlines():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if obj.get("event") == name:
+                out.append(obj)
+        return out
+
+    def wait_assigned(self, timeout=60):
+        wait_for(lambda: self.events("rebalance_assign"), timeout,
+                 "dispatchd to get an assignment")
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=60):
+        try:
+            return self.proc.wait(timeout=timeout * MULT)
+        finally:
+            self.log.close()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def dispatchd_factory(brokers, redis_addr, topics, redis_db, tmp_path):
+    procs = []
+
+    def start(extra_args=(), extra_env=None, name="dispatchd"):
+        env = dict(os.environ)
+        env.update({
+            "DISPATCHD_BROKERS": brokers,
+            "DISPATCHD_REDIS": f"redis://{redis_addr[0]}:{redis_addr[1]}/{redis_db[0]}",
+            "DISPATCHD_TOPIC": topics.requests,
+            "DISPATCHD_RESULT_TOPIC": topics.results,
+            "DISPATCHD_DLQ_TOPIC": topics.dlq,
+            "DISPATCHD_GROUP": topics.group,
+            "DISPATCHD_HTTP": "0",
+            "DISPATCHD_LOG_LEVEL": "info",
+            "DISPATCHD_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "DISPATCHD_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        })
+        if extra_env:
+            env.update(extra_env)
+        d = Dispatchd(list(extra_args), env, str(tmp_path / f"{name}-{len(procs)}.log"))
+        procs.append(d)
+        return d
+
+    yield start
+    for d in procs:
+        d.kill()
+
+
+def seed(redis_addr, db, couriers, parcels, available_pct=80, seed_no=1):
+    out = subprocess.run([SEED_BIN, "--redis", f"redis://{redis_addr[0]}:{redis_addr[1]}/{db}",
+                          "--couriers", str(couriers), "--parcels", str(parcels),
+                          "--available-pct", str(available_pct), "--seed", str(seed_no)],
+                         check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+def produce(brokers, topic, records):
+    """records: iterable of (key bytes|None, value bytes, headers|None).
+    Returns the number acknowledged; fails on any delivery error."""
+    p = Producer({"bootstrap.servers": brokers, "enable.idempotence": True,
+                  "linger.ms": 20})
+    errors = []
+    n = [0]
+
+    def cb(err, msg):
+        if err is not None:
+            errors.append(err)
+        else:
+            n[0] += 1
+
+    for key, value, headers in records:
+        while True:
+            try:
+                p.produce(topic, key=key, value=value, headers=headers, on_delivery=cb)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    remaining = p.flush(60 * MULT)
+    assert remaining == 0 and not errors, f"produce failed: {errors[:3]} ({remaining} left)"
+    return n[0]
+
+
+def consume_all(brokers, topic, expect, timeout=120, partitions=None):
+    """Read a topic from the beginning (no group commits) until `expect`
+    records arrived or the deadline; returns the list of messages as dicts."""
+    c = Consumer({"bootstrap.servers": brokers, "group.id": "dd-test-reader-" + uuid.uuid4().hex,
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                  "enable.partition.eof": False})
+    md = c.list_topics(topic, timeout=10)
+    parts = [TopicPartition(topic, p, 0) for p in md.topics[topic].partitions]
+    c.assign(parts)
+    out = []
+    deadline = time.monotonic() + timeout * MULT
+    while len(out) < expect and time.monotonic() < deadline:
+        for m in c.consume(1000, 0.5):
+            if m.error():
+                continue
+            out.append({"key": m.key(), "value": m.value(), "headers": m.headers() or [],
+                        "partition": m.partition(), "offset": m.offset()})
+    c.close()
+    return out
+
+
+def end_offsets(brokers, topic):
+    c = Consumer({"bootstrap.servers": brokers, "group.id": "dd-test-wm-" + uuid.uuid4().hex})
+    md = c.list_topics(topic, timeout=10)
+    out = {}
+    for p in md.topics[topic].partitions:
+        lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        out[p] = hi
+    c.close()
+    return out
+
+
+def committed_offsets(brokers, group, topic, partitions):
+    c = Consumer({"bootstrap.servers": brokers, "group.id": group,
+                  "enable.auto.commit": False})
+    tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+    c.close()
+    return {tp.partition: tp.offset for tp in tps}
+
+
+def consume_to_end(brokers, topic, timeout=120):
+    """Read every record of a topic up to its end offsets at call time."""
+    ends = end_offsets(brokers, topic)
+    c = Consumer({"bootstrap.servers": brokers, "group.id": "dd-test-reader-" + uuid.uuid4().hex,
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    c.assign([TopicPartition(topic, p, 0) for p in ends])
+    out = []
+    pos = {p: 0 for p in ends}
+    deadline = time.monotonic() + timeout * MULT
+    while any(pos[p] < ends[p] for p in ends):
+        assert time.monotonic() < deadline, f"timed out reading {topic} to its end"
+        for m in c.consume(1000, 0.5):
+            if m.error():
+                continue
+            pos[m.partition()] = m.offset() + 1
+            if m.offset() < ends[m.partition()]:
+                out.append({"key": m.key(), "value": m.value(), "headers": m.headers() or [],
+                            "partition": m.partition(), "offset": m.offset()})
+    c.close()
+    return out
