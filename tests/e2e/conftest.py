@@ -272,6 +272,7 @@ def consume_to_end(brokers, topic, timeout=120):
             pos[m.partition()] = m.offset() + 1
             if m.offset() < ends[m.partition()]:
                 out.append({"key": m.key(), "value": m.value(), "headers": m.headers() or [],
-                            "partition": m.partition(), "offset": m.offset()})
+                            "partition": m.partition(), "offset": m.offset(),
+                            "ts": m.timestamp()[1] / 1000.0})
     c.close()
     return out
