@@ -73,7 +73,7 @@ TSAN_UNIT_BINS = $(filter-out $(TSAN_EXCLUDE:%=$(B)/tests/unit/%),$(UNIT_BINS))
 unit_mods = $(sort util $(if $(wildcard src/log.c),log) \
               $(if $(wildcard src/$(1).c),$(1)) $(UNIT_DEPS_test_$(1)))
 
-.PHONY: all test unit integration asan tsan valgrind fmt fmt-check lint demo \
+.PHONY: all test unit integration asan tsan valgrind fmt fmt-check lint demo bench \
         install clean noopt coverage tools unit-bins integration-bins
 .DEFAULT_GOAL := all
 
@@ -174,6 +174,10 @@ lint:
 
 demo:
 	scripts/demo
+
+# Throughput figures (not a test): the same backlog under several settings.
+bench: all
+	scripts/with-stack python3 tests/bench/bench.py
 
 install: $(B)/dispatchd tools
 	install -d $(DESTDIR)$(PREFIX)/bin
