@@ -32,7 +32,7 @@
 
 /** Exit codes of dd_config_load() failures (sysexits.h values). */
 #define DD_CONFIG_EX_USAGE  64 /* bad flag or malformed scalar value */
-#define DD_CONFIG_EX_CONFIG 78 /* bad URL, address, -X, replay bounds */
+#define DD_CONFIG_EX_CONFIG 78 /* bad URL, address, -X, replay options */
 
 /** Which librdkafka client a -X property goes to. */
 typedef enum dd_kafka_target {
@@ -147,8 +147,9 @@ typedef struct dd_config {
  *        problem (never a secret).
  * @param exit_code set to 0 on DD_OK, else DD_CONFIG_EX_USAGE (unknown flag,
  *        missing value, bad number, duration, enum or bool, out of range,
- *        stray argument) or DD_CONFIG_EX_CONFIG (bad redis URL, --http
- *        address, -X syntax, replay bounds, --dry-run without replay).
+ *        stray argument, --replay-to not after --replay-from) or
+ *        DD_CONFIG_EX_CONFIG (bad redis URL, --http address, -X syntax,
+ *        --replay-to or --dry-run without --replay-from).
  * @returns DD_OK (check cfg->action: RUN, or something to print and exit
  *          0) or DD_ERR, in which case cfg holds nothing to free (calling
  *          dd_config_close() is still allowed).

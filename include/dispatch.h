@@ -87,6 +87,30 @@ int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
                       int64_t now_wall_ms, char *errstr, size_t errstr_size);
 
 /**
+ * @brief Dry run (replay --dry-run): answer a batch as dd_dispatch_batch()
+ *        would, reading Redis only (RT1 loads and RT2 ETA reads; no ETA
+ *        write, no reservation, no result record).
+ *
+ * A ledger hit answers with the stored bytes (from_ledger), as in a real
+ * run. Otherwise the rules of the file comment apply with one difference:
+ * reservations are neither read nor taken, so a candidate counts as free
+ * whenever its courier's status is "available". The best-ranked available
+ * candidate (or the named courier, if available) is reported assigned; two
+ * requests of the run competing for one courier are both reported
+ * assigned. The assigned count is therefore an upper bound, and the other
+ * outcomes are exact for the Redis state read.
+ *
+ * @param st, items, now_wall_ms, errstr as for dd_dispatch_batch()
+ * @returns DD_OK with every item answered (result holds the JSON a real run
+ *          would have stored, processed_at = now_wall_ms), or DD_ERR when
+ *          the store failed (retry the batch)
+ * @locality the thread that owns st
+ */
+int dd_dispatch_batch_dry_run(dd_store_t *st, dd_dispatch_item_t *items,
+                              size_t n, int64_t now_wall_ms, char *errstr,
+                              size_t errstr_size);
+
+/**
  * @brief Free an item's result and clear its out fields (in fields kept).
  * @locality any thread
  */

@@ -45,6 +45,9 @@ typedef struct dd_job {
     char *out; /* owned result bytes (RESULT) */
     size_t out_len;
     char out_key[DD_CODEC_MAX_ID + 1]; /* parcel id of the result */
+    dd_status_t out_status;            /* RESULT: status of out */
+    const char *out_reason;            /* RESULT: static DD_REASON_*, or NULL */
+    int out_from_ledger;               /* RESULT: out came from result:{id} */
     dd_codec_err_t dlq_code;           /* DLQ reason class */
     char dlq_text[256];                /* DLQ human-readable reason */
     int attempts;                      /* produce attempts */

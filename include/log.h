@@ -23,6 +23,7 @@
 #ifndef DD_LOG_H
 #define DD_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /** Maximum length of one log line, newline included. */
@@ -132,5 +133,21 @@ void dd_log_write(dd_log_level_t level, const char *module, const char *event,
  * @locality any thread (librdkafka calls log_cb from internal threads)
  */
 void dd_log_rdkafka(int syslog_level, const char *fac, const char *msg);
+
+/**
+ * @brief Write bytes that are not a log line (the replay progress display)
+ *        to the log's fd, under the same lock, so they never interleave
+ *        with a line. Not counted by dd_log_lines().
+ * @locality any thread
+ */
+void dd_log_write_raw(const char *buf, size_t len);
+
+/**
+ * @brief Log lines written so far. A display redrawn in place compares it
+ *        between two draws: a change means log output came in between, so
+ *        it draws below instead of over it.
+ * @locality any thread
+ */
+uint64_t dd_log_lines(void);
 
 #endif /* DD_LOG_H */

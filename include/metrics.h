@@ -42,6 +42,7 @@ typedef enum dd_gauge {
     DD_G_INFLIGHT,            /* inflight: dispatched, not yet acknowledged */
     DD_G_PARTITIONS_ASSIGNED, /* partitions_assigned */
     DD_G_PARTITIONS_PAUSED,   /* partitions_paused */
+    DD_G_READY,               /* ready: 1 when /readyz answers 200 */
     DD_G__COUNT
 } dd_gauge_t;
 
@@ -79,6 +80,14 @@ void dd_metrics_set_lag(int32_t partition, int64_t lag);
 
 /** @brief Topic name used as the label of consumer_lag (borrowed, static). */
 void dd_metrics_set_lag_topic(const char *topic);
+
+/**
+ * @brief Label values of dispatchd_build_info{version,librdkafka} (borrowed,
+ *        must stay valid: string literals or library version strings).
+ *        Until called: DD_VERSION and "unknown".
+ * @locality any thread
+ */
+void dd_metrics_set_build_info(const char *version, const char *librdkafka);
 
 /** @brief Reset everything to zero (tests). */
 void dd_metrics_reset(void);

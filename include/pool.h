@@ -71,7 +71,10 @@ void dd_pool_destroy(dd_pool_t *pool);
 /*----- State -----*/
 
 /** @brief 1 when the last Redis call of every worker that made one
- *         succeeded (and at least one did), else 0. @locality any thread */
+ *         succeeded (and at least one did), else 0. An idle worker pings
+ *         Redis about once a second (not while its reconnect backoff
+ *         runs), so this follows Redis within a second or two even
+ *         without traffic. @locality any thread */
 int dd_pool_redis_ok(const dd_pool_t *pool);
 
 /** @brief Copy each worker's state into out (up to max); returns count. */

@@ -1081,7 +1081,8 @@ static int validate(const dd_config_t *cfg, err_t *e) {
         return FAIL(e, EX_CONFIG_, "--replay-to needs --replay-from");
     if (to->kind == DD_REPLAY_TIMESTAMP && from->kind == DD_REPLAY_TIMESTAMP &&
         to->value <= from->value)
-        return FAIL(e, EX_CONFIG_, "--replay-to must be after --replay-from");
+        /* A bad range, like the ones found at start: EX_USAGE. */
+        return FAIL(e, EX_USAGE_, "--replay-to must be after --replay-from");
     if (cfg->dry_run && from->kind == DD_REPLAY_NONE)
         return FAIL(e, EX_CONFIG_, "--dry-run needs --replay-from");
     return DD_OK;

@@ -507,3 +507,68 @@ err:
     batch_free(&b, n);
     return DD_ERR;
 }
+
+int dd_dispatch_batch_dry_run(dd_store_t *st, dd_dispatch_item_t *items,
+                              size_t n, int64_t now_wall_ms, char *errstr,
+                              size_t errstr_size) {
+    batch_t b;
+
+    memset(&b, 0, sizeof(b));
+    for (size_t i = 0; i < n; i++) {
+        items[i].result = NULL;
+        dd_dispatch_item_reset(&items[i]);
+    }
+    if (n == 0)
+        return DD_OK;
+
+    /* RT1 and RT2 as in a real run; the planned ETA puts are not sent. */
+    plan_loads(&b, items, n, now_wall_ms);
+    if (dd_store_load(st, b.loads, n, errstr, errstr_size) != DD_OK)
+        goto err;
+    evaluate(&b, items, n);
+    plan_eta(&b);
+    if (dd_store_eta_get(st, b.ukeys, b.nuniq, b.ufetched, errstr,
+                         errstr_size) != DD_OK)
+        goto err;
+    fill_eta(&b, items);
+
+    /* No RT3: what the script would pick if no reservation were held. */
+    b.commits = dd_xcalloc(n, sizeof(*b.commits));
+    for (size_t i = 0; i < n; i++) {
+        dd_dispatch_item_t *it = &items[i];
+        work_t *w = &b.w[i];
+        char **json;
+
+        if (w->answered) {
+            dd_store_load_t *l = &b.loads[i];
+            it->result = l->ledger;
+            it->result_len = l->ledger_len;
+            l->ledger = NULL;
+            it->from_ledger = 1;
+            stored_outcome(it->result, it->result_len, &it->status,
+                           &it->reason);
+            continue;
+        }
+        build(&b, it, w, &b.loads[i], now_wall_ms);
+        if (w->ncands > 0) {
+            json = &w->json[0];
+            it->status = DD_STATUS_ASSIGNED;
+            it->reason = NULL;
+        } else {
+            json = &w->fb_json;
+            it->status = w->fb_status;
+            it->reason = w->fb_reason;
+        }
+        it->result = *json; /* transferred */
+        it->result_len = strlen(*json);
+        *json = NULL;
+    }
+    batch_free(&b, n);
+    return DD_OK;
+
+err:
+    for (size_t i = 0; i < n; i++)
+        dd_dispatch_item_reset(&items[i]);
+    batch_free(&b, n);
+    return DD_ERR;
+}

@@ -32,6 +32,7 @@ static atomic_int log_format = DD_LOG_FORMAT_JSON;
 static atomic_int log_fd = STDERR_FILENO;
 
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_ullong lines_written; /* log lines written (dd_log_lines) */
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static const char *const level_text[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
@@ -283,6 +284,15 @@ static void build_text(line_t *l, const char *ts, dd_log_level_t level,
 }
 
 static void write_line(const char *buf, size_t len) {
+    atomic_fetch_add(&lines_written, 1);
+    dd_log_write_raw(buf, len);
+}
+
+uint64_t dd_log_lines(void) {
+    return atomic_load(&lines_written);
+}
+
+void dd_log_write_raw(const char *buf, size_t len) {
     int fd = atomic_load(&log_fd);
 
     pthread_mutex_lock(&write_lock);

@@ -30,7 +30,9 @@ static _Atomic uint64_t hist_count[DD_H__COUNT];
 static _Atomic uint64_t hist_sum_us[DD_H__COUNT];
 static _Atomic int64_t lags[DD_METRICS_MAX_PARTITIONS];
 static _Atomic int lags_init;
-static const char *lag_topic = "";
+static _Atomic(const char *) lag_topic = "";
+static _Atomic(const char *) build_version = DD_VERSION;
+static _Atomic(const char *) build_librdkafka = "unknown";
 
 void dd_metrics_add(dd_counter_t c, uint64_t n) {
     atomic_fetch_add_explicit(&counters[c], n, memory_order_relaxed);
@@ -83,7 +85,12 @@ void dd_metrics_set_lag(int32_t partition, int64_t lag) {
 }
 
 void dd_metrics_set_lag_topic(const char *topic) {
-    lag_topic = topic;
+    atomic_store(&lag_topic, topic);
+}
+
+void dd_metrics_set_build_info(const char *version, const char *librdkafka) {
+    atomic_store(&build_version, version);
+    atomic_store(&build_librdkafka, librdkafka);
 }
 
 void dd_metrics_reset(void) {
@@ -125,6 +132,21 @@ static void bprintf(buf_t *b, const char *fmt, ...) {
         }
         b->cap = b->cap * 2 + (size_t)n;
         b->p = dd_xrealloc(b->p, b->cap);
+    }
+}
+
+/* A label value, escaped as the text format wants: backslash, double quote
+ * and line feed. */
+static void label_value(buf_t *b, const char *v) {
+    for (; *v; v++) {
+        if (*v == '\\')
+            bprintf(b, "\\\\");
+        else if (*v == '"')
+            bprintf(b, "\\\"");
+        else if (*v == '\n')
+            bprintf(b, "\\n");
+        else
+            bprintf(b, "%c", *v);
     }
 }
 
@@ -220,6 +242,9 @@ char *dd_metrics_render(size_t *lenp) {
     gauge(&b, "partitions_paused",
           "Input partitions paused because the job queue is full.",
           DD_G_PARTITIONS_PAUSED);
+    gauge(&b, "ready",
+          "1 when /readyz answers 200 (evaluated at each scrape), else 0.",
+          DD_G_READY);
 
     family(&b, "consumer_lag", "gauge",
            "Messages behind the end of each input partition (librdkafka "
@@ -227,11 +252,11 @@ char *dd_metrics_render(size_t *lenp) {
     if (atomic_load(&lags_init)) {
         for (int p = 0; p < DD_METRICS_MAX_PARTITIONS; p++) {
             int64_t lag = atomic_load_explicit(&lags[p], memory_order_relaxed);
-            if (lag >= 0)
-                bprintf(&b,
-                        "dispatchd_consumer_lag{topic=\"%s\",partition=\"%d\"}"
-                        " %lld\n",
-                        lag_topic, p, (long long)lag);
+            if (lag < 0)
+                continue;
+            bprintf(&b, "dispatchd_consumer_lag{topic=\"");
+            label_value(&b, atomic_load(&lag_topic));
+            bprintf(&b, "\",partition=\"%d\"} %lld\n", p, (long long)lag);
         }
     }
 
@@ -243,6 +268,14 @@ char *dd_metrics_render(size_t *lenp) {
               "Time from the input message timestamp to the broker "
               "acknowledging its result.",
               DD_H_END_TO_END);
+    family(&b, "build_info", "gauge",
+           "Always 1; the labels carry the dispatchd and librdkafka "
+           "versions.");
+    bprintf(&b, "dispatchd_build_info{version=\"");
+    label_value(&b, atomic_load(&build_version));
+    bprintf(&b, "\",librdkafka=\"");
+    label_value(&b, atomic_load(&build_librdkafka));
+    bprintf(&b, "\"} 1\n");
     if (lenp != NULL)
         *lenp = b.len;
     return b.p;

@@ -12,6 +12,7 @@
  *   3. flush the producer            (delivery reports mark offsets done)
  *   4. store the final watermarks, commit, rd_kafka_consumer_close
  *   5. destroy the producer (undelivered jobs dropped), then the rest
+ *   6. stop HTTP (it reports "shutting down" from step 1 on)
  * A second signal during shutdown exits immediately.
  */
 #include "pipeline.h"
@@ -26,15 +27,19 @@
 #include "log.h"
 #include "metrics.h"
 #include "offsets.h"
+#include "pipeline_int.h"
 #include "pool.h"
 #include "producer.h"
 #include "queue.h"
 #include "util.h"
 
-#define EXIT_OK       0
-#define EXIT_SOFTWARE 70
-#define EXIT_CONFIG   78
-#define EXIT_SIGNAL   130
+#define EXIT_OK          0
+#define EXIT_USAGE       64 /* bad replay range, unknown replay topic */
+#define EXIT_UNAVAILABLE 69 /* replay: the brokers did not answer */
+#define EXIT_SOFTWARE    70
+#define EXIT_CONFIG      78
+#define EXIT_SIGNAL      130
+#define EXIT_SIGNAL_BASE 128 /* replay interrupted by signal N: 128 + N */
 
 typedef struct pipeline {
     const dd_config_t *cfg;
@@ -43,6 +48,8 @@ typedef struct pipeline {
     dd_producer_t *prod;
     dd_pool_t *pool;
     dd_consumer_t *cons;
+    dd_pipeline_http_t *http;     /* HTTP endpoint (pipeline_http.c) */
+    dd_pipeline_replay_t *replay; /* replay mode (pipeline_replay.c) */
 } pipeline_t;
 
 void dd_pipeline_print_kafka_properties(FILE *fp) {
@@ -63,16 +70,22 @@ static void on_delivered(dd_job_t *job, void *opaque) {
         DD_LOG_TPO(DD_LOG_DEBUG, "pipeline", "stale_completion", pl->cfg->topic,
                    job->partition, job->offset,
                    "completion of a revoked partition ignored");
+    if (pl->replay != NULL)
+        dd_pipeline_replay_count(pl->replay, job);
     if (job->timestamp_ms > 0)
         dd_metrics_observe(DD_H_END_TO_END,
                            (double)(dd_wall_ms() - job->timestamp_ms) / 1e3);
     dd_job_destroy(job);
 }
 
-/* dd-work-N: a processed job goes to the producer. */
+/* dd-work-N: a processed job goes to the producer; in a dry run (no
+ * producer) it is complete as soon as it is answered. */
 static void deliver(dd_job_t *job, void *opaque) {
     pipeline_t *pl = opaque;
-    dd_producer_send(pl->prod, job);
+    if (pl->prod == NULL)
+        on_delivered(job, pl);
+    else
+        dd_producer_send(pl->prod, job);
 }
 
 static void destroy_job(void *item, void *arg) {
@@ -114,6 +127,7 @@ static void shutdown_all(pipeline_t *pl) {
     int64_t deadline = dd_now_ms() + pl->cfg->shutdown_timeout_ms;
     int64_t left;
 
+    dd_pipeline_http_draining(pl->http);
     dd_consumer_stop(pl->cons);
     if (pl->jq)
         dd_queue_close(pl->jq);
@@ -128,6 +142,7 @@ static void shutdown_all(pipeline_t *pl) {
                dd_producer_outstanding(pl->prod));
     if (pl->jq)
         dd_queue_drain(pl->jq, destroy_job, NULL);
+    dd_pipeline_http_detach(pl->http);
     dd_consumer_destroy(pl->cons);
     pl->cons = NULL;
     dd_producer_destroy(pl->prod);
@@ -136,6 +151,8 @@ static void shutdown_all(pipeline_t *pl) {
     pl->pool = NULL;
     dd_queue_destroy(pl->jq);
     dd_offsets_destroy(pl->ot);
+    dd_pipeline_http_stop(pl->http); /* 6. stop HTTP */
+    pl->http = NULL;
 }
 
 int dd_pipeline_run(const dd_config_t *cfg) {
@@ -143,12 +160,17 @@ int dd_pipeline_run(const dd_config_t *cfg) {
     char errstr[512];
     pthread_t sig_thread;
     int rc = EXIT_OK, sig;
+    int replay = cfg->replay_from.kind != DD_REPLAY_NONE;
+    dd_consumer_fail_t why;
 
-    DD_LOG(DD_LOG_INFO, "pipeline", "starting",
-           "dispatchd %s (librdkafka %s): brokers %s, topic %s, group %s, "
-           "%d worker(s), queue %d",
-           DD_VERSION, rd_kafka_version_str(), cfg->brokers, cfg->topic,
-           cfg->group, cfg->workers, cfg->queue_capacity);
+    if (!replay)
+        DD_LOG(DD_LOG_INFO, "pipeline", "starting",
+               "dispatchd %s (librdkafka %s): brokers %s, topic %s, group "
+               "%s, %d worker(s), queue %d",
+               DD_VERSION, rd_kafka_version_str(), cfg->brokers, cfg->topic,
+               cfg->group, cfg->workers, cfg->queue_capacity);
+    else
+        pl.replay = dd_pipeline_replay_new(cfg);
     pl.ot = dd_offsets_new(errstr, sizeof(errstr));
     pl.jq = dd_queue_new((size_t)cfg->queue_capacity, errstr, sizeof(errstr));
     if (pl.ot == NULL || pl.jq == NULL) {
@@ -156,8 +178,11 @@ int dd_pipeline_run(const dd_config_t *cfg) {
         goto fail;
     }
     dd_metrics_gauge_set(DD_G_QUEUE_CAPACITY, cfg->queue_capacity);
-    pl.prod = dd_producer_new(cfg, on_delivered, &pl, errstr, sizeof(errstr));
-    if (pl.prod == NULL) {
+    /* A dry run produces nothing: no producer at all. */
+    if (!cfg->dry_run)
+        pl.prod =
+            dd_producer_new(cfg, on_delivered, &pl, errstr, sizeof(errstr));
+    if (pl.prod == NULL && !cfg->dry_run) {
         rc = EXIT_CONFIG;
         goto fail;
     }
@@ -166,15 +191,48 @@ int dd_pipeline_run(const dd_config_t *cfg) {
         rc = EXIT_CONFIG;
         goto fail;
     }
+    if (replay && dd_consumer_replay_plan(pl.cons, &why, errstr,
+                                          sizeof(errstr)) != DD_OK) {
+        rc = why == DD_CONSUMER_FAIL_RANGE         ? EXIT_USAGE
+             : why == DD_CONSUMER_FAIL_UNAVAILABLE ? EXIT_UNAVAILABLE
+                                                   : EXIT_SOFTWARE;
+        goto fail;
+    }
+    if (replay)
+        DD_LOG(DD_LOG_INFO, "pipeline", "replay_starting",
+               "dispatchd %s (librdkafka %s): replaying %s to %s, %d "
+               "worker(s), queue %d",
+               DD_VERSION, rd_kafka_version_str(), cfg->topic,
+               cfg->dry_run ? "nothing (dry run)" : cfg->result_topic,
+               cfg->workers, cfg->queue_capacity);
     pl.pool = dd_pool_new(cfg, pl.jq, deliver, &pl, errstr, sizeof(errstr));
     if (pl.pool == NULL ||
         dd_consumer_start(pl.cons, errstr, sizeof(errstr)) != DD_OK) {
         rc = EXIT_SOFTWARE;
         goto fail;
     }
+    pl.http = dd_pipeline_http_start(cfg, pl.cons, pl.pool, pl.jq, pl.ot,
+                                     errstr, sizeof(errstr));
+    if (pl.http == NULL) {
+        rc = EXIT_CONFIG;
+        goto fail;
+    }
     DD_LOG(DD_LOG_INFO, "pipeline", "started", "consuming %s", cfg->topic);
 
-    sig = wait_for_signal();
+    sig = replay ? dd_pipeline_replay_wait(pl.replay, pl.cons, pl.ot)
+                 : wait_for_signal();
+    if (replay && sig == 0) {
+        DD_LOG(DD_LOG_INFO, "pipeline", "replay_complete",
+               "every partition reached its end and every answer was "
+               "delivered: shutting down");
+        shutdown_all(&pl);
+        rc = dd_pipeline_replay_finish(pl.replay, !dd_kafka_is_fatal()) == DD_OK
+                 ? EXIT_OK
+                 : EXIT_SOFTWARE;
+        dd_pipeline_replay_destroy(pl.replay);
+        DD_LOG(DD_LOG_INFO, "pipeline", "stopped", "exit status %d", rc);
+        return rc;
+    }
     DD_LOG(DD_LOG_INFO, "pipeline", "shutdown",
            "signal %d: stopping intake, finishing in-flight work (up to "
            "%lld ms)",
@@ -183,12 +241,21 @@ int dd_pipeline_run(const dd_config_t *cfg) {
         pthread_detach(sig_thread);
     shutdown_all(&pl);
     rc = dd_kafka_is_fatal() ? EXIT_SOFTWARE : EXIT_OK;
+    if (replay) {
+        /* Interrupted: the summary says how far it got. */
+        dd_pipeline_replay_finish(pl.replay, 0);
+        dd_pipeline_replay_destroy(pl.replay);
+        rc = EXIT_SIGNAL_BASE + sig;
+    }
     DD_LOG(DD_LOG_INFO, "pipeline", "stopped", "exit status %d", rc);
     return rc;
 
 fail:
-    DD_LOG(DD_LOG_ERROR, "pipeline", "start_failed", "%s", errstr);
+    /* A bad replay range is the operator's typo: one line, no log line. */
+    if (rc != EXIT_USAGE)
+        DD_LOG(DD_LOG_ERROR, "pipeline", "start_failed", "%s", errstr);
     fprintf(stderr, "dispatchd: %s\n", errstr);
     shutdown_all(&pl);
+    dd_pipeline_replay_destroy(pl.replay);
     return rc;
 }

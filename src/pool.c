@@ -23,12 +23,16 @@
 #include "store.h"
 #include "util.h"
 
+#define IDLE_PING_MS 1000 /* an idle worker pings Redis this often */
+#define IDLE_POP_MS  500  /* longest wait in the queue between checks */
+
 typedef struct worker {
     struct dd_pool *pool;
     int id;
     pthread_t thread;
     int started;
     atomic_int redis_state; /* -1 unknown, 0 failing, 1 ok */
+    int64_t redis_seen_ms;  /* dd_now_ms() of the last Redis call (owner) */
 
     pthread_mutex_t lock;
     dd_worker_info_t info; /* protected by lock */
@@ -134,11 +138,16 @@ static size_t answer(worker_t *w, dd_store_t *st, batch_ctx_t *b, size_t m) {
 
     for (;;) {
         set_state(w, DD_WORKER_REDIS, b->item_job[0], b->reqs[0].request_id, m);
-        if (dd_dispatch_batch(st, b->items, m, dd_wall_ms(), errstr,
-                              sizeof(errstr)) == DD_OK) {
+        /* --dry-run (replay): reads only, nothing reserved or stored. */
+        if ((pool->cfg->dry_run ? dd_dispatch_batch_dry_run
+                                : dd_dispatch_batch)(st, b->items, m,
+                                                     dd_wall_ms(), errstr,
+                                                     sizeof(errstr)) == DD_OK) {
+            w->redis_seen_ms = dd_now_ms();
             atomic_store(&w->redis_state, 1);
             return m;
         }
+        w->redis_seen_ms = dd_now_ms();
         atomic_store(&w->redis_state, 0);
         dd_metrics_inc(DD_C_REDIS_ERRORS);
         if (dd_now_ms() - last_log >= 5000) {
@@ -205,6 +214,9 @@ static void process(worker_t *w, dd_store_t *st, batch_ctx_t *b,
         job->out_kind = DD_JOB_OUT_RESULT;
         job->out = it->result; /* transferred */
         job->out_len = it->result_len;
+        job->out_status = it->status;
+        job->out_reason = it->reason;
+        job->out_from_ledger = it->from_ledger;
         it->result = NULL;
         dd_strlcpy(job->out_key, b->reqs[i].parcel_id, sizeof(job->out_key));
         dd_dispatch_item_reset(it);
@@ -212,6 +224,36 @@ static void process(worker_t *w, dd_store_t *st, batch_ctx_t *b,
                            (double)(dd_now_us() - start_us) / 1e6);
         pool->deliver(job, pool->opaque);
     }
+}
+
+/* An idle worker pings Redis about once a second, so dd_pool_redis_ok()
+ * (and /readyz) follows Redis going away and coming back even without
+ * traffic. While the store waits out its reconnect backoff there is nothing
+ * to learn: no ping, the state stays failing. Transitions are logged. */
+static void idle_ping(worker_t *w, dd_store_t *st) {
+    char errstr[256];
+    int ok, was;
+
+    if (dd_now_ms() - w->redis_seen_ms < IDLE_PING_MS ||
+        dd_store_backoff_ms(st) > 0)
+        return;
+    ok = dd_store_ping(st, errstr, sizeof(errstr)) == DD_OK;
+    w->redis_seen_ms = dd_now_ms();
+    was = atomic_exchange(&w->redis_state, ok);
+    if (!ok)
+        dd_metrics_inc(DD_C_REDIS_ERRORS);
+    if (!ok && was != 0)
+        DD_LOG(DD_LOG_WARN, "pool", "redis_unavailable",
+               "worker %d: redis ping failed (%s)", w->id, errstr);
+    else if (ok && was == 0)
+        DD_LOG(DD_LOG_INFO, "pool", "redis_available",
+               "worker %d: redis answers again", w->id);
+}
+
+/* How long an idle worker waits in the queue before its next ping. */
+static int idle_wait_ms(const worker_t *w) {
+    int64_t left = w->redis_seen_ms + IDLE_PING_MS - dd_now_ms();
+    return left < 10 ? 10 : left > IDLE_POP_MS ? IDLE_POP_MS : (int)left;
 }
 
 static int ttl_seconds(int64_t ms) {
@@ -224,7 +266,7 @@ static void *worker_main(void *arg) {
     dd_pool_t *pool = w->pool;
     const dd_config_t *cfg = pool->cfg;
     size_t max = (size_t)cfg->batch_size;
-    dd_job_t **jobs = dd_xcalloc(max, sizeof(*jobs));
+    dd_job_t **jobs = dd_xcalloc(max, sizeof(dd_job_t *));
     batch_ctx_t b;
     dd_store_conf_t sc = {0};
     dd_store_t *st;
@@ -234,7 +276,7 @@ static void *worker_main(void *arg) {
     pthread_setname_np(pthread_self(), name);
     b.reqs = dd_xcalloc(max, sizeof(*b.reqs));
     b.items = dd_xcalloc(max, sizeof(*b.items));
-    b.item_job = dd_xcalloc(max, sizeof(*b.item_job));
+    b.item_job = dd_xcalloc(max, sizeof(dd_job_t *));
     sc.host = cfg->redis.host;
     sc.port = cfg->redis.port;
     sc.unix_path = cfg->redis.unix_path;
@@ -250,12 +292,15 @@ static void *worker_main(void *arg) {
     /* Learn early whether Redis answers, for /readyz. */
     atomic_store(&w->redis_state,
                  dd_store_ping(st, errstr, sizeof(errstr)) == DD_OK);
+    w->redis_seen_ms = dd_now_ms();
 
     for (;;) {
-        size_t n = dd_queue_pop_batch(pool->jq, (void **)jobs, max, 500);
+        size_t n =
+            dd_queue_pop_batch(pool->jq, (void **)jobs, max, idle_wait_ms(w));
         if (n == 0) {
             if (dd_queue_is_closed(pool->jq))
                 break;
+            idle_ping(w, st);
             continue;
         }
         dd_metrics_gauge_add(DD_G_WORKERS_BUSY, 1);

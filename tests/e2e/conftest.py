@@ -276,3 +276,200 @@ def consume_to_end(brokers, topic, timeout=120):
                             "ts": m.timestamp()[1] / 1000.0})
     c.close()
     return out
+
+
+# ----- Helpers of the consumer-group and replay tests (test_group.py,
+# test_replay.py). Added at the end; the fixtures above are unchanged.
+
+import datetime
+import re
+import threading
+
+MAXPOLL_MARKS = ("MAXPOLL", "MAX_POLL_EXCEEDED", "max.poll.interval.ms) exceeded")
+
+
+def log_ts(obj):
+    """Wall time (s) of a dispatchd JSON log line."""
+    return datetime.datetime.strptime(obj["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def iso_ms(ms):
+    """Epoch ms -> 2026-11-27T20:00:00.123Z (what --replay-from accepts)."""
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+_PARTS_RE = re.compile(r"partition\(s\): ([0-9,]+|-)")
+
+
+def logged_partitions(obj):
+    """Partition ids of a rebalance_assign / rebalance_revoke log line."""
+    m = _PARTS_RE.search(obj.get("msg", ""))
+    assert m, f"no partition list in {obj}"
+    return [] if m.group(1) == "-" else [int(x) for x in m.group(1).split(",")]
+
+
+def ownership(d, end_ts=None):
+    """Per partition, the (start, end) wall-time intervals during which
+    dispatchd d held it, from its rebalance_assign / rebalance_revoke lines
+    (assign is logged before any message is taken, revoke after the drain
+    and the commit). An interval still open ends at end_ts (a kill -9), or
+    at the process's last log line."""
+    events = []
+    last = 0.0
+    for line in d.log_text().splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        last = max(last, log_ts(obj))
+        if obj.get("event") in ("rebalance_assign", "rebalance_revoke"):
+            events.append((log_ts(obj), obj["event"], logged_partitions(obj)))
+    open_at, out = {}, {}
+    for ts, ev, parts in events:
+        for p in parts:
+            if ev == "rebalance_assign":
+                open_at.setdefault(p, ts)
+            elif p in open_at:
+                out.setdefault(p, []).append((open_at.pop(p), ts))
+    stop = end_ts if end_ts is not None else last
+    for p, ts in open_at.items():
+        out.setdefault(p, []).append((ts, stop))
+    return out
+
+
+def current_partitions(d):
+    """The partitions dispatchd d holds according to its log so far."""
+    held = set()
+    for line in d.log_text().splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if obj.get("event") == "rebalance_assign":
+            held |= set(logged_partitions(obj))
+        elif obj.get("event") == "rebalance_revoke":
+            held -= set(logged_partitions(obj))
+    return held
+
+
+def ownership_overlaps(intervals_by_member):
+    """intervals_by_member: {name: {partition: [(start, end)]}}. Returns the
+    (partition, member a, member b, interval a, interval b) pairs whose
+    intervals overlap: two members holding one partition at once."""
+    bad = []
+    names = sorted(intervals_by_member)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for p, ivs in intervals_by_member[a].items():
+                for sa, ea in ivs:
+                    for sb, eb in intervals_by_member[b].get(p, []):
+                        if sa < eb and sb < ea:
+                            bad.append((p, a, b, (sa, ea), (sb, eb)))
+    return bad
+
+
+def maxpoll_lines(d):
+    """Log lines that say max.poll.interval.ms was exceeded."""
+    return [l for l in d.log_text().splitlines() if any(m in l for m in MAXPOLL_MARKS)]
+
+
+def rss_kb(pid):
+    """Resident set size of a process in kB, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class RssSampler(threading.Thread):
+    """Samples a process's RSS every `interval` s until stop is set."""
+
+    def __init__(self, pid, interval=0.1):
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.samples = []
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            v = rss_kb(self.pid)
+            if v is not None:
+                self.samples.append(v)
+            self.stop.wait(self.interval)
+
+    @property
+    def peak(self):
+        return max(self.samples) if self.samples else 0
+
+
+def create_topic(brokers, name, partitions):
+    """A topic of its own (a replay's fresh result or DLQ topic)."""
+    admin = AdminClient({"bootstrap.servers": brokers})
+    for f in admin.create_topics([NewTopic(name, partitions, 1)]).values():
+        f.result(timeout=30)
+
+    def ready():
+        tm = admin.list_topics(timeout=5).topics.get(name)
+        return tm is not None and tm.error is None and tm.partitions and \
+            all(p.leader >= 0 for p in tm.partitions.values())
+    wait_for(ready, 30, f"topic {name}")
+    return name
+
+
+def produce_at(brokers, topic, records, timestamp_ms):
+    """Like produce(), with every record's timestamp set to timestamp_ms."""
+    p = Producer({"bootstrap.servers": brokers, "enable.idempotence": True,
+                  "linger.ms": 20})
+    errors = []
+
+    def cb(err, msg):
+        if err is not None:
+            errors.append(err)
+
+    for key, value, headers in records:
+        while True:
+            try:
+                p.produce(topic, key=key, value=value, headers=headers,
+                          timestamp=timestamp_ms, on_delivery=cb)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    remaining = p.flush(60 * MULT)
+    assert remaining == 0 and not errors, f"produce failed: {errors[:3]} ({remaining} left)"
+    return len(records)
+
+
+def redis_snapshot(r):
+    """Every key of a Redis database with its value (strings and hashes),
+    read in pipelined chunks."""
+    keys = list(r.scan_iter(count=5000))
+    out = {}
+    for i in range(0, len(keys), 2000):
+        chunk = keys[i:i + 2000]
+        pipe = r.pipeline(transaction=False)
+        for k in chunk:
+            pipe.type(k)
+        types = pipe.execute()
+        pipe = r.pipeline(transaction=False)
+        for k, t in zip(chunk, types):
+            if t == b"hash":
+                pipe.hgetall(k)
+            else:
+                pipe.get(k)
+        for k, t, v in zip(chunk, types, pipe.execute()):
+            out[k] = (t, v)
+    return out
+
+
+def summary_kv(d):
+    """The key=value pairs of a replay's replay_summary log line."""
+    ev = d.events("replay_summary")
+    assert ev, "no replay_summary line"
+    return dict(kv.split("=", 1) for kv in ev[-1]["msg"].split())

@@ -4,3 +4,5 @@
 # UNIT_FAKES_test_<m> = <fake> ...
 UNIT_DEPS_test_dispatch = dispatch codec route
 UNIT_FAKES_test_dispatch = fake_store
+UNIT_DEPS_test_http = metrics
+UNIT_DEPS_test_consumer = offsets queue job kafka metrics

@@ -692,6 +692,153 @@ static void test_dispatch_empty_batch_makes_no_call(void **state) {
     assert_int_equal(fake_store_total_round_trips(f->st), 0);
 }
 
+/*----- Dry run (replay --dry-run) -----*/
+
+static void run_dry(fixture_t *f) {
+    char errstr[256] = "";
+    if (dd_dispatch_batch_dry_run(f->st, f->items, f->n, NOW_MS, errstr,
+                                  sizeof(errstr)) != DD_OK)
+        fail_msg("dd_dispatch_batch_dry_run: %s", errstr);
+}
+
+static void
+test_dispatch_dry_run_answers_like_a_run_without_writing(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it =
+        add(f,
+            "{\"request_id\":\"r-1001\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-12\",\"deadline_ms\":2000}",
+            NOW_MS - 100);
+
+    run_dry(f);
+    /* The bytes a real run would have stored and published. */
+    assert_string_equal(
+        it->result,
+        "{\"request_id\":\"r-1001\",\"status\":\"assigned\","
+        "\"parcel_id\":\"p-77\",\"courier_id\":\"c-12\",\"eta_seconds\":778,"
+        "\"pickup_eta_seconds\":389,\"distance_m\":6457,\"eta_cached\":false,"
+        "\"source\":{\"topic\":\"dispatch.requests\",\"partition\":3,"
+        "\"offset\":1234},\"processed_at\":\"2026-11-27T20:00:00.042Z\"}");
+    assert_int_equal(it->result_len, strlen(it->result));
+    assert_int_equal(it->status, DD_STATUS_ASSIGNED);
+    assert_int_equal(it->from_ledger, 0);
+    assert_int_equal(it->eta_misses, 2);
+    /* Reads only: RT1 and RT2, no commit, nothing written. */
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_LOAD), 1);
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_ETA_GET), 1);
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_COMMIT), 0);
+    assert_null(fake_store_reservation(f->st, "c-12"));
+    assert_null(fake_store_ledger(f->st, "r-1001"));
+    assert_int_equal(fake_store_count(f->st, "eta:"), 0);
+}
+
+static void test_dispatch_dry_run_every_outcome(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *unknown_parcel, *unknown_courier, *busy, *none,
+        *expired, *best;
+    fake_store_add_courier(f->st, "c-busy", ALEX_LAT, ALEX_LON, "car", "busy");
+    fake_store_add_courier(f->st, "c-near", TOR_LAT, TOR_LON, "bike",
+                           "available");
+    unknown_parcel = add(f,
+                         "{\"request_id\":\"r-1\",\"parcel_id\":\"p-none\","
+                         "\"courier_id\":\"c-12\"}",
+                         NOW_MS);
+    unknown_courier = add(f,
+                          "{\"request_id\":\"r-2\",\"parcel_id\":\"p-77\","
+                          "\"courier_id\":\"c-none\"}",
+                          NOW_MS);
+    busy = add(f,
+               "{\"request_id\":\"r-3\",\"parcel_id\":\"p-77\","
+               "\"courier_id\":\"c-busy\"}",
+               NOW_MS);
+    none = add(f,
+               "{\"request_id\":\"r-4\",\"parcel_id\":\"p-77\","
+               "\"candidates\":[\"c-busy\",\"c-none\"]}",
+               NOW_MS);
+    expired = add(f,
+                  "{\"request_id\":\"r-5\",\"parcel_id\":\"p-77\","
+                  "\"courier_id\":\"c-12\",\"deadline_ms\":1}",
+                  NOW_MS - 1000);
+    /* c-near waits at the pickup: the lowest pickup ETA wins. */
+    best = add(f,
+               "{\"request_id\":\"r-6\",\"parcel_id\":\"p-77\","
+               "\"candidates\":[\"c-12\",\"c-near\"]}",
+               NOW_MS);
+
+    run_dry(f);
+    assert_int_equal(unknown_parcel->status, DD_STATUS_REJECTED);
+    assert_string_equal(unknown_parcel->reason, DD_REASON_UNKNOWN_PARCEL);
+    assert_int_equal(unknown_courier->status, DD_STATUS_REJECTED);
+    assert_string_equal(unknown_courier->reason, DD_REASON_UNKNOWN_COURIER);
+    assert_int_equal(busy->status, DD_STATUS_REJECTED);
+    assert_string_equal(busy->reason, DD_REASON_COURIER_UNAVAILABLE);
+    assert_int_equal(none->status, DD_STATUS_REJECTED);
+    assert_string_equal(none->reason, DD_REASON_NO_CANDIDATE_AVAILABLE);
+    assert_int_equal(expired->status, DD_STATUS_EXPIRED);
+    assert_string_equal(expired->reason, DD_REASON_DEADLINE_EXPIRED);
+    assert_int_equal(best->status, DD_STATUS_ASSIGNED);
+    assert_contains(best->result, "\"courier_id\":\"c-near\"");
+    assert_int_equal(fake_store_count(f->st, "result:"), 0);
+    assert_int_equal(fake_store_count(f->st, "reservation:"), 0);
+}
+
+static void test_dispatch_dry_run_ignores_reservations(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *a, *b;
+    /* Held by someone else: a real run rejects, a dry run does not read
+     * reservations, and two competing requests both count as assigned. */
+    fake_store_set(f->st, "reservation:c-12", "r-other");
+    a = add(f,
+            "{\"request_id\":\"r-a\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-12\"}",
+            NOW_MS);
+    b = add(f,
+            "{\"request_id\":\"r-b\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-12\"}",
+            NOW_MS);
+
+    run_dry(f);
+    assert_int_equal(a->status, DD_STATUS_ASSIGNED);
+    assert_int_equal(b->status, DD_STATUS_ASSIGNED);
+    assert_string_equal(fake_store_reservation(f->st, "c-12"), "r-other");
+}
+
+static void
+test_dispatch_dry_run_ledger_hit_is_the_stored_answer(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    const char *stored = "{\"request_id\":\"r-9\",\"status\":\"rejected\","
+                         "\"reason\":\"courier_unavailable\"}";
+    fake_store_set(f->st, "result:r-9", stored);
+    it = add(f,
+             "{\"request_id\":\"r-9\",\"parcel_id\":\"p-77\","
+             "\"courier_id\":\"c-12\"}",
+             NOW_MS);
+
+    run_dry(f);
+    assert_int_equal(it->from_ledger, 1);
+    assert_string_equal(it->result, stored);
+    assert_int_equal(it->status, DD_STATUS_REJECTED);
+    assert_string_equal(it->reason, DD_REASON_COURIER_UNAVAILABLE);
+    assert_null(fake_store_reservation(f->st, "c-12"));
+}
+
+static void test_dispatch_dry_run_store_failure_gives_no_output(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it =
+        add(f,
+            "{\"request_id\":\"r-1\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-12\"}",
+            NOW_MS);
+    char errstr[64];
+
+    fake_store_fail_nth(f->st, 2); /* the ETA read */
+    assert_int_equal(dd_dispatch_batch_dry_run(f->st, f->items, f->n, NOW_MS,
+                                               errstr, sizeof(errstr)),
+                     DD_ERR);
+    assert_null(it->result);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -720,6 +867,11 @@ int main(void) {
         T(test_dispatch_batch_uses_three_round_trips),
         T(test_dispatch_same_request_twice_in_batch),
         T(test_dispatch_empty_batch_makes_no_call),
+        T(test_dispatch_dry_run_answers_like_a_run_without_writing),
+        T(test_dispatch_dry_run_every_outcome),
+        T(test_dispatch_dry_run_ignores_reservations),
+        T(test_dispatch_dry_run_ledger_hit_is_the_stored_answer),
+        T(test_dispatch_dry_run_store_failure_gives_no_output),
     };
     return cmocka_run_group_tests_name("dispatch", tests, NULL, NULL);
 }

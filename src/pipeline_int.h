@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pipeline, private: the part of the wiring that feeds the HTTP endpoint
+ * (src/pipeline_http.c). The http module knows nothing of the pipeline; the
+ * pipeline hands it callbacks that read the state of its modules.
+ */
+#ifndef DD_PIPELINE_INT_H
+#define DD_PIPELINE_INT_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "consumer.h"
+#include "job.h"
+#include "offsets.h"
+#include "pool.h"
+#include "queue.h"
+
+/** Health thresholds of /healthz (and of /readyz's "stuck" reason). */
+#define DD_HEALTH_POLL_STALL_MS   15000 /* poll loop silent this long */
+#define DD_HEALTH_WORKER_STUCK_MS 60000 /* one busy state this long */
+
+/** The HTTP endpoint and the module handles its callbacks read. */
+typedef struct dd_pipeline_http dd_pipeline_http_t;
+
+/**
+ * @brief Record the build info metric and, when cfg->http.enabled, start
+ *        the HTTP endpoint (dd-http) over the given modules.
+ * @param cfg, cons, pool, jq, ot borrowed; must outlive the result
+ * @returns owned object (also when HTTP is disabled), or NULL with errstr
+ *          when the endpoint cannot listen
+ * @locality main thread, after the consumer started
+ */
+dd_pipeline_http_t *dd_pipeline_http_start(const dd_config_t *cfg,
+                                           dd_consumer_t *cons, dd_pool_t *pool,
+                                           dd_queue_t *jq, dd_offsets_t *ot,
+                                           char *errstr, size_t errstr_size);
+
+/**
+ * @brief Shutdown began: /readyz answers 503 "shutting down" from now on,
+ *        and /healthz no longer expects the poll loop to iterate. NULL is
+ *        allowed. @locality main thread
+ */
+void dd_pipeline_http_draining(dd_pipeline_http_t *ph);
+
+/**
+ * @brief The modules are about to be destroyed: the endpoints stop reading
+ *        them (waiting for a request that is reading them to finish).
+ *        /metrics keeps working. NULL is allowed. @locality main thread
+ */
+void dd_pipeline_http_detach(dd_pipeline_http_t *ph);
+
+/**
+ * @brief Stop the endpoint and free. NULL is allowed.
+ * @locality main thread (after dd_pipeline_http_detach() if the modules
+ *           are gone)
+ */
+void dd_pipeline_http_stop(dd_pipeline_http_t *ph);
+
+/*----- Replay (src/pipeline_replay.c) -----*/
+
+/** Replay mode's completion check, progress display and summary. */
+typedef struct dd_pipeline_replay dd_pipeline_replay_t;
+
+/** @brief Start the replay clock. @returns owned @locality main thread */
+dd_pipeline_replay_t *dd_pipeline_replay_new(const dd_config_t *cfg);
+
+/** @brief Free. NULL is allowed. @locality main thread */
+void dd_pipeline_replay_destroy(dd_pipeline_replay_t *rp);
+
+/**
+ * @brief Count a completed job's outcome (result status and reason, ledger
+ *        hit, or dead letter) for the summary.
+ * @param job borrowed
+ * @locality any thread (dd-prod's delivery reports; workers in a dry run)
+ */
+void dd_pipeline_replay_count(dd_pipeline_replay_t *rp, const dd_job_t *job);
+
+/**
+ * @brief Wait until the replay is complete (every partition reached its
+ *        end and the tracker has nothing pending) or SIGINT/SIGTERM comes,
+ *        drawing the progress meanwhile.
+ * @param cons, ot borrowed, after dd_consumer_replay_plan()
+ * @returns 0 when complete, else the signal number
+ * @locality main thread (the signals are blocked in every thread)
+ */
+int dd_pipeline_replay_wait(dd_pipeline_replay_t *rp, const dd_consumer_t *cons,
+                            const dd_offsets_t *ot);
+
+/**
+ * @brief After the shutdown: log the replay_summary event and print the
+ *        summary on stdout.
+ * @param delivered_all 1 when nothing was left undelivered at shutdown
+ * @returns 0 when the replay completed and everything was delivered,
+ *          DD_ERR otherwise
+ * @locality main thread
+ */
+int dd_pipeline_replay_finish(dd_pipeline_replay_t *rp, int delivered_all);
+
+#endif /* DD_PIPELINE_INT_H */
