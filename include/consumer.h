@@ -45,8 +45,10 @@ dd_consumer_t *dd_consumer_new(const dd_config_t *cfg, dd_queue_t *jq,
 int dd_consumer_start(dd_consumer_t *c, char *errstr, size_t errstr_size);
 
 /**
- * @brief Stop the poll loop and join dd-poll. Jobs it still held are
- *        destroyed (their offsets stay undone). Idempotent.
+ * @brief Stop the poll loop and join dd-poll. Jobs it still held (never
+ *        started) are destroyed and discarded from the tracker: their
+ *        offsets stay uncommitted and the final revoke does not wait for
+ *        them. Idempotent.
  * @locality main thread
  */
 void dd_consumer_stop(dd_consumer_t *c);

@@ -1059,6 +1059,11 @@ void dd_consumer_stop(dd_consumer_t *c) {
      * first held job of a partition starts the suffix that is held, the
      * queue being FIFO), so the final revoke does not wait for them; their
      * offsets stay uncommitted and the next owner consumes them again. */
+    if (c->held_cnt > 0)
+        DD_LOG(DD_LOG_INFO, "consumer", "held_dropped",
+               "dropped %zu held job(s) that never started; their offsets "
+               "stay uncommitted",
+               c->held_cnt);
     while (c->held_head) {
         held_t *h = c->held_head;
         pstate_t *s = pst(c, h->job->partition);

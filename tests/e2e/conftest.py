@@ -166,8 +166,8 @@ def dispatchd_factory(brokers, redis_addr, topics, redis_db, tmp_path):
             "DISPATCHD_GROUP": topics.group,
             "DISPATCHD_HTTP": "0",
             "DISPATCHD_LOG_LEVEL": "info",
-            "DISPATCHD_KAFKA_SESSION_TIMEOUT_MS": "6000",
-            "DISPATCHD_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            "DISPATCHD_KAFKA_CONSUMER_SESSION_TIMEOUT_MS": "6000",
+            "DISPATCHD_KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS": "500",
         })
         if extra_env:
             env.update(extra_env)
