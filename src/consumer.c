@@ -256,16 +256,17 @@ static void push_held(dd_consumer_t *c, int wait_ms) {
 
     while (c->held_head) {
         int64_t left = deadline - dd_now_ms();
-        held_t *h;
-        if (dd_queue_push(c->jq, c->held_head->job, left > 0 ? (int)left : 0) !=
-            DD_OK)
+        held_t *h = c->held_head;
+        /* Read the size first: once pushed, the job belongs to the queue
+         * and a worker may finish and destroy it at any moment. */
+        size_t bytes = job_bytes(h->job);
+        if (dd_queue_push(c->jq, h->job, left > 0 ? (int)left : 0) != DD_OK)
             break;
-        h = c->held_head;
         c->held_head = h->next;
         if (c->held_head == NULL)
             c->held_tail = NULL;
         c->held_cnt--;
-        c->held_bytes -= job_bytes(h->job);
+        c->held_bytes -= bytes;
         dd_free(h);
     }
 }

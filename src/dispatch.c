@@ -427,31 +427,38 @@ static void build(batch_t *b, const dd_dispatch_item_t *it, work_t *w,
     w->commit = b->ncommits++;
 }
 
+/* Clear the items' outputs, then RT1 (ledger, parcels, couriers) and RT2
+ * (ETA cache reads), shared by real and dry runs. DD_ERR when the store
+ * failed; nothing was written. */
+static int read_phase(dd_store_t *st, batch_t *b, dd_dispatch_item_t *items,
+                      size_t n, int64_t now_wall_ms, char *errstr,
+                      size_t errstr_size) {
+    for (size_t i = 0; i < n; i++) {
+        items[i].result = NULL;
+        dd_dispatch_item_reset(&items[i]);
+    }
+    plan_loads(b, items, n, now_wall_ms);
+    if (dd_store_load(st, b->loads, n, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    evaluate(b, items, n);
+    plan_eta(b);
+    if (dd_store_eta_get(st, b->ukeys, b->nuniq, b->ufetched, errstr,
+                         errstr_size) != DD_OK)
+        return DD_ERR;
+    fill_eta(b, items);
+    return DD_OK;
+}
+
 int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
                       int64_t now_wall_ms, char *errstr, size_t errstr_size) {
     batch_t b;
     int put_errors = 0;
 
     memset(&b, 0, sizeof(b));
-    for (size_t i = 0; i < n; i++) {
-        items[i].result = NULL;
-        dd_dispatch_item_reset(&items[i]);
-    }
     if (n == 0)
         return DD_OK;
-
-    /* RT1. */
-    plan_loads(&b, items, n, now_wall_ms);
-    if (dd_store_load(st, b.loads, n, errstr, errstr_size) != DD_OK)
+    if (read_phase(st, &b, items, n, now_wall_ms, errstr, errstr_size) != DD_OK)
         goto err;
-    evaluate(&b, items, n);
-
-    /* RT2. */
-    plan_eta(&b);
-    if (dd_store_eta_get(st, b.ukeys, b.nuniq, b.ufetched, errstr,
-                         errstr_size) != DD_OK)
-        goto err;
-    fill_eta(&b, items);
 
     /* RT3. */
     b.commits = dd_xcalloc(n, sizeof(*b.commits));
@@ -514,23 +521,11 @@ int dd_dispatch_batch_dry_run(dd_store_t *st, dd_dispatch_item_t *items,
     batch_t b;
 
     memset(&b, 0, sizeof(b));
-    for (size_t i = 0; i < n; i++) {
-        items[i].result = NULL;
-        dd_dispatch_item_reset(&items[i]);
-    }
     if (n == 0)
         return DD_OK;
-
     /* RT1 and RT2 as in a real run; the planned ETA puts are not sent. */
-    plan_loads(&b, items, n, now_wall_ms);
-    if (dd_store_load(st, b.loads, n, errstr, errstr_size) != DD_OK)
+    if (read_phase(st, &b, items, n, now_wall_ms, errstr, errstr_size) != DD_OK)
         goto err;
-    evaluate(&b, items, n);
-    plan_eta(&b);
-    if (dd_store_eta_get(st, b.ukeys, b.nuniq, b.ufetched, errstr,
-                         errstr_size) != DD_OK)
-        goto err;
-    fill_eta(&b, items);
 
     /* No RT3: what the script would pick if no reservation were held. */
     b.commits = dd_xcalloc(n, sizeof(*b.commits));

@@ -110,6 +110,15 @@ def wait_committed_to_end(topics):
     return ends
 
 
+def stop_and_read(d, topics):
+    """Once every offset is committed: SIGTERM, expect exit 0, then read the
+    result and dead-letter topics to their ends."""
+    wait_committed_to_end(topics)
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0
+    return consume_to_end(topics.brokers, topics.results), consume_to_end(topics.brokers, topics.dlq)
+
+
 def n_expected(expect):
     return (sum(1 for e in expect.values() if e["kind"] == Expect.RESULT),
             sum(1 for e in expect.values() if e["kind"] == Expect.DLQ))
@@ -176,11 +185,7 @@ def test_crash_then_restart_reprocesses_with_identical_bytes(topics, redis_addr,
     assert not beyond, f"{len(beyond)} committed offset(s) without an answer, e.g. {beyond[:3]}"
     d2 = dispatchd_factory(name="restarted")
     d2.wait_assigned()
-    wait_committed_to_end(topics)
-    d2.signal(signal.SIGTERM)
-    assert d2.wait() == 0
-    results = consume_to_end(topics.brokers, topics.results)
-    dlq = consume_to_end(topics.brokers, topics.dlq)
+    results, dlq = stop_and_read(d2, topics)
     dups, counts = check(results, dlq, expect, clean=False)
     print(f"\ncrash: {len(watcher.samples)} commit samples, none ahead of the answers; "
           f"killed after {target} results; committed at kill {committed}; "
@@ -236,11 +241,7 @@ def test_sigterm_then_restart_gives_no_duplicates(topics, redis_addr, redis_db, 
     assert d.wait() == 0
     d2 = dispatchd_factory(name="restarted")
     d2.wait_assigned()
-    wait_committed_to_end(topics)
-    d2.signal(signal.SIGTERM)
-    assert d2.wait() == 0
-    results = consume_to_end(topics.brokers, topics.results)
-    dlq = consume_to_end(topics.brokers, topics.dlq)
+    results, dlq = stop_and_read(d2, topics)
     dups, counts = check(results, dlq, expect, clean=True)
     print(f"\nsigterm: {nres} results {counts}, {dups} duplicates")
 
@@ -267,11 +268,7 @@ def test_redis_outage_loses_nothing(topics, redis_addr, redis_db, dispatchd_fact
     finally:
         subprocess.run([os.path.join(ROOT, "scripts", "stack"), "redis-start"], check=True)
     assert d.events("redis_unavailable"), "the outage was noticed and logged"
-    wait_committed_to_end(topics)
-    d.signal(signal.SIGTERM)
-    assert d.wait() == 0
-    results = consume_to_end(topics.brokers, topics.results)
-    dlq = consume_to_end(topics.brokers, topics.dlq)
+    results, dlq = stop_and_read(d, topics)
     dups, counts = check(results, dlq, expect, clean=True)
     print(f"\nredis outage: 10 s down after {stalled_at} results, {during} more during it; "
           f"{nres} results {counts}, {dups} duplicates")
