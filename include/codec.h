@@ -47,12 +47,81 @@
 #define DD_CODEC_MAX_CANDIDATES    64       /* items of candidates */
 #define DD_CODEC_MAX_DEADLINE_MS   86400000 /* deadline_ms upper bound */
 
-/* Result reasons: the `reason` field of a result that is not assigned. */
-#define DD_REASON_UNKNOWN_COURIER        "unknown_courier"
-#define DD_REASON_UNKNOWN_PARCEL         "unknown_parcel"
-#define DD_REASON_COURIER_UNAVAILABLE    "courier_unavailable"
-#define DD_REASON_NO_CANDIDATE_AVAILABLE "no_candidate_available"
-#define DD_REASON_DEADLINE_EXPIRED       "deadline_expired"
+/*
+ * Result reasons: the `reason` field of a result that is not assigned.
+ * DD_REASON_MAP(X) is the one list; each row is
+ *   X(ID, "wire string", STATUS, "meaning")
+ * where STATUS is the dd_status_t suffix the reason goes with (REJECTED or
+ * EXPIRED). The enum dd_reason_t (DD_REASON_ID_<ID>), the names, the
+ * validation of a result and the README check all read this list, so a new
+ * reason is one row here (plus its case in schemas/assignment.schema.json).
+ * The rejected rows come first and keep their order: replay summaries count
+ * them by index.
+ */
+#define DD_REASON_MAP(X)                                                       \
+    X(UNKNOWN_COURIER, "unknown_courier", REJECTED,                            \
+      "the courier_id is not a known courier")                                 \
+    X(UNKNOWN_PARCEL, "unknown_parcel", REJECTED,                              \
+      "the parcel_id is not a known parcel")                                   \
+    X(COURIER_UNAVAILABLE, "courier_unavailable", REJECTED,                    \
+      "the requested courier is busy, offline or reserved")                    \
+    X(NO_CANDIDATE_AVAILABLE, "no_candidate_available", REJECTED,              \
+      "no candidate courier is free")                                          \
+    X(DEADLINE_EXPIRED, "deadline_expired", EXPIRED,                           \
+      "deadline_ms passed before the request was answered")
+
+/** @brief A result reason, one per DD_REASON_MAP row. */
+typedef enum dd_reason {
+#define DD_REASON_ENUM_(id, wire, status, meaning) DD_REASON_ID_##id,
+    DD_REASON_MAP(DD_REASON_ENUM_)
+#undef DD_REASON_ENUM_
+        DD_REASON__COUNT
+} dd_reason_t;
+
+/** @brief The wire string of a reason, by row id: DD_REASON(UNKNOWN_PARCEL). */
+#define DD_REASON(id) dd_codec_reason_name(DD_REASON_ID_##id)
+
+/*
+ * Dead-letter classes: why an input record goes to the dead-letter topic.
+ * DD_DLQ_CLASS_MAP(X) is the one list; each row is
+ *   X(ID, "label", "meaning")
+ * The label is stable: it labels `dlq_total{reason}` and is the
+ * `dispatch.error.class` header (and starts `dispatch.error` when there is
+ * no text). The enum dd_dlq_class_t (DD_DLQ_<ID>), the dlq_total series
+ * (each rendered, at 0 until used) and the README check read this list, so
+ * a new class is one row here.
+ *
+ * The first five are request parse errors (see the order above). The last
+ * three are reserved for classes that no code path produces yet:
+ * record_too_large (a dead letter or result record that cannot be written
+ * whole), store_data_error (a Redis data error such as WRONGTYPE, or a reply
+ * that cannot be parsed) and result_rejected (the broker permanently refused
+ * the result).
+ */
+#define DD_DLQ_CLASS_MAP(X)                                                    \
+    X(TOO_LARGE, "too_large", "over 64 KiB, not parsed")                       \
+    X(INVALID_UTF8, "invalid_utf8", "the bytes are not UTF-8")                 \
+    X(NOT_JSON, "not_json", "jansson cannot parse it")                         \
+    X(SCHEMA, "schema", "a type, field or range error")                        \
+    X(BAD_ID, "bad_id", "an id string off the id pattern")                     \
+    X(RECORD_TOO_LARGE, "record_too_large",                                    \
+      "reserved: a record that cannot be written whole")                       \
+    X(STORE_DATA_ERROR, "store_data_error",                                    \
+      "reserved: a Redis data error (WRONGTYPE, unparsable reply)")            \
+    X(RESULT_REJECTED, "result_rejected",                                      \
+      "reserved: the broker permanently refused the result")
+
+/**
+ * @brief A dead-letter class: DD_DLQ_NONE (parsed, "none"), then one value
+ *        per DD_DLQ_CLASS_MAP row.
+ */
+typedef enum dd_dlq_class {
+    DD_DLQ_NONE,
+#define DD_DLQ_ENUM_(id, label, meaning) DD_DLQ_##id,
+    DD_DLQ_CLASS_MAP(DD_DLQ_ENUM_)
+#undef DD_DLQ_ENUM_
+        DD_DLQ__COUNT /* number of values, DD_DLQ_NONE included */
+} dd_dlq_class_t;
 
 /**
  * @brief A parsed, valid request. Caller storage, no heap: about 8.6 KB, so
@@ -67,25 +136,10 @@ typedef struct dd_request {
     int64_t deadline_ms; /* ms after the message timestamp; 0 = none */
 } dd_request_t;
 
-/**
- * @brief Why a request is rejected to the dead-letter topic. The names
- *        (dd_codec_err_name()) are stable: they label the `dlq_total{reason}`
- *        metric and start the `dispatch.error` header.
- */
-typedef enum dd_codec_err {
-    DD_CODEC_ERR_NONE,         /* "none": parsed */
-    DD_CODEC_ERR_TOO_LARGE,    /* "too_large": over 64 KiB, not parsed */
-    DD_CODEC_ERR_INVALID_UTF8, /* "invalid_utf8": bytes are not UTF-8 */
-    DD_CODEC_ERR_NOT_JSON,     /* "not_json": jansson cannot parse it */
-    DD_CODEC_ERR_SCHEMA,       /* "schema": a type, field or range error */
-    DD_CODEC_ERR_BAD_ID,       /* "bad_id": an id string off the pattern */
-    DD_CODEC_ERR_COUNT,        /* number of codes, for label tables */
-} dd_codec_err_t;
-
 /** @brief A parse error: the class and one sentence naming the field. */
 typedef struct dd_codec_error {
-    dd_codec_err_t code;
-    char text[256]; /* e.g. "field 'candidates' must have 1 to 64 items" */
+    dd_dlq_class_t code; /* DD_DLQ_NONE, or one of the first five classes */
+    char text[256];      /* e.g. "field 'candidates' must have 1 to 64 items" */
 } dd_codec_error_t;
 
 /** @brief The status of a result. */
@@ -102,7 +156,7 @@ typedef enum dd_status {
 typedef struct dd_result {
     char request_id[DD_CODEC_MAX_ID + 1];
     dd_status_t status;
-    const char *reason; /* a DD_REASON_* string, or NULL when assigned */
+    const char *reason; /* a reason wire string, or NULL when assigned */
     char parcel_id[DD_CODEC_MAX_ID + 1];
     char courier_id[DD_CODEC_MAX_ID + 1]; /* "" = omit */
     int64_t eta_seconds;                  /* s, >= 0 */
@@ -126,7 +180,7 @@ typedef struct dd_result {
  * @param req (borrowed) receives the request; zeroed first, so on failure it
  *        holds nothing usable
  * @param err (borrowed, optional) receives the error class and text; on
- *        success code is DD_CODEC_ERR_NONE and text is ""
+ *        success code is DD_DLQ_NONE and text is ""
  * @returns DD_OK, or DD_ERR when the request can never succeed (dead letter)
  * @locality any thread
  */
@@ -134,14 +188,36 @@ int dd_codec_parse_request(const char *buf, size_t len, dd_request_t *req,
                            dd_codec_error_t *err);
 
 /**
- * @brief The stable snake_case name of an error class ("too_large",
- *        "invalid_utf8", "not_json", "schema", "bad_id", "none").
+ * @brief The label of a dead-letter class (its DD_DLQ_CLASS_MAP row), or
+ *        "none" for DD_DLQ_NONE.
  * @returns a static string; "unknown" for a value outside the enum
  * @locality any thread
  */
-const char *dd_codec_err_name(dd_codec_err_t code);
+const char *dd_codec_dlq_class_name(dd_dlq_class_t cls);
 
 /*----- Results -----*/
+
+/**
+ * @brief The wire string of a reason (its DD_REASON_MAP row).
+ * @returns a static string; NULL for a value outside the enum
+ * @locality any thread
+ */
+const char *dd_codec_reason_name(dd_reason_t reason);
+
+/**
+ * @brief The reason whose wire string is s.
+ * @param s (borrowed, may be NULL) a NUL-terminated string
+ * @returns its dd_reason_t, or -1 when s is NULL or no reason
+ * @locality any thread
+ */
+int dd_codec_reason_find(const char *s);
+
+/**
+ * @brief The status a reason goes with (the STATUS column of its row).
+ * @returns DD_STATUS_REJECTED or DD_STATUS_EXPIRED; -1 outside the enum
+ * @locality any thread
+ */
+int dd_codec_reason_status(dd_reason_t reason);
 
 /**
  * @brief The name of a status ("assigned", "rejected", "expired").
@@ -162,11 +238,11 @@ const char *dd_codec_status_name(dd_status_t status);
  * @returns owned NUL-terminated JSON: free it with dd_free() (it is a
  *          dd_xmalloc() copy, not jansson's json_dumps() buffer); NULL when
  *          res would break schemas/assignment.schema.json: an unknown
- *          status, a reason that is missing or not a DD_REASON_* when not
- *          assigned (expired needs DD_REASON_DEADLINE_EXPIRED, rejected any
- *          other), an id that is not a valid id, an empty courier_id when
- *          assigned, an empty topic, a negative number; or when jansson runs
- *          out of memory. reason is ignored when assigned.
+ *          status, a reason that is missing or not a DD_REASON_MAP wire
+ *          string of that status when not assigned (expired needs
+ *          deadline_expired, rejected a REJECTED row), an id that is not a
+ * valid id, an empty courier_id when assigned, an empty topic, a negative
+ * number; or when jansson runs out of memory. reason is ignored when assigned.
  * @locality any thread
  */
 char *dd_codec_result_json(const dd_result_t *res, size_t *lenp);

@@ -56,7 +56,7 @@ typedef struct dd_dispatch_item {
                          * exactly the bytes in result:{request_id} */
     size_t result_len;  /* bytes in result, without the NUL */
     dd_status_t status; /* status of result */
-    const char *reason; /* static DD_REASON_* string; NULL when
+    const char *reason; /* static DD_REASON() string; NULL when
                          * assigned */
     int from_ledger;    /* 1: result:{request_id} already existed */
     int eta_hits;       /* ETA legs read from the cache */

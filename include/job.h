@@ -46,9 +46,9 @@ typedef struct dd_job {
     size_t out_len;
     char out_key[DD_CODEC_MAX_ID + 1]; /* parcel id of the result */
     dd_status_t out_status;            /* RESULT: status of out */
-    const char *out_reason;            /* RESULT: static DD_REASON_*, or NULL */
+    const char *out_reason;            /* RESULT: static reason, or NULL */
     int out_from_ledger;               /* RESULT: out came from result:{id} */
-    dd_codec_err_t dlq_code;           /* DLQ reason class */
+    dd_dlq_class_t dlq_code;           /* DLQ reason class */
     char dlq_text[256];                /* DLQ human-readable reason */
     int attempts;                      /* produce attempts */
 } dd_job_t;

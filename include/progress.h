@@ -35,7 +35,7 @@ typedef struct dd_progress {
 /** @brief "unknown_courier", "unknown_parcel", "courier_unavailable",
  *         "no_candidate_available" for 0..3; NULL otherwise. */
 const char *dd_progress_reason_name(int i);
-/** @brief Index of a DD_REASON_* string among the above, or -1. */
+/** @brief Index of a reason wire string among the above, or -1. */
 int dd_progress_reason_index(const char *reason);
 
 /** What a replay did (or, dry run, would have done). */

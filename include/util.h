@@ -2,7 +2,8 @@
 /*
  * util: process-wide leaf helpers. Checked allocation that aborts on
  * failure (with a replaceable allocator so tests can inject failures), the
- * monotonic and wall clocks, bounded string copy, and the invariant macros.
+ * monotonic and wall clocks, bounded string copy, UTF-8 validation, and
+ * the invariant macros.
  */
 #ifndef DD_UTIL_H
 #define DD_UTIL_H
@@ -86,5 +87,32 @@ size_t dd_strlcpy(char *dst, const char *src, size_t size);
 /** @brief printf-style message into errstr (optional, may be NULL). */
 void dd_set_error(char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*----- UTF-8 -----*/
+
+/**
+ * @brief Length of the well-formed UTF-8 sequence at s (RFC 3629, Unicode
+ *        table 3-7: no overlong forms, no surrogates, nothing above
+ *        U+10FFFF): 1 for an ASCII byte (NUL included), 2 to 4 for a
+ *        multi-byte sequence, 0 when s does not start one.
+ * @param s (borrowed) at least avail readable bytes, avail >= 1
+ * @param avail bytes that may be read from s
+ * @returns 0 to 4
+ * @locality any thread
+ * @remark Bytes are read in order and reading stops at the first one that
+ *         is not a valid continuation, so on a NUL-terminated string it
+ *         never reads past the NUL whatever avail is.
+ */
+size_t dd_utf8_seq_len(const unsigned char *s, size_t avail);
+
+/**
+ * @brief Offset of the first byte of s that does not start a well-formed
+ *        UTF-8 sequence (see dd_utf8_seq_len()), or len when all of s is
+ *        UTF-8. This is the set Python's strict UTF-8 decoder accepts.
+ * @param s (borrowed) len bytes, NUL bytes allowed
+ * @returns an offset in [0, len]
+ * @locality any thread
+ */
+size_t dd_utf8_invalid_at(const char *s, size_t len);
 
 #endif /* DD_UTIL_H */

@@ -25,13 +25,21 @@
 /* 9999-12-31T23:59:59.999Z: processed_at must keep a 4-digit year. */
 #define MAX_WALL_MS 253402300799999LL
 
-static const char *const err_names[DD_CODEC_ERR_COUNT] = {
-    [DD_CODEC_ERR_NONE] = "none",
-    [DD_CODEC_ERR_TOO_LARGE] = "too_large",
-    [DD_CODEC_ERR_INVALID_UTF8] = "invalid_utf8",
-    [DD_CODEC_ERR_NOT_JSON] = "not_json",
-    [DD_CODEC_ERR_SCHEMA] = "schema",
-    [DD_CODEC_ERR_BAD_ID] = "bad_id",
+static const char *const dlq_class_names[DD_DLQ__COUNT] = {
+    [DD_DLQ_NONE] = "none",
+#define NAME_(id, label, meaning) [DD_DLQ_##id] = (label),
+    DD_DLQ_CLASS_MAP(NAME_)
+#undef NAME_
+};
+
+static const struct {
+    const char *wire;
+    dd_status_t status;
+} reasons[DD_REASON__COUNT] = {
+#define ROW_(id, wire, status, meaning)                                        \
+    [DD_REASON_ID_##id] = {(wire), DD_STATUS_##status},
+    DD_REASON_MAP(ROW_)
+#undef ROW_
 };
 
 static const char *const status_names[] = {
@@ -42,19 +50,11 @@ static const char *const status_names[] = {
 
 #define N_STATUSES (sizeof(status_names) / sizeof(status_names[0]))
 
-/* Reasons a rejected result may carry; expired carries deadline_expired. */
-static const char *const rejected_reasons[] = {
-    DD_REASON_UNKNOWN_COURIER,
-    DD_REASON_UNKNOWN_PARCEL,
-    DD_REASON_COURIER_UNAVAILABLE,
-    DD_REASON_NO_CANDIDATE_AVAILABLE,
-};
-
 /* Records the error class and text in err, which may be NULL. */
-static void set_err(dd_codec_error_t *err, dd_codec_err_t code, const char *fmt,
+static void set_err(dd_codec_error_t *err, dd_dlq_class_t code, const char *fmt,
                     ...) __attribute__((format(printf, 3, 4)));
 
-static void set_err(dd_codec_error_t *err, dd_codec_err_t code, const char *fmt,
+static void set_err(dd_codec_error_t *err, dd_dlq_class_t code, const char *fmt,
                     ...) {
     va_list ap;
 
@@ -64,52 +64,6 @@ static void set_err(dd_codec_error_t *err, dd_codec_err_t code, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(err->text, sizeof(err->text), fmt, ap);
     va_end(ap);
-}
-
-/*
- * Offset of the first byte that does not start a well-formed UTF-8 sequence
- * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), or
- * len when all of buf is UTF-8. This is the same set Python's strict UTF-8
- * decoder accepts, which scripts/check-schemas relies on.
- */
-static size_t utf8_invalid_at(const unsigned char *s, size_t len) {
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xbf; /* range of the 2nd byte */
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 2;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 3;
-            if (c == 0xe0)
-                lo = 0xa0; /* overlong */
-            else if (c == 0xed)
-                hi = 0x9f; /* surrogates */
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4;
-            if (c == 0xf0)
-                lo = 0x90; /* overlong */
-            else if (c == 0xf4)
-                hi = 0x8f; /* above U+10FFFF */
-        } else {
-            return i;
-        }
-        if (len - i < n || s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (size_t k = 2; k < n; k++) {
-            if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-                return i;
-        }
-        i += n;
-    }
-    return len;
 }
 
 /* Replaces bytes that are not printable ASCII, so the text is safe in a
@@ -149,13 +103,13 @@ static int take_id(const json_t *v, const char *name, char *out,
     size_t len;
 
     if (!json_is_string(v)) {
-        set_err(err, DD_CODEC_ERR_SCHEMA, "field '%s' must be a string", name);
+        set_err(err, DD_DLQ_SCHEMA, "field '%s' must be a string", name);
         return DD_ERR;
     }
     s = json_string_value(v);
     len = json_string_length(v); /* may hold NULs: JSON_ALLOW_NUL */
     if (!id_bytes_ok(s, len)) {
-        set_err(err, DD_CODEC_ERR_BAD_ID,
+        set_err(err, DD_DLQ_BAD_ID,
                 "field '%s' must be 1 to %d characters of A-Z a-z 0-9 . _ : -",
                 name, DD_CODEC_MAX_ID);
         return DD_ERR;
@@ -171,7 +125,7 @@ static int take_required_id(const json_t *root, const char *name, char *out,
     const json_t *v = json_object_get(root, name);
 
     if (v == NULL) {
-        set_err(err, DD_CODEC_ERR_SCHEMA, "field '%s' is required", name);
+        set_err(err, DD_DLQ_SCHEMA, "field '%s' is required", name);
         return DD_ERR;
     }
     return take_id(v, name, out, err);
@@ -182,13 +136,12 @@ static int take_candidates(const json_t *v, dd_request_t *req,
     size_t n;
 
     if (!json_is_array(v)) {
-        set_err(err, DD_CODEC_ERR_SCHEMA,
-                "field 'candidates' must be an array");
+        set_err(err, DD_DLQ_SCHEMA, "field 'candidates' must be an array");
         return DD_ERR;
     }
     n = json_array_size(v);
     if (n < 1 || n > DD_CODEC_MAX_CANDIDATES) {
-        set_err(err, DD_CODEC_ERR_SCHEMA,
+        set_err(err, DD_DLQ_SCHEMA,
                 "field 'candidates' must have 1 to %d items",
                 DD_CODEC_MAX_CANDIDATES);
         return DD_ERR;
@@ -224,7 +177,7 @@ static int take_deadline(const json_t *v, dd_request_t *req,
         }
     }
     if (!ok) {
-        set_err(err, DD_CODEC_ERR_SCHEMA,
+        set_err(err, DD_DLQ_SCHEMA,
                 "field 'deadline_ms' must be an integer from 1 to %d",
                 DD_CODEC_MAX_DEADLINE_MS);
         return DD_ERR;
@@ -259,8 +212,8 @@ static int take_request(const json_t *root, dd_request_t *req,
     const json_t *courier, *candidates, *v;
 
     if (!json_is_object(root)) {
-        set_err(err, DD_CODEC_ERR_SCHEMA,
-                "request must be a JSON object, not %s", type_name(root));
+        set_err(err, DD_DLQ_SCHEMA, "request must be a JSON object, not %s",
+                type_name(root));
         return DD_ERR;
     }
     if (take_required_id(root, "request_id", req->request_id, err) != DD_OK ||
@@ -270,12 +223,12 @@ static int take_request(const json_t *root, dd_request_t *req,
     courier = json_object_get(root, "courier_id");
     candidates = json_object_get(root, "candidates");
     if (courier != NULL && candidates != NULL) {
-        set_err(err, DD_CODEC_ERR_SCHEMA,
+        set_err(err, DD_DLQ_SCHEMA,
                 "fields 'courier_id' and 'candidates' must not both be given");
         return DD_ERR;
     }
     if (courier == NULL && candidates == NULL) {
-        set_err(err, DD_CODEC_ERR_SCHEMA,
+        set_err(err, DD_DLQ_SCHEMA,
                 "one of the fields 'courier_id' or 'candidates' is required");
         return DD_ERR;
     }
@@ -291,8 +244,7 @@ static int take_request(const json_t *root, dd_request_t *req,
         return DD_ERR;
     v = json_object_get(root, "created_at");
     if (v != NULL && !json_is_string(v)) {
-        set_err(err, DD_CODEC_ERR_SCHEMA,
-                "field 'created_at' must be a string");
+        set_err(err, DD_DLQ_SCHEMA, "field 'created_at' must be a string");
         return DD_ERR;
     }
     return DD_OK;
@@ -306,19 +258,19 @@ int dd_codec_parse_request(const char *buf, size_t len, dd_request_t *req,
     int rc;
 
     memset(req, 0, sizeof(*req));
-    set_err(err, DD_CODEC_ERR_NONE, "%s", "");
+    set_err(err, DD_DLQ_NONE, "%s", "");
 
     if (len > DD_CODEC_MAX_REQUEST_BYTES) {
-        set_err(err, DD_CODEC_ERR_TOO_LARGE,
+        set_err(err, DD_DLQ_TOO_LARGE,
                 "request is %zu bytes, more than the %d allowed", len,
                 DD_CODEC_MAX_REQUEST_BYTES);
         return DD_ERR;
     }
     /* Checked before jansson so the class does not depend on where the bad
      * byte is (jansson calls one outside a string a syntax error). */
-    bad = utf8_invalid_at((const unsigned char *)buf, len);
+    bad = dd_utf8_invalid_at(buf, len);
     if (bad < len) {
-        set_err(err, DD_CODEC_ERR_INVALID_UTF8,
+        set_err(err, DD_DLQ_INVALID_UTF8,
                 "request is not valid UTF-8 at byte %zu", bad);
         return DD_ERR;
     }
@@ -329,12 +281,12 @@ int dd_codec_parse_request(const char *buf, size_t len, dd_request_t *req,
             case json_error_out_of_memory:
                 dd_panic("out of memory parsing a %zu-byte request", len);
             case json_error_invalid_utf8:
-                /* Not reached after utf8_invalid_at(); kept for safety. */
-                set_err(err, DD_CODEC_ERR_INVALID_UTF8,
+                /* Not reached after dd_utf8_invalid_at(); kept for safety. */
+                set_err(err, DD_DLQ_INVALID_UTF8,
                         "request is not valid UTF-8: %s", jerr.text);
                 break;
             default:
-                set_err(err, DD_CODEC_ERR_NOT_JSON,
+                set_err(err, DD_DLQ_NOT_JSON,
                         "request is not JSON: %s at byte %d", jerr.text,
                         jerr.position);
                 break;
@@ -352,10 +304,30 @@ int dd_codec_parse_request(const char *buf, size_t len, dd_request_t *req,
     return rc;
 }
 
-const char *dd_codec_err_name(dd_codec_err_t code) {
-    if ((unsigned)code >= DD_CODEC_ERR_COUNT)
+const char *dd_codec_dlq_class_name(dd_dlq_class_t cls) {
+    if ((unsigned)cls >= DD_DLQ__COUNT)
         return "unknown";
-    return err_names[code];
+    return dlq_class_names[cls];
+}
+
+const char *dd_codec_reason_name(dd_reason_t reason) {
+    if ((unsigned)reason >= DD_REASON__COUNT)
+        return NULL;
+    return reasons[reason].wire;
+}
+
+int dd_codec_reason_find(const char *s) {
+    for (int i = 0; s != NULL && i < DD_REASON__COUNT; i++) {
+        if (strcmp(s, reasons[i].wire) == 0)
+            return i;
+    }
+    return -1;
+}
+
+int dd_codec_reason_status(dd_reason_t reason) {
+    if ((unsigned)reason >= DD_REASON__COUNT)
+        return -1;
+    return (int)reasons[reason].status;
 }
 
 const char *dd_codec_status_name(dd_status_t status) {
@@ -372,8 +344,7 @@ static int result_ok(const dd_result_t *res) {
         !id_ok(res->parcel_id) ||
         (res->courier_id[0] != '\0' && !id_ok(res->courier_id)) ||
         topic_len == 0 || topic_len == sizeof(res->source_topic) ||
-        utf8_invalid_at((const unsigned char *)res->source_topic, topic_len) <
-            topic_len ||
+        dd_utf8_invalid_at(res->source_topic, topic_len) < topic_len ||
         res->source_partition < 0 || res->source_offset < 0 ||
         res->processed_at_ms < 0 || res->processed_at_ms > MAX_WALL_MS)
         return 0;
@@ -383,18 +354,11 @@ static int result_ok(const dd_result_t *res) {
             return res->courier_id[0] != '\0' && res->eta_seconds >= 0 &&
                    res->pickup_eta_seconds >= 0 && res->distance_m >= 0;
         case DD_STATUS_EXPIRED:
-            return res->reason != NULL &&
-                   strcmp(res->reason, DD_REASON_DEADLINE_EXPIRED) == 0;
-        case DD_STATUS_REJECTED:
-            if (res->reason == NULL)
-                return 0;
-            for (size_t i = 0;
-                 i < sizeof(rejected_reasons) / sizeof(rejected_reasons[0]);
-                 i++) {
-                if (strcmp(res->reason, rejected_reasons[i]) == 0)
-                    return 1;
-            }
-            return 0;
+        case DD_STATUS_REJECTED: {
+            int r = dd_codec_reason_find(res->reason);
+
+            return r >= 0 && reasons[r].status == res->status;
+        }
     }
     return 0;
 }

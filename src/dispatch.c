@@ -97,12 +97,6 @@ typedef struct batch {
     size_t ncommits;
 } batch_t;
 
-static const char *const reasons[] = {
-    DD_REASON_UNKNOWN_COURIER,     DD_REASON_UNKNOWN_PARCEL,
-    DD_REASON_COURIER_UNAVAILABLE, DD_REASON_NO_CANDIDATE_AVAILABLE,
-    DD_REASON_DEADLINE_EXPIRED,
-};
-
 void dd_dispatch_item_reset(dd_dispatch_item_t *item) {
     dd_free(item->result);
     item->result = NULL;
@@ -130,9 +124,8 @@ static void stored_outcome(const char *buf, size_t len, dd_status_t *status,
         *status = DD_STATUS_ASSIGNED;
     else if (s != NULL && strcmp(s, "expired") == 0)
         *status = DD_STATUS_EXPIRED;
-    for (size_t i = 0; r != NULL && i < sizeof(reasons) / sizeof(*reasons); i++)
-        if (strcmp(r, reasons[i]) == 0)
-            *reason = reasons[i];
+    /* NULL when r is not a reason: dd_codec_reason_find() gives -1. */
+    *reason = dd_codec_reason_name((dd_reason_t)dd_codec_reason_find(r));
     json_decref(root);
 }
 
@@ -245,7 +238,7 @@ static void evaluate(batch_t *b, dd_dispatch_item_t *items, size_t n) {
         w->fb_status = DD_STATUS_REJECTED;
         if (w->expired) {
             w->fb_status = DD_STATUS_EXPIRED;
-            w->fb_reason = DD_REASON_DEADLINE_EXPIRED;
+            w->fb_reason = DD_REASON(DEADLINE_EXPIRED);
             continue;
         }
         if (!p->found ||
@@ -253,11 +246,11 @@ static void evaluate(batch_t *b, dd_dispatch_item_t *items, size_t n) {
                           sizeof(w->pickup_cell)) != DD_OK ||
             dd_route_cell(p->dropoff_lat, p->dropoff_lon, w->dropoff_cell,
                           sizeof(w->dropoff_cell)) != DD_OK) {
-            w->fb_reason = DD_REASON_UNKNOWN_PARCEL;
+            w->fb_reason = DD_REASON(UNKNOWN_PARCEL);
             continue;
         }
-        w->fb_reason = courier_mode ? DD_REASON_COURIER_UNAVAILABLE
-                                    : DD_REASON_NO_CANDIDATE_AVAILABLE;
+        w->fb_reason = courier_mode ? DD_REASON(COURIER_UNAVAILABLE)
+                                    : DD_REASON(NO_CANDIDATE_AVAILABLE);
         for (size_t j = 0; j < w->nids; j++) {
             const dd_store_courier_t *co = &w->couriers[j];
             cand_t *c = &w->cands[w->ncands];
@@ -268,7 +261,7 @@ static void evaluate(batch_t *b, dd_dispatch_item_t *items, size_t n) {
                 dd_route_cell(co->lat, co->lon, c->cell, sizeof(c->cell)) !=
                     DD_OK) {
                 if (courier_mode)
-                    w->fb_reason = DD_REASON_UNKNOWN_COURIER;
+                    w->fb_reason = DD_REASON(UNKNOWN_COURIER);
                 continue;
             }
             if (!co->available)

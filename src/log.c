@@ -131,40 +131,6 @@ putf(line_t *l, const char *fmt, ...) {
     put_n(l, tmp, (size_t)n);
 }
 
-/* Length of the well-formed UTF-8 sequence starting at the non-ASCII byte
- * s[0] (Unicode table 3-7), or 0 if it is not one. Reading stops at the
- * first byte that is not a valid continuation, so never past the NUL. */
-static size_t utf8_len(const unsigned char *s) {
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t n;
-
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    /* The second byte has a narrower range for these lead bytes. */
-    if (c == 0xE0)
-        lo = 0xA0;
-    else if (c == 0xED)
-        hi = 0x9F;
-    else if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++) {
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    }
-    return n;
-}
-
 /* Append s escaped for a JSON string (json = 1) or a text line (json = 0). */
 static void put_escaped(line_t *l, const char *str, int json) {
     const unsigned char *s = (const unsigned char *)str;
@@ -175,7 +141,7 @@ static void put_escaped(line_t *l, const char *str, int json) {
         size_t n;
 
         if (c >= 0x80) {
-            n = utf8_len(s);
+            n = dd_utf8_seq_len(s, strnlen((const char *)s, 4));
             if (n > 0) {
                 put_n(l, (const char *)s, n);
                 s += n;

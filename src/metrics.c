@@ -23,6 +23,61 @@ static const double bucket_le[N_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
                                             0.05,  0.1,    0.25,  0.5,  1.0,
                                             2.5,   5.0,    10.0,  30.0};
 
+/* The rows of the tables in metrics.h, for the renderer. */
+typedef struct family_row {
+    const char *name, *label, *help;
+} family_row_t;
+
+typedef struct counter_row {
+    const char *family, *value;
+} counter_row_t;
+
+typedef struct gauge_row {
+    const char *name, *help;
+} gauge_row_t;
+
+static const family_row_t counter_families[] = {
+#define ROW_(name, label, help) {#name, (label), (help)},
+    DD_COUNTER_FAMILY_MAP(ROW_)
+#undef ROW_
+};
+
+static const counter_row_t counter_rows[DD_C__COUNT] = {
+#define ROW_(id, family, value)      [DD_C_##id] = {#family, (value)},
+#define DLQ_ROW_(id, label, meaning) [DD_C_DLQ_##id] = {"dlq_total", (label)},
+    DD_COUNTER_MAP(ROW_, DLQ_ROW_)
+#undef ROW_
+#undef DLQ_ROW_
+};
+
+static const gauge_row_t gauge_rows[DD_G__COUNT] = {
+#define ROW_(id, name, help) [DD_G_##id] = {#name, (help)},
+    DD_GAUGE_MAP(ROW_)
+#undef ROW_
+};
+
+static const gauge_row_t histogram_rows[DD_H__COUNT] = {
+#define ROW_(id, name, help) [DD_H_##id] = {#name, (help)},
+    DD_HISTOGRAM_MAP(ROW_)
+#undef ROW_
+};
+
+/* Indexes into labelled_gauges[]. */
+enum {
+#define ROW_(name, labels, help) LG_##name,
+    DD_LABELLED_GAUGE_MAP(ROW_)
+#undef ROW_
+};
+
+static const gauge_row_t labelled_gauges[] = {
+#define ROW_(name, labels, help) [LG_##name] = {#name, (help)},
+    DD_LABELLED_GAUGE_MAP(ROW_)
+#undef ROW_
+};
+
+#define N_COUNTER_FAMILIES                                                     \
+    (sizeof(counter_families) / sizeof(counter_families[0]))
+
 static _Atomic uint64_t counters[DD_C__COUNT];
 static _Atomic int64_t gauges[DD_G__COUNT];
 static _Atomic uint64_t hist_buckets[DD_H__COUNT][N_BUCKETS];
@@ -35,11 +90,26 @@ static _Atomic(const char *) build_version = DD_VERSION;
 static _Atomic(const char *) build_librdkafka = "unknown";
 
 void dd_metrics_add(dd_counter_t c, uint64_t n) {
+    if ((unsigned)c >= DD_C__COUNT)
+        return;
     atomic_fetch_add_explicit(&counters[c], n, memory_order_relaxed);
 }
 
 uint64_t dd_metrics_get(dd_counter_t c) {
     return atomic_load_explicit(&counters[c], memory_order_relaxed);
+}
+
+dd_counter_t dd_metrics_dlq_counter(dd_dlq_class_t cls) {
+    static const dd_counter_t by_class[DD_DLQ__COUNT] = {[DD_DLQ_NONE] =
+                                                             DD_C__COUNT,
+#define ROW_(id, label, meaning) [DD_DLQ_##id] = DD_C_DLQ_##id,
+                                                         DD_DLQ_CLASS_MAP(ROW_)
+#undef ROW_
+    };
+
+    if ((unsigned)cls >= DD_DLQ__COUNT)
+        return DD_C__COUNT;
+    return by_class[cls];
 }
 
 void dd_metrics_gauge_set(dd_gauge_t g, int64_t v) {
@@ -156,12 +226,6 @@ static void family(buf_t *b, const char *name, const char *type,
             name, type);
 }
 
-static void counter_line(buf_t *b, const char *name, const char *labels,
-                         dd_counter_t c) {
-    bprintf(b, "dispatchd_%s%s %llu\n", name, labels,
-            (unsigned long long)dd_metrics_get(c));
-}
-
 static void gauge(buf_t *b, const char *name, const char *help, dd_gauge_t g) {
     family(b, name, "gauge", help);
     bprintf(b, "dispatchd_%s %lld\n", name, (long long)dd_metrics_gauge_get(g));
@@ -188,67 +252,26 @@ static void histogram(buf_t *b, const char *name, const char *help,
 char *dd_metrics_render(size_t *lenp) {
     buf_t b = {dd_xmalloc(8192), 0, 8192};
 
-    family(&b, "requests_total", "counter", "Requests answered, by outcome.");
-    counter_line(&b, "requests_total", "{outcome=\"assigned\"}",
-                 DD_C_REQ_ASSIGNED);
-    counter_line(&b, "requests_total", "{outcome=\"rejected\"}",
-                 DD_C_REQ_REJECTED);
-    counter_line(&b, "requests_total", "{outcome=\"expired\"}",
-                 DD_C_REQ_EXPIRED);
-    counter_line(&b, "requests_total", "{outcome=\"dead_letter\"}",
-                 DD_C_REQ_DEAD_LETTER);
-    family(&b, "ledger_hits_total", "counter",
-           "Requests answered with the stored result of an earlier run.");
-    counter_line(&b, "ledger_hits_total", "", DD_C_LEDGER_HITS);
-    family(&b, "dlq_total", "counter",
-           "Input records sent to the dead-letter topic, by reason.");
-    counter_line(&b, "dlq_total", "{reason=\"too_large\"}", DD_C_DLQ_TOO_LARGE);
-    counter_line(&b, "dlq_total", "{reason=\"invalid_utf8\"}",
-                 DD_C_DLQ_INVALID_UTF8);
-    counter_line(&b, "dlq_total", "{reason=\"not_json\"}", DD_C_DLQ_NOT_JSON);
-    counter_line(&b, "dlq_total", "{reason=\"schema\"}", DD_C_DLQ_SCHEMA);
-    counter_line(&b, "dlq_total", "{reason=\"bad_id\"}", DD_C_DLQ_BAD_ID);
-    family(&b, "eta_cache_total", "counter", "ETA cache lookups, by result.");
-    counter_line(&b, "eta_cache_total", "{result=\"hit\"}", DD_C_ETA_HIT);
-    counter_line(&b, "eta_cache_total", "{result=\"miss\"}", DD_C_ETA_MISS);
-    counter_line(&b, "eta_cache_total", "{result=\"error\"}", DD_C_ETA_ERROR);
-    family(&b, "redis_errors_total", "counter",
-           "Redis calls that failed (connection, timeout, error reply).");
-    counter_line(&b, "redis_errors_total", "", DD_C_REDIS_ERRORS);
-    family(&b, "produce_errors_total", "counter",
-           "Result or dead-letter deliveries that failed and were retried.");
-    counter_line(&b, "produce_errors_total", "", DD_C_PRODUCE_ERRORS);
-    family(&b, "commits_total", "counter", "Offset commits, by result.");
-    counter_line(&b, "commits_total", "{result=\"ok\"}", DD_C_COMMITS_OK);
-    counter_line(&b, "commits_total", "{result=\"error\"}", DD_C_COMMITS_ERROR);
-    family(&b, "rebalances_total", "counter",
-           "Consumer group rebalances (assign and revoke events).");
-    counter_line(&b, "rebalances_total", "", DD_C_REBALANCES);
-    family(&b, "kafka_errors_total", "counter",
-           "Errors reported by librdkafka's error callback.");
-    counter_line(&b, "kafka_errors_total", "", DD_C_KAFKA_ERRORS);
+    for (size_t f = 0; f < N_COUNTER_FAMILIES; f++) {
+        const family_row_t *fam = &counter_families[f];
 
-    gauge(&b, "queue_depth", "Jobs waiting in the job queue.",
-          DD_G_QUEUE_DEPTH);
-    gauge(&b, "queue_capacity", "Capacity of the job queue.",
-          DD_G_QUEUE_CAPACITY);
-    gauge(&b, "workers_busy", "Worker threads processing a batch.",
-          DD_G_WORKERS_BUSY);
-    gauge(&b, "inflight",
-          "Input messages taken from Kafka and not yet acknowledged.",
-          DD_G_INFLIGHT);
-    gauge(&b, "partitions_assigned", "Input partitions assigned.",
-          DD_G_PARTITIONS_ASSIGNED);
-    gauge(&b, "partitions_paused",
-          "Input partitions paused because the job queue is full.",
-          DD_G_PARTITIONS_PAUSED);
-    gauge(&b, "ready",
-          "1 when /readyz answers 200 (evaluated at each scrape), else 0.",
-          DD_G_READY);
+        family(&b, fam->name, "counter", fam->help);
+        for (int c = 0; c < DD_C__COUNT; c++) {
+            if (strcmp(counter_rows[c].family, fam->name) != 0)
+                continue;
+            if (fam->label[0] == '\0')
+                bprintf(&b, "dispatchd_%s", fam->name);
+            else
+                bprintf(&b, "dispatchd_%s{%s=\"%s\"}", fam->name, fam->label,
+                        counter_rows[c].value);
+            bprintf(&b, " %llu\n", (unsigned long long)dd_metrics_get(c));
+        }
+    }
+    for (int g = 0; g < DD_G__COUNT; g++)
+        gauge(&b, gauge_rows[g].name, gauge_rows[g].help, g);
 
-    family(&b, "consumer_lag", "gauge",
-           "Messages behind the end of each input partition (librdkafka "
-           "statistics).");
+    family(&b, labelled_gauges[LG_consumer_lag].name, "gauge",
+           labelled_gauges[LG_consumer_lag].help);
     if (atomic_load(&lags_init)) {
         for (int p = 0; p < DD_METRICS_MAX_PARTITIONS; p++) {
             int64_t lag = atomic_load_explicit(&lags[p], memory_order_relaxed);
@@ -260,17 +283,10 @@ char *dd_metrics_render(size_t *lenp) {
         }
     }
 
-    histogram(&b, "processing_seconds",
-              "Time from a worker taking a job to its result being handed "
-              "to the producer.",
-              DD_H_PROCESSING);
-    histogram(&b, "end_to_end_seconds",
-              "Time from the input message timestamp to the broker "
-              "acknowledging its result.",
-              DD_H_END_TO_END);
-    family(&b, "build_info", "gauge",
-           "Always 1; the labels carry the dispatchd and librdkafka "
-           "versions.");
+    for (int h = 0; h < DD_H__COUNT; h++)
+        histogram(&b, histogram_rows[h].name, histogram_rows[h].help, h);
+    family(&b, labelled_gauges[LG_build_info].name, "gauge",
+           labelled_gauges[LG_build_info].help);
     bprintf(&b, "dispatchd_build_info{version=\"");
     label_value(&b, atomic_load(&build_version));
     bprintf(&b, "\",librdkafka=\"");

@@ -84,14 +84,6 @@ static void set_state(worker_t *w, dd_worker_state_t s, const dd_job_t *job,
     pthread_mutex_unlock(&w->lock);
 }
 
-static const dd_counter_t dlq_counter[] = {
-    [DD_CODEC_ERR_TOO_LARGE] = DD_C_DLQ_TOO_LARGE,
-    [DD_CODEC_ERR_INVALID_UTF8] = DD_C_DLQ_INVALID_UTF8,
-    [DD_CODEC_ERR_NOT_JSON] = DD_C_DLQ_NOT_JSON,
-    [DD_CODEC_ERR_SCHEMA] = DD_C_DLQ_SCHEMA,
-    [DD_CODEC_ERR_BAD_ID] = DD_C_DLQ_BAD_ID,
-};
-
 static void count_result(const dd_dispatch_item_t *it) {
     switch (it->status) {
         case DD_STATUS_ASSIGNED:
@@ -187,10 +179,10 @@ static void process(worker_t *w, dd_store_t *st, batch_ctx_t *b,
             job->dlq_code = err.code;
             dd_strlcpy(job->dlq_text, err.text, sizeof(job->dlq_text));
             dd_metrics_inc(DD_C_REQ_DEAD_LETTER);
-            dd_metrics_inc(dlq_counter[err.code]);
+            dd_metrics_inc(dd_metrics_dlq_counter(err.code));
             DD_LOG_TPO(DD_LOG_INFO, "pool", "dead_letter", pool->cfg->topic,
                        job->partition, job->offset, "%s: %s",
-                       dd_codec_err_name(err.code), err.text);
+                       dd_codec_dlq_class_name(err.code), err.text);
             pool->deliver(job, pool->opaque);
             continue;
         }

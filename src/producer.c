@@ -73,15 +73,16 @@ static rd_kafka_headers_t *dlq_headers(const dd_producer_t *prod,
     rd_kafka_headers_t *h = job->headers ? rd_kafka_headers_copy(job->headers)
                                          : rd_kafka_headers_new(5);
     char part[16], off[24], ts[32];
-    const char *reason =
-        job->dlq_text[0] ? job->dlq_text : dd_codec_err_name(job->dlq_code);
+    const char *reason = job->dlq_text[0]
+                             ? job->dlq_text
+                             : dd_codec_dlq_class_name(job->dlq_code);
 
     snprintf(part, sizeof(part), "%d", (int)job->partition);
     snprintf(off, sizeof(off), "%lld", (long long)job->offset);
     dd_format_iso8601(dd_wall_ms(), ts, sizeof(ts));
     rd_kafka_header_add(h, "dispatch.error", -1, reason, -1);
     rd_kafka_header_add(h, "dispatch.error.class", -1,
-                        dd_codec_err_name(job->dlq_code), -1);
+                        dd_codec_dlq_class_name(job->dlq_code), -1);
     rd_kafka_header_add(h, "dispatch.source.topic", -1, prod->cfg->topic, -1);
     rd_kafka_header_add(h, "dispatch.source.partition", -1, part, -1);
     rd_kafka_header_add(h, "dispatch.source.offset", -1, off, -1);

@@ -15,12 +15,15 @@
 
 #define BAR_WIDTH 20 /* characters of a partition's bar */
 
-static const char *const reason_names[DD_PROGRESS_REASONS] = {
-    DD_REASON_UNKNOWN_COURIER,
-    DD_REASON_UNKNOWN_PARCEL,
-    DD_REASON_COURIER_UNAVAILABLE,
-    DD_REASON_NO_CANDIDATE_AVAILABLE,
+/* The rejected reasons are the first DD_PROGRESS_REASONS rows of
+ * DD_REASON_MAP (codec.h); the expired one follows them. */
+static const char *const reason_names[DD_REASON__COUNT] = {
+#define ROW_(id, wire, status, meaning) [DD_REASON_ID_##id] = (wire),
+    DD_REASON_MAP(ROW_)
+#undef ROW_
 };
+_Static_assert(DD_REASON_ID_DEADLINE_EXPIRED == DD_PROGRESS_REASONS,
+               "rejected reasons first in DD_REASON_MAP");
 
 const char *dd_progress_reason_name(int i) {
     return i >= 0 && i < DD_PROGRESS_REASONS ? reason_names[i] : NULL;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * util: checked allocation, clocks, bounded strings, panic. Leaf module: it
- * includes nothing of the project but its own header.
+ * util: checked allocation, clocks, bounded strings, UTF-8, panic. Leaf module:
+ * it includes nothing of the project but its own header.
  */
 #include "util.h"
 
@@ -133,4 +133,50 @@ void dd_set_error(char *errstr, size_t errstr_size, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(errstr, errstr_size, fmt, ap);
     va_end(ap);
+}
+
+size_t dd_utf8_seq_len(const unsigned char *s, size_t avail) {
+    unsigned char c = s[0];
+    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+    size_t n;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    if (c == 0xE0)
+        lo = 0xA0; /* overlong */
+    else if (c == 0xED)
+        hi = 0x9F; /* surrogates */
+    else if (c == 0xF0)
+        lo = 0x90; /* overlong */
+    else if (c == 0xF4)
+        hi = 0x8F; /* above U+10FFFF */
+    if (avail < 2 || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++) {
+        if (avail <= i || s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    }
+    return n;
+}
+
+size_t dd_utf8_invalid_at(const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+
+    while (i < len) {
+        size_t n = dd_utf8_seq_len(u + i, len - i);
+
+        if (n == 0)
+            return i;
+        i += n;
+    }
+    return len;
 }

@@ -103,10 +103,10 @@ static int check_valid_case(const char *dir, const char *name) {
     }
     if (dd_codec_parse_request(input, len, req, &err) != DD_OK) {
         print_error("valid/%s: rejected as %s: %s\n", name,
-                    dd_codec_err_name(err.code), err.text);
+                    dd_codec_dlq_class_name(err.code), err.text);
         goto out;
     }
-    if (err.code != DD_CODEC_ERR_NONE || err.text[0] != '\0') {
+    if (err.code != DD_DLQ_NONE || err.text[0] != '\0') {
         print_error("valid/%s: error set on success\n", name);
         goto out;
     }
@@ -152,9 +152,9 @@ static int check_invalid_case(const char *dir, const char *name) {
         print_error("invalid/%s: accepted\n", name);
         goto out;
     }
-    if (strcmp(dd_codec_err_name(err.code), want) != 0) {
+    if (strcmp(dd_codec_dlq_class_name(err.code), want) != 0) {
         print_error("invalid/%s: class %s (%s), expected %s\n", name,
-                    dd_codec_err_name(err.code), err.text, want);
+                    dd_codec_dlq_class_name(err.code), err.text, want);
         goto out;
     }
     if (err.text[0] == '\0' || req->request_id[0] != '\0') {
@@ -238,14 +238,14 @@ static void test_size_limit_is_64_kib(void **state) {
     assert_int_equal(
         dd_codec_parse_request(buf, DD_CODEC_MAX_REQUEST_BYTES + 1, req, &err),
         DD_ERR);
-    assert_int_equal(err.code, DD_CODEC_ERR_TOO_LARGE);
+    assert_int_equal(err.code, DD_DLQ_TOO_LARGE);
     assert_string_equal(err.text,
                         "request is 65537 bytes, more than the 65536 allowed");
     dd_free(buf);
     /* Size is checked before anything else: garbage is still too_large. */
     buf = dd_xcalloc(1, 70000);
     assert_int_equal(dd_codec_parse_request(buf, 70000, req, &err), DD_ERR);
-    assert_int_equal(err.code, DD_CODEC_ERR_TOO_LARGE);
+    assert_int_equal(err.code, DD_DLQ_TOO_LARGE);
     dd_free(buf);
     dd_free(req);
 }
@@ -272,11 +272,11 @@ static void test_nul_bytes(void **state) {
     assert_int_equal(dd_codec_parse_request(
                          raw_in_string, sizeof(raw_in_string) - 1, req, &err),
                      DD_ERR);
-    assert_int_equal(err.code, DD_CODEC_ERR_NOT_JSON);
+    assert_int_equal(err.code, DD_DLQ_NOT_JSON);
     assert_int_equal(
         dd_codec_parse_request(raw_after, sizeof(raw_after) - 1, req, &err),
         DD_ERR);
-    assert_int_equal(err.code, DD_CODEC_ERR_NOT_JSON);
+    assert_int_equal(err.code, DD_DLQ_NOT_JSON);
     /* Without the trailing NUL the same bytes are fine. */
     assert_int_equal(
         dd_codec_parse_request(raw_after, sizeof(raw_after) - 2, req, &err),
@@ -285,7 +285,7 @@ static void test_nul_bytes(void **state) {
     assert_int_equal(dd_codec_parse_request(
                          escaped_in_id, sizeof(escaped_in_id) - 1, req, &err),
                      DD_ERR);
-    assert_int_equal(err.code, DD_CODEC_ERR_BAD_ID);
+    assert_int_equal(err.code, DD_DLQ_BAD_ID);
     assert_string_equal(
         err.text, "field 'request_id' must be 1 to 128 characters of A-Z a-z "
                   "0-9 . _ : -");
@@ -297,7 +297,7 @@ static void test_nul_bytes(void **state) {
     assert_int_equal(dd_codec_parse_request(
                          escaped_in_key, sizeof(escaped_in_key) - 1, req, &err),
                      DD_ERR);
-    assert_int_equal(err.code, DD_CODEC_ERR_NOT_JSON);
+    assert_int_equal(err.code, DD_DLQ_NOT_JSON);
     dd_free(req);
 }
 
@@ -350,7 +350,7 @@ static void test_not_json_text_is_printable_ascii(void **state) {
 
     assert_int_equal(dd_codec_parse_request(bom, sizeof(bom) - 1, req, &err),
                      DD_ERR);
-    assert_int_equal(err.code, DD_CODEC_ERR_NOT_JSON);
+    assert_int_equal(err.code, DD_DLQ_NOT_JSON);
     for (const char *p = err.text; *p != '\0'; p++)
         assert_true(*p >= 0x20 && *p < 0x7f);
     dd_free(req);
@@ -371,14 +371,14 @@ static void test_error_is_optional(void **state) {
 
 static void test_names(void **state) {
     (void)state;
-    assert_string_equal(dd_codec_err_name(DD_CODEC_ERR_NONE), "none");
-    assert_string_equal(dd_codec_err_name(DD_CODEC_ERR_TOO_LARGE), "too_large");
-    assert_string_equal(dd_codec_err_name(DD_CODEC_ERR_INVALID_UTF8),
+    assert_string_equal(dd_codec_dlq_class_name(DD_DLQ_NONE), "none");
+    assert_string_equal(dd_codec_dlq_class_name(DD_DLQ_TOO_LARGE), "too_large");
+    assert_string_equal(dd_codec_dlq_class_name(DD_DLQ_INVALID_UTF8),
                         "invalid_utf8");
-    assert_string_equal(dd_codec_err_name(DD_CODEC_ERR_NOT_JSON), "not_json");
-    assert_string_equal(dd_codec_err_name(DD_CODEC_ERR_SCHEMA), "schema");
-    assert_string_equal(dd_codec_err_name(DD_CODEC_ERR_BAD_ID), "bad_id");
-    assert_string_equal(dd_codec_err_name(DD_CODEC_ERR_COUNT), "unknown");
+    assert_string_equal(dd_codec_dlq_class_name(DD_DLQ_NOT_JSON), "not_json");
+    assert_string_equal(dd_codec_dlq_class_name(DD_DLQ_SCHEMA), "schema");
+    assert_string_equal(dd_codec_dlq_class_name(DD_DLQ_BAD_ID), "bad_id");
+    assert_string_equal(dd_codec_dlq_class_name(DD_DLQ__COUNT), "unknown");
     assert_string_equal(dd_codec_status_name(DD_STATUS_ASSIGNED), "assigned");
     assert_string_equal(dd_codec_status_name(DD_STATUS_REJECTED), "rejected");
     assert_string_equal(dd_codec_status_name(DD_STATUS_EXPIRED), "expired");
@@ -427,7 +427,7 @@ static void fill_rejected(dd_result_t *res) {
     memset(res, 0, sizeof(*res));
     dd_strlcpy(res->request_id, "r-1002", sizeof(res->request_id));
     res->status = DD_STATUS_REJECTED;
-    res->reason = DD_REASON_COURIER_UNAVAILABLE;
+    res->reason = DD_REASON(COURIER_UNAVAILABLE);
     dd_strlcpy(res->parcel_id, "p-78", sizeof(res->parcel_id));
     dd_strlcpy(res->courier_id, "c-40", sizeof(res->courier_id));
     /* Route numbers of a rejection are not written, whatever they hold. */
@@ -442,7 +442,7 @@ static void fill_expired(dd_result_t *res) {
     memset(res, 0, sizeof(*res));
     dd_strlcpy(res->request_id, "r-1003", sizeof(res->request_id));
     res->status = DD_STATUS_EXPIRED;
-    res->reason = DD_REASON_DEADLINE_EXPIRED;
+    res->reason = DD_REASON(DEADLINE_EXPIRED);
     dd_strlcpy(res->parcel_id, "p-79", sizeof(res->parcel_id));
     dd_strlcpy(res->source_topic, "dispatch.requests",
                sizeof(res->source_topic));
@@ -482,7 +482,7 @@ static void test_result_assigned_bytes(void **state) {
     fill_assigned(&res);
     check_result(&res, assigned_json, "assigned.json");
     /* A reason on an assignment is ignored. */
-    res.reason = DD_REASON_UNKNOWN_COURIER;
+    res.reason = DD_REASON(UNKNOWN_COURIER);
     check_result(&res, assigned_json, "assigned.json");
 }
 
@@ -525,11 +525,11 @@ static void test_result_refuses_what_the_schema_forbids(void **state) {
     assert_int_equal(len, 0);
     res.reason = "busy";
     assert_null(dd_codec_result_json(&res, NULL));
-    res.reason = DD_REASON_DEADLINE_EXPIRED; /* that is for expired */
+    res.reason = DD_REASON(DEADLINE_EXPIRED); /* that is for expired */
     assert_null(dd_codec_result_json(&res, NULL));
 
     fill_expired(&res);
-    res.reason = DD_REASON_UNKNOWN_PARCEL;
+    res.reason = DD_REASON(UNKNOWN_PARCEL);
     assert_null(dd_codec_result_json(&res, NULL));
 
     fill_assigned(&res);
@@ -558,6 +558,95 @@ static void test_result_refuses_what_the_schema_forbids(void **state) {
     assert_null(dd_codec_result_json(&res, NULL));
 }
 
+/* Each DD_REASON_MAP row: its name, lookup and status agree, a result of
+ * its status carries it, a result of the other status refuses it. */
+static void test_reason_table_drives_validation(void **state) {
+    static const struct {
+        dd_reason_t id;
+        const char *wire;
+        dd_status_t status;
+    } rows[] = {
+#define ROW_(id, wire, status, meaning)                                        \
+    {DD_REASON_ID_##id, wire, DD_STATUS_##status},
+        DD_REASON_MAP(ROW_)
+#undef ROW_
+    };
+    dd_result_t res;
+    (void)state;
+
+    assert_int_equal(sizeof(rows) / sizeof(rows[0]), DD_REASON__COUNT);
+    for (size_t i = 0; i < DD_REASON__COUNT; i++) {
+        char *json;
+
+        assert_int_equal(rows[i].id, (dd_reason_t)i);
+        assert_string_equal(dd_codec_reason_name(rows[i].id), rows[i].wire);
+        assert_int_equal(dd_codec_reason_find(rows[i].wire), (int)i);
+        assert_int_equal(dd_codec_reason_status(rows[i].id), rows[i].status);
+        if (rows[i].status == DD_STATUS_EXPIRED)
+            fill_expired(&res);
+        else
+            fill_rejected(&res);
+        res.reason = rows[i].wire;
+        json = dd_codec_result_json(&res, NULL);
+        assert_non_null(json);
+        assert_non_null(strstr(json, rows[i].wire));
+        dd_free(json);
+        res.status = rows[i].status == DD_STATUS_EXPIRED ? DD_STATUS_REJECTED
+                                                         : DD_STATUS_EXPIRED;
+        assert_null(dd_codec_result_json(&res, NULL));
+    }
+    assert_null(dd_codec_reason_name(DD_REASON__COUNT));
+    assert_int_equal(dd_codec_reason_find("busy"), -1);
+    assert_int_equal(dd_codec_reason_find(NULL), -1);
+    assert_int_equal(dd_codec_reason_status(DD_REASON__COUNT), -1);
+}
+
+/* The reason enum of schemas/assignment.schema.json is DD_REASON_MAP, in
+ * order. */
+static void test_reason_table_matches_schema(void **state) {
+    char path[1024];
+    char *text;
+    size_t len;
+    json_t *root, *reasons;
+    (void)state;
+
+    snprintf(path, sizeof(path), "%s/../../schemas/assignment.schema.json",
+             data_dir());
+    text = read_file(path, &len);
+    if (text == NULL)
+        fail_msg("cannot read %s", path);
+    root = json_loads(text, 0, NULL);
+    dd_free(text);
+    reasons = json_object_get(
+        json_object_get(json_object_get(root, "properties"), "reason"), "enum");
+    assert_true(json_is_array(reasons));
+    assert_int_equal(json_array_size(reasons), DD_REASON__COUNT);
+    for (size_t i = 0; i < DD_REASON__COUNT; i++)
+        assert_string_equal(json_string_value(json_array_get(reasons, i)),
+                            dd_codec_reason_name((dd_reason_t)i));
+    json_decref(root);
+}
+
+/* Each DD_DLQ_CLASS_MAP row names its class; the reserved rows are there. */
+static void test_dlq_class_table(void **state) {
+    static const char *const labels[DD_DLQ__COUNT] = {[DD_DLQ_NONE] = "none",
+#define ROW_(id, label, meaning) [DD_DLQ_##id] = label,
+                                                      DD_DLQ_CLASS_MAP(ROW_)
+#undef ROW_
+    };
+    (void)state;
+
+    for (int i = 0; i < DD_DLQ__COUNT; i++)
+        assert_string_equal(dd_codec_dlq_class_name((dd_dlq_class_t)i),
+                            labels[i]);
+    assert_string_equal(dd_codec_dlq_class_name(DD_DLQ_RECORD_TOO_LARGE),
+                        "record_too_large");
+    assert_string_equal(dd_codec_dlq_class_name(DD_DLQ_STORE_DATA_ERROR),
+                        "store_data_error");
+    assert_string_equal(dd_codec_dlq_class_name(DD_DLQ_RESULT_REJECTED),
+                        "result_rejected");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_cases_parse_to_expected),
@@ -573,6 +662,9 @@ int main(void) {
         cmocka_unit_test(test_result_expired_bytes),
         cmocka_unit_test(test_result_is_deterministic_and_length_optional),
         cmocka_unit_test(test_result_refuses_what_the_schema_forbids),
+        cmocka_unit_test(test_reason_table_drives_validation),
+        cmocka_unit_test(test_reason_table_matches_schema),
+        cmocka_unit_test(test_dlq_class_table),
     };
     return cmocka_run_group_tests_name("codec", tests, NULL, NULL);
 }

@@ -229,11 +229,11 @@ static void test_dispatch_rejects_unknown_parcel(void **state) {
 
     run(f);
     assert_int_equal(a->status, DD_STATUS_REJECTED);
-    assert_string_equal(a->reason, DD_REASON_UNKNOWN_PARCEL);
+    assert_string_equal(a->reason, DD_REASON(UNKNOWN_PARCEL));
     assert_contains(a->result, "\"reason\":\"unknown_parcel\"");
     assert_contains(a->result, "\"courier_id\":\"c-12\"");
     assert_int_equal(b->status, DD_STATUS_REJECTED);
-    assert_string_equal(b->reason, DD_REASON_UNKNOWN_PARCEL);
+    assert_string_equal(b->reason, DD_REASON(UNKNOWN_PARCEL));
     assert_null(strstr(b->result, "courier_id"));
     assert_null(fake_store_reservation(f->st, "c-12"));
     assert_ledger_is(f, a);
@@ -263,7 +263,7 @@ static void test_dispatch_rejects_unknown_courier(void **state) {
     for (int i = 0; i < 3; i++) {
         const dd_dispatch_item_t *it = (i == 0) ? a : (i == 1) ? b : c;
         assert_int_equal(it->status, DD_STATUS_REJECTED);
-        assert_string_equal(it->reason, DD_REASON_UNKNOWN_COURIER);
+        assert_string_equal(it->reason, DD_REASON(UNKNOWN_COURIER));
         assert_contains(it->result, "\"reason\":\"unknown_courier\"");
         assert_ledger_is(f, it);
     }
@@ -288,9 +288,9 @@ static void test_dispatch_rejects_busy_or_offline_courier(void **state) {
 
     run(f);
     assert_int_equal(a->status, DD_STATUS_REJECTED);
-    assert_string_equal(a->reason, DD_REASON_COURIER_UNAVAILABLE);
+    assert_string_equal(a->reason, DD_REASON(COURIER_UNAVAILABLE));
     assert_int_equal(b->status, DD_STATUS_REJECTED);
-    assert_string_equal(b->reason, DD_REASON_COURIER_UNAVAILABLE);
+    assert_string_equal(b->reason, DD_REASON(COURIER_UNAVAILABLE));
     assert_int_equal(fake_store_count(f->st, "reservation:"), 0);
     assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_ETA_GET), 0);
 }
@@ -306,7 +306,7 @@ static void test_dispatch_rejects_courier_reserved_by_other(void **state) {
 
     run(f);
     assert_int_equal(it->status, DD_STATUS_REJECTED);
-    assert_string_equal(it->reason, DD_REASON_COURIER_UNAVAILABLE);
+    assert_string_equal(it->reason, DD_REASON(COURIER_UNAVAILABLE));
     assert_string_equal(fake_store_reservation(f->st, "c-12"), "r-other");
     assert_ledger_is(f, it);
 }
@@ -322,7 +322,7 @@ static void test_dispatch_candidates_none_available(void **state) {
 
     run(f);
     assert_int_equal(it->status, DD_STATUS_REJECTED);
-    assert_string_equal(it->reason, DD_REASON_NO_CANDIDATE_AVAILABLE);
+    assert_string_equal(it->reason, DD_REASON(NO_CANDIDATE_AVAILABLE));
     assert_null(strstr(it->result, "courier_id"));
 }
 
@@ -351,11 +351,11 @@ static void test_dispatch_one_courier_two_requests_one_batch(void **state) {
     run(f);
     assert_int_equal(a->status, DD_STATUS_ASSIGNED);
     assert_int_equal(b->status, DD_STATUS_REJECTED);
-    assert_string_equal(b->reason, DD_REASON_COURIER_UNAVAILABLE);
+    assert_string_equal(b->reason, DD_REASON(COURIER_UNAVAILABLE));
     assert_string_equal(fake_store_reservation(f->st, "c-12"), "r-20");
     assert_int_equal(c->status, DD_STATUS_ASSIGNED);
     assert_int_equal(d->status, DD_STATUS_REJECTED);
-    assert_string_equal(d->reason, DD_REASON_NO_CANDIDATE_AVAILABLE);
+    assert_string_equal(d->reason, DD_REASON(NO_CANDIDATE_AVAILABLE));
     assert_string_equal(fake_store_reservation(f->st, "c-solo"), "r-22");
     assert_int_equal(fake_store_total_round_trips(f->st), 3);
 }
@@ -381,7 +381,7 @@ static void test_dispatch_ledger_hit_republishes_exact_bytes(void **state) {
     assert_int_equal(it->result_len, strlen(stored));
     assert_int_equal(it->from_ledger, 1);
     assert_int_equal(it->status, DD_STATUS_REJECTED);
-    assert_string_equal(it->reason, DD_REASON_UNKNOWN_COURIER);
+    assert_string_equal(it->reason, DD_REASON(UNKNOWN_COURIER));
     assert_int_equal(fake_store_total_round_trips(f->st), 1);
     assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_LOAD), 1);
     assert_null(fake_store_reservation(f->st, "c-12"));
@@ -426,7 +426,7 @@ static void test_dispatch_expired_skips_lookups(void **state) {
 
     run(f);
     assert_int_equal(it->status, DD_STATUS_EXPIRED);
-    assert_string_equal(it->reason, DD_REASON_DEADLINE_EXPIRED);
+    assert_string_equal(it->reason, DD_REASON(DEADLINE_EXPIRED));
     assert_contains(it->result, "\"status\":\"expired\",\"reason\":"
                                 "\"deadline_expired\"");
     assert_null(strstr(it->result, "eta_seconds"));
@@ -767,15 +767,15 @@ static void test_dispatch_dry_run_every_outcome(void **state) {
 
     run_dry(f);
     assert_int_equal(unknown_parcel->status, DD_STATUS_REJECTED);
-    assert_string_equal(unknown_parcel->reason, DD_REASON_UNKNOWN_PARCEL);
+    assert_string_equal(unknown_parcel->reason, DD_REASON(UNKNOWN_PARCEL));
     assert_int_equal(unknown_courier->status, DD_STATUS_REJECTED);
-    assert_string_equal(unknown_courier->reason, DD_REASON_UNKNOWN_COURIER);
+    assert_string_equal(unknown_courier->reason, DD_REASON(UNKNOWN_COURIER));
     assert_int_equal(busy->status, DD_STATUS_REJECTED);
-    assert_string_equal(busy->reason, DD_REASON_COURIER_UNAVAILABLE);
+    assert_string_equal(busy->reason, DD_REASON(COURIER_UNAVAILABLE));
     assert_int_equal(none->status, DD_STATUS_REJECTED);
-    assert_string_equal(none->reason, DD_REASON_NO_CANDIDATE_AVAILABLE);
+    assert_string_equal(none->reason, DD_REASON(NO_CANDIDATE_AVAILABLE));
     assert_int_equal(expired->status, DD_STATUS_EXPIRED);
-    assert_string_equal(expired->reason, DD_REASON_DEADLINE_EXPIRED);
+    assert_string_equal(expired->reason, DD_REASON(DEADLINE_EXPIRED));
     assert_int_equal(best->status, DD_STATUS_ASSIGNED);
     assert_contains(best->result, "\"courier_id\":\"c-near\"");
     assert_int_equal(fake_store_count(f->st, "result:"), 0);
@@ -819,7 +819,7 @@ test_dispatch_dry_run_ledger_hit_is_the_stored_answer(void **state) {
     assert_int_equal(it->from_ledger, 1);
     assert_string_equal(it->result, stored);
     assert_int_equal(it->status, DD_STATUS_REJECTED);
-    assert_string_equal(it->reason, DD_REASON_COURIER_UNAVAILABLE);
+    assert_string_equal(it->reason, DD_REASON(COURIER_UNAVAILABLE));
     assert_null(fake_store_reservation(f->st, "c-12"));
 }
 
