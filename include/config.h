@@ -30,10 +30,6 @@
 /** Environment prefix of librdkafka passthrough properties. */
 #define DD_CONFIG_KAFKA_ENV_PREFIX "DISPATCHD_KAFKA_"
 
-/** Exit codes of dd_config_load() failures (sysexits.h values). */
-#define DD_CONFIG_EX_USAGE  64 /* bad flag or malformed scalar value */
-#define DD_CONFIG_EX_CONFIG 78 /* bad URL, address, -X, replay options */
-
 /** Which librdkafka client a -X property goes to. */
 typedef enum dd_kafka_target {
     DD_KAFKA_TARGET_BOTH = 0, /* no prefix */
@@ -145,10 +141,10 @@ typedef struct dd_config {
  *        NULL reads environ.
  * @param errstr optional: on DD_ERR one line naming the option and the
  *        problem (never a secret).
- * @param exit_code set to 0 on DD_OK, else DD_CONFIG_EX_USAGE (unknown flag,
+ * @param exit_code set to 0 on DD_OK, else DD_EXIT_USAGE (unknown flag,
  *        missing value, bad number, duration, enum or bool, out of range,
  *        stray argument, --replay-to not after --replay-from) or
- *        DD_CONFIG_EX_CONFIG (bad redis URL, --http address, -X syntax,
+ *        DD_EXIT_CONFIG (bad redis URL, --http address, -X syntax,
  *        --replay-to or --dry-run without --replay-from).
  * @returns DD_OK (check cfg->action: RUN, or something to print and exit
  *          0) or DD_ERR, in which case cfg holds nothing to free (calling

@@ -11,15 +11,16 @@
  * environment, then the tokens, then the checks that span options. Every
  * value, defaults included, goes through the same set_value().
  *
- * Error classes: EX_USAGE (64) for the command line's shape and for scalar
+ * Error classes: DD_EXIT_USAGE (64) for the command line's shape and for scalar
  * values (integer, duration, enum, bool, timestamp, empty string);
- * EX_CONFIG (78) for structured values (redis URL, --http address, -X
+ * DD_EXIT_CONFIG (78) for structured values (redis URL, --http address, -X
  * properties) and for options that contradict each other.
  *
  * Leaf module: includes no librdkafka, hiredis or jansson header.
  */
 #include "config.h"
 
+#include "exit_codes.h"
 #include "log.h"
 #include "util.h"
 
@@ -34,9 +35,6 @@
 #include <strings.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#define EX_USAGE_  DD_CONFIG_EX_USAGE
-#define EX_CONFIG_ DD_CONFIG_EX_CONFIG
 
 /* Largest timestamp accepted: 9999-12-31T23:59:59.999Z. */
 #define MAX_TS_MS 253402300799999LL
@@ -473,13 +471,13 @@ static int parse_redis_unix(const char *s, dd_redis_url_t *u, const char *where,
     size_t plen = q != NULL ? (size_t)(q - s) : strlen(s);
 
     if (s[0] != '/' || plen < 2)
-        return FAIL(e, EX_CONFIG_,
+        return FAIL(e, DD_EXIT_CONFIG,
                     "%sunix:// needs an absolute socket path "
                     "(unix:///path/to/redis.sock)",
                     where);
     if (plen >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
-        return FAIL(e, EX_CONFIG_, "%sunix socket path longer than %zu", where,
-                    sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
+        return FAIL(e, DD_EXIT_CONFIG, "%sunix socket path longer than %zu",
+                    where, sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
     u->unix_path = dd_xstrndup(s, plen);
     while (q != NULL) {
         const char *name = q + 1;
@@ -489,12 +487,12 @@ static int parse_redis_unix(const char *s, dd_redis_url_t *u, const char *where,
         char **dst = NULL;
 
         if (eq == NULL || eq > end)
-            return FAIL(e, EX_CONFIG_, "%sexpected NAME=VALUE after '%c'",
+            return FAIL(e, DD_EXIT_CONFIG, "%sexpected NAME=VALUE after '%c'",
                         where, *q);
         val = eq + 1;
         if ((size_t)(eq - name) == 2 && strncmp(name, "db", 2) == 0) {
             if (parse_db(val, (size_t)(end - val), &u->db) != DD_OK)
-                return FAIL(e, EX_CONFIG_,
+                return FAIL(e, DD_EXIT_CONFIG,
                             "%sbad database '%.*s' (0..2147483647)", where,
                             (int)(end - val), val);
         } else if ((size_t)(eq - name) == 8 &&
@@ -503,7 +501,7 @@ static int parse_redis_unix(const char *s, dd_redis_url_t *u, const char *where,
         } else if ((size_t)(eq - name) == 4 && strncmp(name, "user", 4) == 0) {
             dst = &u->user;
         } else {
-            return FAIL(e, EX_CONFIG_,
+            return FAIL(e, DD_EXIT_CONFIG,
                         "%sunknown parameter '%.*s' (db, password, user)",
                         where, (int)(eq - name), name);
         }
@@ -511,7 +509,7 @@ static int parse_redis_unix(const char *s, dd_redis_url_t *u, const char *where,
             dd_free(*dst);
             *dst = pct_decode(val, (size_t)(end - val));
             if (*dst == NULL)
-                return FAIL(e, EX_CONFIG_, "%sbad percent-encoding", where);
+                return FAIL(e, DD_EXIT_CONFIG, "%sbad percent-encoding", where);
             if (**dst == '\0') {
                 dd_free(*dst);
                 *dst = NULL;
@@ -535,7 +533,7 @@ static int parse_redis_tcp(const char *s, dd_redis_url_t *u, const char *where,
     if (at != NULL) {
         const char *colon = memchr(s, ':', (size_t)(at - s));
         if (colon == NULL)
-            return FAIL(e, EX_CONFIG_,
+            return FAIL(e, DD_EXIT_CONFIG,
                         "%scredentials must be [USER]:PASSWORD@ "
                         "(percent-encode special characters)",
                         where);
@@ -545,15 +543,15 @@ static int parse_redis_tcp(const char *s, dd_redis_url_t *u, const char *where,
             u->password = pct_decode(colon + 1, (size_t)(at - colon - 1));
         if ((colon > s && u->user == NULL) ||
             (at > colon + 1 && u->password == NULL))
-            return FAIL(e, EX_CONFIG_, "%sbad percent-encoding in credentials",
-                        where);
+            return FAIL(e, DD_EXIT_CONFIG,
+                        "%sbad percent-encoding in credentials", where);
         s = at + 1;
     }
     if (*s == '[') {
         host = s + 1;
         hend = memchr(host, ']', (size_t)(aend - host));
         if (hend == NULL || hend == host || (hend + 1 < aend && hend[1] != ':'))
-            return FAIL(e, EX_CONFIG_, "%sbad [IPV6] host", where);
+            return FAIL(e, DD_EXIT_CONFIG, "%sbad [IPV6] host", where);
         if (hend + 1 < aend)
             port = hend + 2;
     } else {
@@ -562,7 +560,7 @@ static int parse_redis_tcp(const char *s, dd_redis_url_t *u, const char *where,
         if (hend != NULL) {
             port = hend + 1;
             if (memchr(port, ':', (size_t)(aend - port)) != NULL)
-                return FAIL(e, EX_CONFIG_,
+                return FAIL(e, DD_EXIT_CONFIG,
                             "%sIPv6 hosts need brackets: "
                             "redis://[::1]:6379",
                             where);
@@ -571,24 +569,25 @@ static int parse_redis_tcp(const char *s, dd_redis_url_t *u, const char *where,
         }
     }
     if (hend == host)
-        return FAIL(e, EX_CONFIG_, "%smissing host", where);
+        return FAIL(e, DD_EXIT_CONFIG, "%smissing host", where);
     u->host = dd_xstrndup(host, (size_t)(hend - host));
     u->port = 6379;
     if (port != NULL &&
         parse_port(port, (size_t)(aend - port), 1, &u->port) != DD_OK)
-        return FAIL(e, EX_CONFIG_, "%sbad port '%.*s' (1..65535)", where,
+        return FAIL(e, DD_EXIT_CONFIG, "%sbad port '%.*s' (1..65535)", where,
                     (int)(aend - port), port);
     s = aend;
     if (*s == '/') {
         s++;
         if (*s != '\0' && *s != '?' && *s != '#' &&
             parse_db(s, strcspn(s, "?#"), &u->db) != DD_OK)
-            return FAIL(e, EX_CONFIG_, "%sbad database '%.*s' (0..2147483647)",
-                        where, (int)strcspn(s, "?#"), s);
+            return FAIL(e, DD_EXIT_CONFIG,
+                        "%sbad database '%.*s' (0..2147483647)", where,
+                        (int)strcspn(s, "?#"), s);
         s += strcspn(s, "?#");
     }
     if (*s != '\0')
-        return FAIL(e, EX_CONFIG_,
+        return FAIL(e, DD_EXIT_CONFIG,
                     "%sunexpected '%c...' after the database (only "
                     "unix:// takes parameters)",
                     where, *s);
@@ -608,11 +607,11 @@ static int parse_redis_url(const char *url, dd_redis_url_t *u,
         return parse_redis_unix(url + 7, u, where, e);
     if (sep != NULL && sep - url < 16 &&
         strcspn(url, ":@/") == (size_t)(sep - url))
-        return FAIL(e, EX_CONFIG_,
+        return FAIL(e, DD_EXIT_CONFIG,
                     "%sunsupported scheme '%.*s://' (expected redis:// or "
                     "unix://)",
                     where, (int)(sep - url), url);
-    return FAIL(e, EX_CONFIG_,
+    return FAIL(e, DD_EXIT_CONFIG,
                 "%snot a Redis URL (expected redis://HOST[:PORT][/DB] or "
                 "unix:///PATH)",
                 where);
@@ -681,14 +680,15 @@ static int parse_http(const char *s, dd_http_addr_t *h, const char *where,
         return DD_OK;
     colon = strrchr(s, ':');
     if (colon == NULL)
-        return FAIL(e, EX_CONFIG_,
+        return FAIL(e, DD_EXIT_CONFIG,
                     "%s: expected ADDR:PORT, [IPV6]:PORT, :PORT or 0, got "
                     "'%s'",
                     where, s);
     alen = (size_t)(colon - s);
     if (s[0] == '[') {
         if (alen < 3 || s[alen - 1] != ']')
-            return FAIL(e, EX_CONFIG_, "%s: bad [IPV6]:PORT '%s'", where, s);
+            return FAIL(e, DD_EXIT_CONFIG, "%s: bad [IPV6]:PORT '%s'", where,
+                        s);
         addr = s + 1;
         alen -= 2;
         af = AF_INET6;
@@ -697,17 +697,17 @@ static int parse_http(const char *s, dd_http_addr_t *h, const char *where,
         alen = strlen(addr);
     }
     if (alen >= sizeof(buf))
-        return FAIL(e, EX_CONFIG_, "%s: '%s' is not a numeric IP address",
+        return FAIL(e, DD_EXIT_CONFIG, "%s: '%s' is not a numeric IP address",
                     where, s);
     memcpy(buf, addr, alen);
     buf[alen] = '\0';
     if (inet_pton(af, buf, sa) != 1)
-        return FAIL(e, EX_CONFIG_,
+        return FAIL(e, DD_EXIT_CONFIG,
                     "%s: '%s' is not a numeric IP%s address (IPv6 needs "
                     "[brackets])",
                     where, buf, af == AF_INET6 ? "v6" : "v4");
     if (parse_port(colon + 1, strlen(colon + 1), 0, &h->port) != DD_OK)
-        return FAIL(e, EX_CONFIG_, "%s: bad port '%s' (0..65535)", where,
+        return FAIL(e, DD_EXIT_CONFIG, "%s: bad port '%s' (0..65535)", where,
                     colon + 1);
     h->enabled = 1;
     h->addr = dd_xstrdup(buf);
@@ -748,7 +748,7 @@ static int add_kafka_prop(dd_config_t *cfg, const char *spec, const char *where,
         return DD_OK;
     }
     if (eq == NULL)
-        return FAIL(e, EX_CONFIG_,
+        return FAIL(e, DD_EXIT_CONFIG,
                     "%s: expected PROP=VALUE (or list), got '%s'", where, spec);
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
         size_t n = strlen(prefixes[i].prefix);
@@ -760,11 +760,11 @@ static int add_kafka_prop(dd_config_t *cfg, const char *spec, const char *where,
     }
     klen = (size_t)(eq - key);
     if (klen == 0)
-        return FAIL(e, EX_CONFIG_, "%s: empty property name in '%.*s='", where,
-                    (int)(eq - spec), spec);
+        return FAIL(e, DD_EXIT_CONFIG, "%s: empty property name in '%.*s='",
+                    where, (int)(eq - spec), spec);
     for (size_t i = 0; i < klen; i++) {
         if (isspace((unsigned char)key[i]))
-            return FAIL(e, EX_CONFIG_,
+            return FAIL(e, DD_EXIT_CONFIG,
                         "%s: property name '%.*s' contains white space", where,
                         (int)klen, key);
     }
@@ -803,18 +803,19 @@ static int parse_replay(const char *s, int is_to, dd_replay_bound_t *b,
     }
     if (isdigit((unsigned char)s[0]) && strspn(s, "0123456789") == strlen(s)) {
         if (is_to)
-            return FAIL(e, EX_USAGE_,
+            return FAIL(e, DD_EXIT_USAGE,
                         "%s: '%s' is an offset; use end or a TIMESTAMP "
                         "(2026-11-27T20:00:00Z or @EPOCH_MS)",
                         where, s);
         if (parse_uint64(s, &v) != DD_OK)
-            return FAIL(e, EX_USAGE_, "%s: offset '%s' is too large", where, s);
+            return FAIL(e, DD_EXIT_USAGE, "%s: offset '%s' is too large", where,
+                        s);
         b->kind = DD_REPLAY_OFFSET;
         b->value = v;
         return DD_OK;
     }
     if (parse_timestamp(s, &v) != DD_OK)
-        return FAIL(e, EX_USAGE_,
+        return FAIL(e, DD_EXIT_USAGE,
                     "%s: '%s' is not %s or a TIMESTAMP "
                     "(2026-11-27T20:00:00Z, 2026-11-27T20:00:00.123+01:00 "
                     "or @EPOCH_MS)",
@@ -871,17 +872,17 @@ static int set_value(dd_config_t *cfg, const dd_option_t *o, const char *v,
         case OPT_STRING: {
             char **s = field(cfg, o);
             if ((int64_t)strlen(v) < o->min)
-                return FAIL(e, EX_USAGE_, "%s: must not be empty", where);
+                return FAIL(e, DD_EXIT_USAGE, "%s: must not be empty", where);
             dd_free(*s);
             *s = dd_xstrdup(v);
             return DD_OK;
         }
         case OPT_INT:
             if (parse_int64(v, &n) != DD_OK)
-                return FAIL(e, EX_USAGE_, "%s: '%s' is not an integer", where,
-                            v);
+                return FAIL(e, DD_EXIT_USAGE, "%s: '%s' is not an integer",
+                            where, v);
             if (n < o->min || n > o->max)
-                return FAIL(e, EX_USAGE_,
+                return FAIL(e, DD_EXIT_USAGE,
                             "%s: %" PRId64 " is out of range %" PRId64
                             "..%" PRId64,
                             where, n, o->min, o->max);
@@ -889,12 +890,12 @@ static int set_value(dd_config_t *cfg, const dd_option_t *o, const char *v,
             return DD_OK;
         case OPT_DURATION:
             if (parse_duration(v, &n) != DD_OK)
-                return FAIL(e, EX_USAGE_,
+                return FAIL(e, DD_EXIT_USAGE,
                             "%s: '%s' is not a duration (an integer with unit "
                             "ms, s, m, h or d; bare = seconds)",
                             where, v);
             if (n < o->min || n > o->max)
-                return FAIL(e, EX_USAGE_, "%s: %s is out of range %s..%s",
+                return FAIL(e, DD_EXIT_USAGE, "%s: %s is out of range %s..%s",
                             where, v, fmt_duration(o->min, lo, sizeof(lo)),
                             fmt_duration(o->max, hi, sizeof(hi)));
             *(int64_t *)field(cfg, o) = n;
@@ -910,12 +911,12 @@ static int set_value(dd_config_t *cfg, const dd_option_t *o, const char *v,
                     strncat(list, "|", sizeof(list) - strlen(list) - 1);
                 strncat(list, o->choices[i], sizeof(list) - strlen(list) - 1);
             }
-            return FAIL(e, EX_USAGE_, "%s: '%s' is not one of %s", where, v,
+            return FAIL(e, DD_EXIT_USAGE, "%s: '%s' is not one of %s", where, v,
                         list);
         }
         case OPT_BOOL:
             if (parse_bool(v, (int *)field(cfg, o)) != DD_OK)
-                return FAIL(e, EX_USAGE_,
+                return FAIL(e, DD_EXIT_USAGE,
                             "%s: '%s' is not a boolean (true or false)", where,
                             v);
             return DD_OK;
@@ -949,7 +950,7 @@ static int set_value(dd_config_t *cfg, const dd_option_t *o, const char *v,
             cfg->action = o->action;
             return DD_OK;
     }
-    return FAIL(e, EX_USAGE_, "%s: unsupported option type", where);
+    return FAIL(e, DD_EXIT_USAGE, "%s: unsupported option type", where);
 }
 
 static const dd_option_t *find_long(const char *name, size_t len) {
@@ -979,7 +980,7 @@ static int tokenize(int argc, char **argv, token_t *toks, size_t *cnt,
 
         if (strcmp(a, "--") == 0) {
             if (i + 1 < argc)
-                return FAIL(e, EX_USAGE_, "unexpected argument '%s'",
+                return FAIL(e, DD_EXIT_USAGE, "unexpected argument '%s'",
                             argv[i + 1]);
             break;
         }
@@ -991,12 +992,12 @@ static int tokenize(int argc, char **argv, token_t *toks, size_t *cnt,
             t->o = find_long(name, len);
             t->is_short = 0;
             if (t->o == NULL)
-                return FAIL(e, EX_USAGE_,
+                return FAIL(e, DD_EXIT_USAGE,
                             "unknown option '--%.*s' (see --help)", (int)len,
                             name);
             if (t->o->type == OPT_ACTION && eq != NULL)
-                return FAIL(e, EX_USAGE_, "option '--%s' does not take a value",
-                            t->o->name);
+                return FAIL(e, DD_EXIT_USAGE,
+                            "option '--%s' does not take a value", t->o->name);
             if (eq != NULL)
                 t->value = eq + 1;
             else if (t->o->type == OPT_BOOL)
@@ -1006,17 +1007,17 @@ static int tokenize(int argc, char **argv, token_t *toks, size_t *cnt,
             else if (i + 1 < argc)
                 t->value = argv[++i];
             else
-                return FAIL(e, EX_USAGE_, "option '--%s' requires a value",
+                return FAIL(e, DD_EXIT_USAGE, "option '--%s' requires a value",
                             t->o->name);
         } else if (a[0] == '-' && a[1] != '\0') {
             t->o = find_short((unsigned char)a[1]);
             t->is_short = 1;
             if (t->o == NULL)
-                return FAIL(e, EX_USAGE_, "unknown option '-%c' (see --help)",
-                            a[1]);
+                return FAIL(e, DD_EXIT_USAGE,
+                            "unknown option '-%c' (see --help)", a[1]);
             if (!takes_value(t->o)) {
                 if (a[2] != '\0')
-                    return FAIL(e, EX_USAGE_,
+                    return FAIL(e, DD_EXIT_USAGE,
                                 "option '-%c' does not take a value", a[1]);
                 t->value = t->o->type == OPT_BOOL ? "true" : NULL;
             } else if (a[2] != '\0') {
@@ -1024,11 +1025,11 @@ static int tokenize(int argc, char **argv, token_t *toks, size_t *cnt,
             } else if (i + 1 < argc) {
                 t->value = argv[++i];
             } else {
-                return FAIL(e, EX_USAGE_, "option '-%c' requires a value",
+                return FAIL(e, DD_EXIT_USAGE, "option '-%c' requires a value",
                             a[1]);
             }
         } else {
-            return FAIL(e, EX_USAGE_, "unexpected argument '%s'", a);
+            return FAIL(e, DD_EXIT_USAGE, "unexpected argument '%s'", a);
         }
         (*cnt)++;
     }
@@ -1078,13 +1079,14 @@ static int validate(const dd_config_t *cfg, err_t *e) {
     const dd_replay_bound_t *from = &cfg->replay_from, *to = &cfg->replay_to;
 
     if (to->kind == DD_REPLAY_TIMESTAMP && from->kind == DD_REPLAY_NONE)
-        return FAIL(e, EX_CONFIG_, "--replay-to needs --replay-from");
+        return FAIL(e, DD_EXIT_CONFIG, "--replay-to needs --replay-from");
     if (to->kind == DD_REPLAY_TIMESTAMP && from->kind == DD_REPLAY_TIMESTAMP &&
         to->value <= from->value)
         /* A bad range, like the ones found at start: EX_USAGE. */
-        return FAIL(e, EX_USAGE_, "--replay-to must be after --replay-from");
+        return FAIL(e, DD_EXIT_USAGE,
+                    "--replay-to must be after --replay-from");
     if (cfg->dry_run && from->kind == DD_REPLAY_NONE)
-        return FAIL(e, EX_CONFIG_, "--dry-run needs --replay-from");
+        return FAIL(e, DD_EXIT_CONFIG, "--dry-run needs --replay-from");
     return DD_OK;
 }
 
@@ -1150,7 +1152,7 @@ out:
     dd_free(toks);
     if (rc != DD_OK) {
         dd_config_close(cfg);
-        *exit_code = e.code != 0 ? e.code : EX_USAGE_;
+        *exit_code = e.code != 0 ? e.code : DD_EXIT_USAGE;
     } else {
         *exit_code = 0;
     }
