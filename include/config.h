@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "redis_url.h"
+
 /** Environment prefix of librdkafka passthrough properties. */
 #define DD_CONFIG_KAFKA_ENV_PREFIX "DISPATCHD_KAFKA_"
 
@@ -42,16 +44,6 @@ typedef struct dd_kafka_prop {
     char *key;   /* owned; without the consumer./producer. prefix */
     char *value; /* owned; may be "" */
 } dd_kafka_prop_t;
-
-/** Parsed --redis URL. Either unix_path or host/port is set. */
-typedef struct dd_redis_url {
-    char *host;      /* owned; NULL for a unix socket; IPv6 without [] */
-    int port;        /* TCP port, 1..65535; 0 for a unix socket */
-    char *unix_path; /* owned; NULL for TCP */
-    int db;          /* database index (SELECT), >= 0 */
-    char *user;      /* owned, optional (ACL user; NULL = none) */
-    char *password;  /* owned, optional (NULL = no AUTH); never printed */
-} dd_redis_url_t;
 
 /** Parsed --http. */
 typedef struct dd_http_addr {
@@ -107,7 +99,7 @@ typedef struct dd_config {
     int batch_size;     /* jobs a worker takes at once, 1..1024 */
 
     /* Redis */
-    dd_redis_url_t redis;
+    dd_redis_url_t redis;       /* --redis (redis_url.h) */
     int64_t redis_timeout_ms;   /* ms: connect and command timeout */
     int64_t eta_ttl_ms;         /* ms: TTL of eta:v1:* cache keys */
     int64_t idempotency_ttl_ms; /* ms: TTL of result:* records */
@@ -161,24 +153,6 @@ int dd_config_load(dd_config_t *cfg, int argc, char **argv, char **envp,
  * @locality owner thread
  */
 void dd_config_close(dd_config_t *cfg);
-
-/*----- Redis URLs -----*/
-
-/**
- * @brief Parse a Redis URL with the same rules as --redis (see its --help):
- *        redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or
- *        unix:///PATH[?db=N][&password=P][&user=U].
- * @param u caller storage, fully overwritten; release with
- *        dd_redis_url_close() after DD_OK. On DD_ERR it holds nothing.
- * @param errstr optional: one line without the URL (it may hold a password).
- * @returns DD_OK or DD_ERR.
- * @locality any thread
- */
-int dd_config_parse_redis_url(const char *url, dd_redis_url_t *u, char *errstr,
-                              size_t errstr_size);
-
-/** @brief Free what u owns and zero it. Safe on a zeroed struct. */
-void dd_redis_url_close(dd_redis_url_t *u);
 
 /*----- Output -----*/
 

@@ -33,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 /* Largest timestamp accepted: 9999-12-31T23:59:59.999Z. */
@@ -393,62 +392,6 @@ static int parse_timestamp(const char *s, int64_t *ms) {
 
 /*----- Structured values -----*/
 
-static void redis_url_free(dd_redis_url_t *u) {
-    dd_free(u->host);
-    dd_free(u->unix_path);
-    dd_free(u->user);
-    dd_free(u->password);
-    memset(u, 0, sizeof(*u));
-}
-
-static int hexval(int c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* Percent-decode s[0..n) into a new string; NULL if the encoding is bad or
- * decodes to a NUL byte. */
-static char *pct_decode(const char *s, size_t n) {
-    char *out = dd_xmalloc(n + 1);
-    size_t j = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-                dd_free(out);
-                return NULL;
-            }
-            out[j++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            out[j++] = s[i];
-        }
-    }
-    out[j] = '\0';
-    return out;
-}
-
-/* Database index from s[0..n). */
-static int parse_db(const char *s, size_t n, int *db) {
-    char buf[16];
-    int64_t v;
-
-    if (n == 0 || n >= sizeof(buf))
-        return DD_ERR;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    if (parse_uint64(buf, &v) != DD_OK || v > INT_MAX)
-        return DD_ERR;
-    *db = (int)v;
-    return DD_OK;
-}
-
 /* Port from s[0..n), in min..65535. */
 static int parse_port(const char *s, size_t n, int min, int *port) {
     char buf[8];
@@ -462,208 +405,6 @@ static int parse_port(const char *s, size_t n, int min, int *port) {
         return DD_ERR;
     *port = (int)v;
     return DD_OK;
-}
-
-/* unix:///PATH[?db=N][&password=P][&user=U]; s points at "/PATH...". */
-static int parse_redis_unix(const char *s, dd_redis_url_t *u, const char *where,
-                            err_t *e) {
-    const char *q = strchr(s, '?');
-    size_t plen = q != NULL ? (size_t)(q - s) : strlen(s);
-
-    if (s[0] != '/' || plen < 2)
-        return FAIL(e, DD_EXIT_CONFIG,
-                    "%sunix:// needs an absolute socket path "
-                    "(unix:///path/to/redis.sock)",
-                    where);
-    if (plen >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
-        return FAIL(e, DD_EXIT_CONFIG, "%sunix socket path longer than %zu",
-                    where, sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
-    u->unix_path = dd_xstrndup(s, plen);
-    while (q != NULL) {
-        const char *name = q + 1;
-        const char *eq = strchr(name, '=');
-        const char *amp = strchr(name, '&');
-        const char *val, *end = amp != NULL ? amp : name + strlen(name);
-        char **dst = NULL;
-
-        if (eq == NULL || eq > end)
-            return FAIL(e, DD_EXIT_CONFIG, "%sexpected NAME=VALUE after '%c'",
-                        where, *q);
-        val = eq + 1;
-        if ((size_t)(eq - name) == 2 && strncmp(name, "db", 2) == 0) {
-            if (parse_db(val, (size_t)(end - val), &u->db) != DD_OK)
-                return FAIL(e, DD_EXIT_CONFIG,
-                            "%sbad database '%.*s' (0..2147483647)", where,
-                            (int)(end - val), val);
-        } else if ((size_t)(eq - name) == 8 &&
-                   strncmp(name, "password", 8) == 0) {
-            dst = &u->password;
-        } else if ((size_t)(eq - name) == 4 && strncmp(name, "user", 4) == 0) {
-            dst = &u->user;
-        } else {
-            return FAIL(e, DD_EXIT_CONFIG,
-                        "%sunknown parameter '%.*s' (db, password, user)",
-                        where, (int)(eq - name), name);
-        }
-        if (dst != NULL) {
-            dd_free(*dst);
-            *dst = pct_decode(val, (size_t)(end - val));
-            if (*dst == NULL)
-                return FAIL(e, DD_EXIT_CONFIG, "%sbad percent-encoding", where);
-            if (**dst == '\0') {
-                dd_free(*dst);
-                *dst = NULL;
-            }
-        }
-        q = amp;
-    }
-    return DD_OK;
-}
-
-/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; s points after "redis://". */
-static int parse_redis_tcp(const char *s, dd_redis_url_t *u, const char *where,
-                           err_t *e) {
-    size_t alen = strcspn(s, "/?#");
-    const char *at = NULL, *host, *hend, *port = NULL, *aend = s + alen;
-
-    for (const char *p = s; p < aend; p++) {
-        if (*p == '@')
-            at = p;
-    }
-    if (at != NULL) {
-        const char *colon = memchr(s, ':', (size_t)(at - s));
-        if (colon == NULL)
-            return FAIL(e, DD_EXIT_CONFIG,
-                        "%scredentials must be [USER]:PASSWORD@ "
-                        "(percent-encode special characters)",
-                        where);
-        if (colon > s)
-            u->user = pct_decode(s, (size_t)(colon - s));
-        if (at > colon + 1)
-            u->password = pct_decode(colon + 1, (size_t)(at - colon - 1));
-        if ((colon > s && u->user == NULL) ||
-            (at > colon + 1 && u->password == NULL))
-            return FAIL(e, DD_EXIT_CONFIG,
-                        "%sbad percent-encoding in credentials", where);
-        s = at + 1;
-    }
-    if (*s == '[') {
-        host = s + 1;
-        hend = memchr(host, ']', (size_t)(aend - host));
-        if (hend == NULL || hend == host || (hend + 1 < aend && hend[1] != ':'))
-            return FAIL(e, DD_EXIT_CONFIG, "%sbad [IPV6] host", where);
-        if (hend + 1 < aend)
-            port = hend + 2;
-    } else {
-        host = s;
-        hend = memchr(s, ':', (size_t)(aend - s));
-        if (hend != NULL) {
-            port = hend + 1;
-            if (memchr(port, ':', (size_t)(aend - port)) != NULL)
-                return FAIL(e, DD_EXIT_CONFIG,
-                            "%sIPv6 hosts need brackets: "
-                            "redis://[::1]:6379",
-                            where);
-        } else {
-            hend = aend;
-        }
-    }
-    if (hend == host)
-        return FAIL(e, DD_EXIT_CONFIG, "%smissing host", where);
-    u->host = dd_xstrndup(host, (size_t)(hend - host));
-    u->port = 6379;
-    if (port != NULL &&
-        parse_port(port, (size_t)(aend - port), 1, &u->port) != DD_OK)
-        return FAIL(e, DD_EXIT_CONFIG, "%sbad port '%.*s' (1..65535)", where,
-                    (int)(aend - port), port);
-    s = aend;
-    if (*s == '/') {
-        s++;
-        if (*s != '\0' && *s != '?' && *s != '#' &&
-            parse_db(s, strcspn(s, "?#"), &u->db) != DD_OK)
-            return FAIL(e, DD_EXIT_CONFIG,
-                        "%sbad database '%.*s' (0..2147483647)", where,
-                        (int)strcspn(s, "?#"), s);
-        s += strcspn(s, "?#");
-    }
-    if (*s != '\0')
-        return FAIL(e, DD_EXIT_CONFIG,
-                    "%sunexpected '%c...' after the database (only "
-                    "unix:// takes parameters)",
-                    where, *s);
-    return DD_OK;
-}
-
-/* Never echoes the URL: it may hold a password. In these three parsers,
- * where is a prefix that includes its ": " (or is ""). */
-static int parse_redis_url(const char *url, dd_redis_url_t *u,
-                           const char *where, err_t *e) {
-    const char *sep = strstr(url, "://");
-
-    memset(u, 0, sizeof(*u));
-    if (strncasecmp(url, "redis://", 8) == 0)
-        return parse_redis_tcp(url + 8, u, where, e);
-    if (strncasecmp(url, "unix://", 7) == 0)
-        return parse_redis_unix(url + 7, u, where, e);
-    if (sep != NULL && sep - url < 16 &&
-        strcspn(url, ":@/") == (size_t)(sep - url))
-        return FAIL(e, DD_EXIT_CONFIG,
-                    "%sunsupported scheme '%.*s://' (expected redis:// or "
-                    "unix://)",
-                    where, (int)(sep - url), url);
-    return FAIL(e, DD_EXIT_CONFIG,
-                "%snot a Redis URL (expected redis://HOST[:PORT][/DB] or "
-                "unix:///PATH)",
-                where);
-}
-
-/* Characters that need no percent-encoding in the user part of a URL. */
-static void fputs_pct(const char *s, FILE *fp) {
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (isalnum(c) || strchr("-._~", c) != NULL)
-            fputc(c, fp);
-        else
-            fprintf(fp, "%%%02X", c);
-    }
-}
-
-static void print_redis_url(const dd_redis_url_t *u, FILE *fp) {
-    if (u->unix_path != NULL) {
-        fprintf(fp, "unix://%s?db=%d", u->unix_path, u->db);
-        if (u->user != NULL) {
-            fputs("&user=", fp);
-            fputs_pct(u->user, fp);
-        }
-        if (u->password != NULL)
-            fputs("&password=***", fp);
-        return;
-    }
-    fputs("redis://", fp);
-    if (u->user != NULL || u->password != NULL) {
-        if (u->user != NULL)
-            fputs_pct(u->user, fp);
-        fprintf(fp, ":%s@", u->password != NULL ? "***" : "");
-    }
-    if (strchr(u->host, ':') != NULL)
-        fprintf(fp, "[%s]:%d/%d", u->host, u->port, u->db);
-    else
-        fprintf(fp, "%s:%d/%d", u->host, u->port, u->db);
-}
-
-int dd_config_parse_redis_url(const char *url, dd_redis_url_t *u, char *errstr,
-                              size_t errstr_size) {
-    err_t e = {errstr, errstr_size, 0};
-
-    if (parse_redis_url(url, u, "", &e) != DD_OK) {
-        redis_url_free(u);
-        return DD_ERR;
-    }
-    return DD_OK;
-}
-
-void dd_redis_url_close(dd_redis_url_t *u) {
-    redis_url_free(u);
 }
 
 /* --http: 0 | IPV4:PORT | [IPV6]:PORT | :PORT. */
@@ -924,13 +665,10 @@ static int set_value(dd_config_t *cfg, const dd_option_t *o, const char *v,
             return add_kafka_prop(cfg, v, where, e);
         case OPT_URL: {
             dd_redis_url_t u;
-            char prefix[192];
-            snprintf(prefix, sizeof(prefix), "%s: ", where);
-            if (parse_redis_url(v, &u, prefix, e) != DD_OK) {
-                redis_url_free(&u);
-                return DD_ERR;
-            }
-            redis_url_free(field(cfg, o));
+            char why[256];
+            if (dd_redis_url_parse(v, &u, why, sizeof(why)) != DD_OK)
+                return FAIL(e, DD_EXIT_CONFIG, "%s: %s", where, why);
+            dd_redis_url_close(field(cfg, o));
             *(dd_redis_url_t *)field(cfg, o) = u;
             return DD_OK;
         }
@@ -1165,7 +903,7 @@ void dd_config_close(dd_config_t *cfg) {
         if (o->type == OPT_STRING)
             dd_free(*(char **)field(cfg, o));
     }
-    redis_url_free(&cfg->redis);
+    dd_redis_url_close(&cfg->redis);
     dd_free(cfg->http.addr);
     for (size_t i = 0; i < cfg->kafka_props_cnt; i++)
         kafka_prop_free(&cfg->kafka_props[i]);
@@ -1307,7 +1045,7 @@ static void print_value(const dd_config_t *cfg, const dd_option_t *o,
             fputs(*(const int *)cfield(cfg, o) ? "true" : "false", fp);
             break;
         case OPT_URL:
-            print_redis_url(cfield(cfg, o), fp);
+            dd_redis_url_print(cfield(cfg, o), fp);
             break;
         case OPT_LISTEN: {
             const dd_http_addr_t *h = cfield(cfg, o);

@@ -20,8 +20,8 @@
 
 #include <hiredis/hiredis.h>
 
-#include "config.h"
 #include "exit_codes.h"
+#include "redis_url.h"
 #include "util.h"
 
 static const char *const vehicles[] = {"foot", "bike", "scooter", "car"};
@@ -140,8 +140,8 @@ int main(int argc, char **argv) {
                         "0..99999, --available-pct 0..100, --radius-km > 0\n");
         return DD_EXIT_USAGE;
     }
-    if (dd_config_parse_redis_url(url ? url : "redis://127.0.0.1:6379/0", &ru,
-                                  errstr, sizeof(errstr)) != DD_OK) {
+    if (dd_redis_url_parse(url ? url : "redis://127.0.0.1:6379/0", &ru, errstr,
+                           sizeof(errstr)) != DD_OK) {
         fprintf(stderr, "dispatchd-seed: --redis: %s\n", errstr);
         return DD_EXIT_USAGE;
     }

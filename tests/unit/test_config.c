@@ -2,7 +2,8 @@
 /*
  * Unit tests for config: defaults, environment, flags over environment,
  * empty environment = unset, each error class with its exit code and a
- * message naming the option, durations, redis URLs, -X and
+ * message naming the option, durations, --redis (the URL forms are
+ * test_redis_url's), -X and
  * DISPATCHD_KAFKA_*, --http, replay bounds, actions, --help, --dump-config
  * (redaction, round trip) and the environment name list.
  */
@@ -353,49 +354,18 @@ static void test_config_durations(void **state) {
     expect_err(&r, 64, "--redis-timeout", "out of range 1ms..1h");
 }
 
-static void test_config_redis_urls(void **state) {
+/* The URL forms and their errors are test_redis_url's; here only what
+ * config adds: the option name, exit status 78, and the last value wins. */
+static void test_config_redis_url_option(void **state) {
     result_t r;
-    dd_redis_url_t *u = &r.cfg.redis;
 
     (void)state;
-    load(&r, NULL, "--redis", "redis://cache.internal", NULL);
-    expect_ok(&r);
-    assert_string_equal(u->host, "cache.internal");
-    assert_int_equal(u->port, 6379);
-    assert_int_equal(u->db, 0);
-    done(&r);
-
-    load(&r, NULL, "--redis", "redis://:s3cr%40t@10.0.0.5:6390/3", NULL);
-    expect_ok(&r);
-    assert_string_equal(u->host, "10.0.0.5");
-    assert_int_equal(u->port, 6390);
-    assert_int_equal(u->db, 3);
-    assert_null(u->user);
-    assert_string_equal(u->password, "s3cr@t");
-    done(&r);
-
     load(&r, NULL, "--redis", "REDIS://app:pw@[::1]:7000/", NULL);
     expect_ok(&r);
-    assert_string_equal(u->host, "::1");
-    assert_int_equal(u->port, 7000);
-    assert_int_equal(u->db, 0);
-    assert_string_equal(u->user, "app");
-    assert_string_equal(u->password, "pw");
-    done(&r);
-
-    load(&r, NULL, "--redis", "unix:///run/redis/redis.sock", NULL);
-    expect_ok(&r);
-    assert_null(u->host);
-    assert_int_equal(u->port, 0);
-    assert_string_equal(u->unix_path, "/run/redis/redis.sock");
-    assert_int_equal(u->db, 0);
-    done(&r);
-
-    load(&r, NULL, "--redis", "unix:///tmp/r.sock?db=5&password=p%26w", NULL);
-    expect_ok(&r);
-    assert_string_equal(u->unix_path, "/tmp/r.sock");
-    assert_int_equal(u->db, 5);
-    assert_string_equal(u->password, "p&w");
+    assert_string_equal(r.cfg.redis.host, "::1");
+    assert_int_equal(r.cfg.redis.port, 7000);
+    assert_string_equal(r.cfg.redis.user, "app");
+    assert_string_equal(r.cfg.redis.password, "pw");
     done(&r);
 
     /* The last of env and flag wins, and the old value is freed. */
@@ -406,73 +376,17 @@ static void test_config_redis_urls(void **state) {
     assert_null(r.cfg.redis.password);
     assert_string_equal(r.cfg.redis.unix_path, "/x.sock");
     done(&r);
-}
 
-static void test_config_redis_url_errors_never_echo_password(void **state) {
-    static const struct {
-        const char *url;
-        const char *needle;
-    } bad[] = {
-        {"bogus://x", "unsupported scheme 'bogus://'"},
-        {"rediss://:hunter2@h", "unsupported scheme 'rediss://'"},
-        {"localhost:6379", "not a Redis URL"},
-        {"redis://:hunter2@h:0", "bad port '0'"},
-        {"redis://:hunter2@h:65536", "bad port '65536'"},
-        {"redis://:hunter2@h:http", "bad port 'http'"},
-        {"redis://:hunter2@h:", "bad port ''"},
-        {"redis://:hunter2@", "missing host"},
-        {"redis://:hunter2@:6379", "missing host"},
-        {"redis://hunter2@h", "credentials must be [USER]:PASSWORD@"},
-        {"redis://:hunter2%zz@h", "bad percent-encoding"},
-        {"redis://:hunter2@h/x", "bad database 'x'"},
-        {"redis://:hunter2@h/-1", "bad database"},
-        {"redis://:hunter2@h/1?db=2", "only unix:// takes parameters"},
-        {"redis://::1:6379", "IPv6 hosts need brackets"},
-        {"redis://[::1", "bad [IPV6] host"},
-        {"unix://relative.sock", "absolute socket path"},
-        {"unix:///", "absolute socket path"},
-        {"unix:///tmp/r.sock?db=x", "bad database 'x'"},
-        {"unix:///tmp/r.sock?foo=1", "unknown parameter 'foo'"},
-        {"unix:///tmp/r.sock?password", "expected NAME=VALUE"},
-    };
-    char longpath[200];
-    result_t r;
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        load(&r, NULL, "--redis", bad[i].url, NULL);
-        expect_err(&r, 78, "--redis: ", bad[i].needle);
+    load(&r, NULL, "--redis", "redis://:hunter2@h:0", NULL);
+    expect_err(&r, 78, "--redis: ", "bad port '0' (1..65535)");
+    assert_null(strstr(r.err, "hunter2"));
+    {
+        static const char *const env[] = {"DISPATCHD_REDIS=redis://:hunter2@",
+                                          NULL};
+        load(&r, env, NULL);
+        expect_err(&r, 78, "DISPATCHD_REDIS (--redis): ", "missing host");
         assert_null(strstr(r.err, "hunter2"));
     }
-    snprintf(longpath, sizeof(longpath), "unix:///%0150d.sock", 0);
-    load(&r, NULL, "--redis", longpath, NULL);
-    expect_err(&r, 78, "--redis", "unix socket path longer than");
-}
-
-static void test_config_parse_redis_url_public(void **state) {
-    dd_redis_url_t u;
-    char err[256];
-
-    (void)state;
-    assert_int_equal(
-        dd_config_parse_redis_url("redis://u:p@h:7/2", &u, err, sizeof(err)),
-        DD_OK);
-    assert_string_equal(u.host, "h");
-    assert_int_equal(u.port, 7);
-    assert_int_equal(u.db, 2);
-    assert_string_equal(u.user, "u");
-    assert_string_equal(u.password, "p");
-    dd_redis_url_close(&u);
-    assert_null(u.host);
-    dd_redis_url_close(&u);
-    assert_int_equal(
-        dd_config_parse_redis_url("redis://:hunter2@h:0", &u, err, sizeof(err)),
-        DD_ERR);
-    /* No option prefix here; the caller adds its own. */
-    assert_string_equal(err, "bad port '0' (1..65535)");
-    assert_null(u.password);
-    assert_int_equal(dd_config_parse_redis_url("http://x", &u, NULL, 0),
-                     DD_ERR);
 }
 
 static void test_config_kafka_props(void **state) {
@@ -893,9 +807,7 @@ int main(void) {
         cmocka_unit_test(test_config_usage_errors_exit_64),
         cmocka_unit_test(test_config_config_errors_exit_78),
         cmocka_unit_test(test_config_durations),
-        cmocka_unit_test(test_config_redis_urls),
-        cmocka_unit_test(test_config_redis_url_errors_never_echo_password),
-        cmocka_unit_test(test_config_parse_redis_url_public),
+        cmocka_unit_test(test_config_redis_url_option),
         cmocka_unit_test(test_config_kafka_props),
         cmocka_unit_test(test_config_kafka_prop_errors),
         cmocka_unit_test(test_config_http),
