@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config: the option table. Every setting comes from one row of
- * dd_options[] in config.c: command-line flag, environment variable
- * DISPATCHD_<NAME>, type, default, range and help. Parsing, validation,
- * --help, --dump-config and --print-env-names are all driven by that table.
+ * config: the settings of dispatchd. Every setting comes from one row of
+ * the option table (src/config_options.c): command-line flag, environment
+ * variable DISPATCHD_<NAME>, type, default, range and help. Loading and
+ * validation (config.c), --help, --dump-config and --print-env-names
+ * (config_print.c) are all driven by that table.
  *
  * Precedence: default < environment < command line. An empty environment
  * variable counts as unset. librdkafka properties come from -X PROP=VALUE
