@@ -34,6 +34,12 @@ typedef enum dd_exit_code {
 #undef DD_EXIT_ENUM_
 } dd_exit_code_t;
 
+/* The README and --help document these numbers. */
+_Static_assert(DD_EXIT_OK == 0 && DD_EXIT_USAGE == 64 &&
+                   DD_EXIT_UNAVAILABLE == 69 && DD_EXIT_SOFTWARE == 70 &&
+                   DD_EXIT_CONFIG == 78 && DD_EXIT_SIGNAL == 130,
+               "exit statuses are part of the interface");
+
 /** Replay interrupted by signal N exits with DD_EXIT_SIGNAL_BASE + N. */
 #define DD_EXIT_SIGNAL_BASE 128
 
