@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config: the option table. Every setting comes from one row of
- * dd_options[] in config.c: command-line flag, environment variable
- * DISPATCHD_<NAME>, type, default, range and help. Parsing, validation,
- * --help, --dump-config and --print-env-names are all driven by that table.
+ * config: the settings of dispatchd. Every setting comes from one row of
+ * the option table (src/config_options.c): command-line flag, environment
+ * variable DISPATCHD_<NAME>, type, default, range and help. Loading and
+ * validation (config.c), --help, --dump-config and --print-env-names
+ * (config_print.c) are all driven by that table.
  *
  * Precedence: default < environment < command line. An empty environment
  * variable counts as unset. librdkafka properties come from -X PROP=VALUE
@@ -27,12 +28,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "redis_url.h"
+
 /** Environment prefix of librdkafka passthrough properties. */
 #define DD_CONFIG_KAFKA_ENV_PREFIX "DISPATCHD_KAFKA_"
-
-/** Exit codes of dd_config_load() failures (sysexits.h values). */
-#define DD_CONFIG_EX_USAGE  64 /* bad flag or malformed scalar value */
-#define DD_CONFIG_EX_CONFIG 78 /* bad URL, address, -X, replay options */
 
 /** Which librdkafka client a -X property goes to. */
 typedef enum dd_kafka_target {
@@ -46,16 +45,6 @@ typedef struct dd_kafka_prop {
     char *key;   /* owned; without the consumer./producer. prefix */
     char *value; /* owned; may be "" */
 } dd_kafka_prop_t;
-
-/** Parsed --redis URL. Either unix_path or host/port is set. */
-typedef struct dd_redis_url {
-    char *host;      /* owned; NULL for a unix socket; IPv6 without [] */
-    int port;        /* TCP port, 1..65535; 0 for a unix socket */
-    char *unix_path; /* owned; NULL for TCP */
-    int db;          /* database index (SELECT), >= 0 */
-    char *user;      /* owned, optional (ACL user; NULL = none) */
-    char *password;  /* owned, optional (NULL = no AUTH); never printed */
-} dd_redis_url_t;
 
 /** Parsed --http. */
 typedef struct dd_http_addr {
@@ -111,7 +100,7 @@ typedef struct dd_config {
     int batch_size;     /* jobs a worker takes at once, 1..1024 */
 
     /* Redis */
-    dd_redis_url_t redis;
+    dd_redis_url_t redis;       /* --redis (redis_url.h) */
     int64_t redis_timeout_ms;   /* ms: connect and command timeout */
     int64_t eta_ttl_ms;         /* ms: TTL of eta:v1:* cache keys */
     int64_t idempotency_ttl_ms; /* ms: TTL of result:* records */
@@ -145,10 +134,10 @@ typedef struct dd_config {
  *        NULL reads environ.
  * @param errstr optional: on DD_ERR one line naming the option and the
  *        problem (never a secret).
- * @param exit_code set to 0 on DD_OK, else DD_CONFIG_EX_USAGE (unknown flag,
+ * @param exit_code set to 0 on DD_OK, else DD_EXIT_USAGE (unknown flag,
  *        missing value, bad number, duration, enum or bool, out of range,
  *        stray argument, --replay-to not after --replay-from) or
- *        DD_CONFIG_EX_CONFIG (bad redis URL, --http address, -X syntax,
+ *        DD_EXIT_CONFIG (bad redis URL, --http address, -X syntax,
  *        --replay-to or --dry-run without --replay-from).
  * @returns DD_OK (check cfg->action: RUN, or something to print and exit
  *          0) or DD_ERR, in which case cfg holds nothing to free (calling
@@ -165,24 +154,6 @@ int dd_config_load(dd_config_t *cfg, int argc, char **argv, char **envp,
  * @locality owner thread
  */
 void dd_config_close(dd_config_t *cfg);
-
-/*----- Redis URLs -----*/
-
-/**
- * @brief Parse a Redis URL with the same rules as --redis (see its --help):
- *        redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or
- *        unix:///PATH[?db=N][&password=P][&user=U].
- * @param u caller storage, fully overwritten; release with
- *        dd_redis_url_close() after DD_OK. On DD_ERR it holds nothing.
- * @param errstr optional: one line without the URL (it may hold a password).
- * @returns DD_OK or DD_ERR.
- * @locality any thread
- */
-int dd_config_parse_redis_url(const char *url, dd_redis_url_t *u, char *errstr,
-                              size_t errstr_size);
-
-/** @brief Free what u owns and zero it. Safe on a zeroed struct. */
-void dd_redis_url_close(dd_redis_url_t *u);
 
 /*----- Output -----*/
 

@@ -9,6 +9,7 @@
  * blocked so a closed socket gives EPIPE instead of killing the process.
  */
 #include "config.h"
+#include "exit_codes.h"
 #include "log.h"
 #include "pipeline.h"
 #include "util.h"
@@ -16,8 +17,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-
-#define EXIT_SOFTWARE 70 /* EX_SOFTWARE */
 
 /* Print what a --help, --version, --dump-config or --print-env-names asked
  * for. */
@@ -39,7 +38,7 @@ static int run_action(const dd_config_t *cfg) {
         case DD_CONFIG_ACTION_RUN:
             break;
     }
-    return fflush(stdout) == 0 ? 0 : EXIT_SOFTWARE;
+    return fflush(stdout) == 0 ? DD_EXIT_OK : DD_EXIT_SOFTWARE;
 }
 
 static int block_signals(void) {
@@ -64,17 +63,17 @@ int main(int argc, char **argv) {
     }
     if (cfg.list_kafka_props) {
         dd_pipeline_print_kafka_properties(stdout);
-        rc = 0;
+        rc = DD_EXIT_OK;
     } else if (cfg.action != DD_CONFIG_ACTION_RUN) {
         rc = run_action(&cfg);
     } else if (dd_log_init((dd_log_level_t)cfg.log_level,
                            (dd_log_format_t)cfg.log_format) != DD_OK) {
         fprintf(stderr, "dispatchd: bad log level or format\n");
-        rc = EXIT_SOFTWARE;
+        rc = DD_EXIT_SOFTWARE;
     } else if (block_signals() != DD_OK) {
         DD_LOG(DD_LOG_ERROR, "main", "signal_mask_failed",
                "pthread_sigmask failed");
-        rc = EXIT_SOFTWARE;
+        rc = DD_EXIT_SOFTWARE;
     } else {
         rc = dd_pipeline_run(&cfg);
     }

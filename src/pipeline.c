@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "consumer.h"
+#include "exit_codes.h"
 #include "kafka_int.h"
 #include "log.h"
 #include "metrics.h"
@@ -32,14 +33,6 @@
 #include "producer.h"
 #include "queue.h"
 #include "util.h"
-
-#define EXIT_OK          0
-#define EXIT_USAGE       64 /* bad replay range, unknown replay topic */
-#define EXIT_UNAVAILABLE 69 /* replay: the brokers did not answer */
-#define EXIT_SOFTWARE    70
-#define EXIT_CONFIG      78
-#define EXIT_SIGNAL      130
-#define EXIT_SIGNAL_BASE 128 /* replay interrupted by signal N: 128 + N */
 
 typedef struct pipeline {
     const dd_config_t *cfg;
@@ -106,7 +99,7 @@ static void *second_signal_main(void *arg) {
     if (sigwait(&set, &sig) == 0) {
         DD_LOG(DD_LOG_WARN, "pipeline", "shutdown_forced",
                "second signal (%d): exiting now without finishing", sig);
-        _exit(EXIT_SIGNAL);
+        _exit(DD_EXIT_SIGNAL);
     }
     return NULL;
 }
@@ -159,7 +152,7 @@ int dd_pipeline_run(const dd_config_t *cfg) {
     pipeline_t pl = {cfg, NULL, NULL, NULL, NULL, NULL};
     char errstr[512];
     pthread_t sig_thread;
-    int rc = EXIT_OK, sig;
+    int rc = DD_EXIT_OK, sig;
     int replay = cfg->replay_from.kind != DD_REPLAY_NONE;
     dd_consumer_fail_t why;
 
@@ -174,7 +167,7 @@ int dd_pipeline_run(const dd_config_t *cfg) {
     pl.ot = dd_offsets_new(errstr, sizeof(errstr));
     pl.jq = dd_queue_new((size_t)cfg->queue_capacity, errstr, sizeof(errstr));
     if (pl.ot == NULL || pl.jq == NULL) {
-        rc = EXIT_SOFTWARE;
+        rc = DD_EXIT_SOFTWARE;
         goto fail;
     }
     dd_metrics_gauge_set(DD_G_QUEUE_CAPACITY, cfg->queue_capacity);
@@ -183,19 +176,19 @@ int dd_pipeline_run(const dd_config_t *cfg) {
         pl.prod =
             dd_producer_new(cfg, on_delivered, &pl, errstr, sizeof(errstr));
     if (pl.prod == NULL && !cfg->dry_run) {
-        rc = EXIT_CONFIG;
+        rc = DD_EXIT_CONFIG;
         goto fail;
     }
     pl.cons = dd_consumer_new(cfg, pl.jq, pl.ot, errstr, sizeof(errstr));
     if (pl.cons == NULL) {
-        rc = EXIT_CONFIG;
+        rc = DD_EXIT_CONFIG;
         goto fail;
     }
     if (replay && dd_consumer_replay_plan(pl.cons, &why, errstr,
                                           sizeof(errstr)) != DD_OK) {
-        rc = why == DD_CONSUMER_FAIL_RANGE         ? EXIT_USAGE
-             : why == DD_CONSUMER_FAIL_UNAVAILABLE ? EXIT_UNAVAILABLE
-                                                   : EXIT_SOFTWARE;
+        rc = why == DD_CONSUMER_FAIL_RANGE         ? DD_EXIT_USAGE
+             : why == DD_CONSUMER_FAIL_UNAVAILABLE ? DD_EXIT_UNAVAILABLE
+                                                   : DD_EXIT_SOFTWARE;
         goto fail;
     }
     if (replay)
@@ -208,13 +201,13 @@ int dd_pipeline_run(const dd_config_t *cfg) {
     pl.pool = dd_pool_new(cfg, pl.jq, deliver, &pl, errstr, sizeof(errstr));
     if (pl.pool == NULL ||
         dd_consumer_start(pl.cons, errstr, sizeof(errstr)) != DD_OK) {
-        rc = EXIT_SOFTWARE;
+        rc = DD_EXIT_SOFTWARE;
         goto fail;
     }
     pl.http = dd_pipeline_http_start(cfg, pl.cons, pl.pool, pl.jq, pl.ot,
                                      errstr, sizeof(errstr));
     if (pl.http == NULL) {
-        rc = EXIT_CONFIG;
+        rc = DD_EXIT_CONFIG;
         goto fail;
     }
     DD_LOG(DD_LOG_INFO, "pipeline", "started", "consuming %s", cfg->topic);
@@ -227,8 +220,8 @@ int dd_pipeline_run(const dd_config_t *cfg) {
                "delivered: shutting down");
         shutdown_all(&pl);
         rc = dd_pipeline_replay_finish(pl.replay, !dd_kafka_is_fatal()) == DD_OK
-                 ? EXIT_OK
-                 : EXIT_SOFTWARE;
+                 ? DD_EXIT_OK
+                 : DD_EXIT_SOFTWARE;
         dd_pipeline_replay_destroy(pl.replay);
         DD_LOG(DD_LOG_INFO, "pipeline", "stopped", "exit status %d", rc);
         return rc;
@@ -240,19 +233,19 @@ int dd_pipeline_run(const dd_config_t *cfg) {
     if (pthread_create(&sig_thread, NULL, second_signal_main, NULL) == 0)
         pthread_detach(sig_thread);
     shutdown_all(&pl);
-    rc = dd_kafka_is_fatal() ? EXIT_SOFTWARE : EXIT_OK;
+    rc = dd_kafka_is_fatal() ? DD_EXIT_SOFTWARE : DD_EXIT_OK;
     if (replay) {
         /* Interrupted: the summary says how far it got. */
         dd_pipeline_replay_finish(pl.replay, 0);
         dd_pipeline_replay_destroy(pl.replay);
-        rc = EXIT_SIGNAL_BASE + sig;
+        rc = DD_EXIT_SIGNAL_BASE + sig;
     }
     DD_LOG(DD_LOG_INFO, "pipeline", "stopped", "exit status %d", rc);
     return rc;
 
 fail:
     /* A bad replay range is the operator's typo: one line, no log line. */
-    if (rc != EXIT_USAGE)
+    if (rc != DD_EXIT_USAGE)
         DD_LOG(DD_LOG_ERROR, "pipeline", "start_failed", "%s", errstr);
     fprintf(stderr, "dispatchd: %s\n", errstr);
     shutdown_all(&pl);

@@ -20,11 +20,9 @@
 
 #include <hiredis/hiredis.h>
 
-#include "config.h"
+#include "exit_codes.h"
+#include "redis_url.h"
 #include "util.h"
-
-#define EX_USAGE       64
-#define EX_UNAVAILABLE 69
 
 static const char *const vehicles[] = {"foot", "bike", "scooter", "car"};
 
@@ -118,7 +116,7 @@ int main(int argc, char **argv) {
             case 'C':
                 if (sscanf(optarg, "%lf,%lf", &clat, &clon) != 2) {
                     fprintf(stderr, "dispatchd-seed: --centre wants LAT,LON\n");
-                    return EX_USAGE;
+                    return DD_EXIT_USAGE;
                 }
                 break;
             case 'P':
@@ -126,26 +124,26 @@ int main(int argc, char **argv) {
                 break;
             case 'h':
                 usage(stdout);
-                return 0;
+                return DD_EXIT_OK;
             default:
                 usage(stderr);
-                return EX_USAGE;
+                return DD_EXIT_USAGE;
         }
         if (end != NULL && *end != '\0') {
             fprintf(stderr, "dispatchd-seed: bad number: %s\n", optarg);
-            return EX_USAGE;
+            return DD_EXIT_USAGE;
         }
     }
     if (couriers < 0 || couriers > 9999 || parcels < 0 || parcels > 99999 ||
         avail < 0 || avail > 100 || radius <= 0) {
         fprintf(stderr, "dispatchd-seed: --couriers 0..9999, --parcels "
                         "0..99999, --available-pct 0..100, --radius-km > 0\n");
-        return EX_USAGE;
+        return DD_EXIT_USAGE;
     }
-    if (dd_config_parse_redis_url(url ? url : "redis://127.0.0.1:6379/0", &ru,
-                                  errstr, sizeof(errstr)) != DD_OK) {
+    if (dd_redis_url_parse(url ? url : "redis://127.0.0.1:6379/0", &ru, errstr,
+                           sizeof(errstr)) != DD_OK) {
         fprintf(stderr, "dispatchd-seed: --redis: %s\n", errstr);
-        return EX_USAGE;
+        return DD_EXIT_USAGE;
     }
     c = ru.unix_path ? redisConnectUnixWithTimeout(ru.unix_path, tv)
                      : redisConnectWithTimeout(ru.host, ru.port, tv);
@@ -154,7 +152,7 @@ int main(int argc, char **argv) {
                 c ? c->errstr : "out of memory");
         redisFree(c);
         dd_redis_url_close(&ru);
-        return EX_UNAVAILABLE;
+        return DD_EXIT_UNAVAILABLE;
     }
     if (ru.password) {
         if (ru.user)
@@ -199,11 +197,11 @@ int main(int argc, char **argv) {
     if (check(c, pending) != DD_OK) {
         redisFree(c);
         dd_redis_url_close(&ru);
-        return EX_UNAVAILABLE;
+        return DD_EXIT_UNAVAILABLE;
     }
     printf("seeded %ld courier(s) and %ld parcel(s) into db %d\n", couriers,
            parcels, ru.db);
     redisFree(c);
     dd_redis_url_close(&ru);
-    return 0;
+    return DD_EXIT_OK;
 }

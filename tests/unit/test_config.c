@@ -1,109 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for config: defaults, environment, flags over environment,
- * empty environment = unset, each error class with its exit code and a
- * message naming the option, durations, redis URLs, -X and
- * DISPATCHD_KAFKA_*, --http, replay bounds, actions, --help, --dump-config
- * (redaction, round trip) and the environment name list.
+ * Unit tests for config loading: defaults, environment, flags over
+ * environment, empty environment = unset, each error class with its exit
+ * code and a message naming the option, durations, --redis (the URL forms
+ * are test_redis_url's), -X and DISPATCHD_KAFKA_*, --http, replay bounds
+ * and actions. The printers are test_config_print's.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "config_fixture.h"
 
-#include <ctype.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "config.h"
 #include "log.h"
-#include "util.h"
-
-#define MAX_ARGS 64
-
-typedef struct result {
-    dd_config_t cfg;
-    int rc;
-    int code;
-    char err[512];
-} result_t;
-
-/* Load with env (NULL-terminated array of "NAME=value", may be NULL for an
- * empty environment) and the flags that follow, NULL-terminated. argv and
- * envp are heap copies, as the loader may keep no pointer into them. */
-static void load(result_t *r, const char *const *env, ...) {
-    char *argv[MAX_ARGS];
-    char *envp[MAX_ARGS];
-    int argc = 0, envc = 0;
-    const char *a;
-    va_list ap;
-
-    argv[argc++] = dd_xstrdup("dispatchd");
-    va_start(ap, env);
-    while ((a = va_arg(ap, const char *)) != NULL) {
-        assert_true(argc < MAX_ARGS - 1);
-        argv[argc++] = dd_xstrdup(a);
-    }
-    va_end(ap);
-    argv[argc] = NULL;
-    for (; env != NULL && env[envc] != NULL; envc++)
-        envp[envc] = dd_xstrdup(env[envc]);
-    envp[envc] = NULL;
-
-    memset(r, 0, sizeof(*r));
-    r->code = -1;
-    r->rc = dd_config_load(&r->cfg, argc, argv, envp, r->err, sizeof(r->err),
-                           &r->code);
-    for (int i = 0; i < argc; i++)
-        dd_free(argv[i]);
-    for (int i = 0; i < envc; i++)
-        dd_free(envp[i]);
-    /* Nothing may point into argv or envp once they are gone. */
-    if (r->rc == DD_OK && r->cfg.action == DD_CONFIG_ACTION_RUN)
-        assert_non_null(r->cfg.brokers);
-}
-
-static void expect_ok(result_t *r) {
-    if (r->rc != DD_OK)
-        fail_msg("unexpected error %d: %s", r->code, r->err);
-    assert_int_equal(r->code, 0);
-}
-
-/* Fails with code, one line that contains every needle. */
-static void expect_err(result_t *r, int code, const char *needle,
-                       const char *needle2) {
-    if (r->rc == DD_OK)
-        fail_msg("expected error %d (%s), got success", code, needle);
-    assert_int_equal(r->rc, DD_ERR);
-    if (r->code != code)
-        fail_msg("expected exit %d, got %d: %s", code, r->code, r->err);
-    assert_null(strchr(r->err, '\n'));
-    if (strstr(r->err, needle) == NULL)
-        fail_msg("'%s' not in error '%s'", needle, r->err);
-    if (needle2 != NULL && strstr(r->err, needle2) == NULL)
-        fail_msg("'%s' not in error '%s'", needle2, r->err);
-    /* The loader released everything; closing again is harmless. */
-    assert_null(r->cfg.brokers);
-    dd_config_close(&r->cfg);
-}
-
-static void done(result_t *r) {
-    dd_config_close(&r->cfg);
-}
-
-/* dd_config_dump() into a heap string (free() it). */
-static char *dump(const dd_config_t *cfg) {
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *fp = open_memstream(&buf, &size);
-
-    assert_non_null(fp);
-    dd_config_dump(cfg, fp);
-    fclose(fp);
-    return buf;
-}
 
 static void test_config_defaults(void **state) {
     result_t r;
@@ -353,49 +258,18 @@ static void test_config_durations(void **state) {
     expect_err(&r, 64, "--redis-timeout", "out of range 1ms..1h");
 }
 
-static void test_config_redis_urls(void **state) {
+/* The URL forms and their errors are test_redis_url's; here only what
+ * config adds: the option name, exit status 78, and the last value wins. */
+static void test_config_redis_url_option(void **state) {
     result_t r;
-    dd_redis_url_t *u = &r.cfg.redis;
 
     (void)state;
-    load(&r, NULL, "--redis", "redis://cache.internal", NULL);
-    expect_ok(&r);
-    assert_string_equal(u->host, "cache.internal");
-    assert_int_equal(u->port, 6379);
-    assert_int_equal(u->db, 0);
-    done(&r);
-
-    load(&r, NULL, "--redis", "redis://:s3cr%40t@10.0.0.5:6390/3", NULL);
-    expect_ok(&r);
-    assert_string_equal(u->host, "10.0.0.5");
-    assert_int_equal(u->port, 6390);
-    assert_int_equal(u->db, 3);
-    assert_null(u->user);
-    assert_string_equal(u->password, "s3cr@t");
-    done(&r);
-
     load(&r, NULL, "--redis", "REDIS://app:pw@[::1]:7000/", NULL);
     expect_ok(&r);
-    assert_string_equal(u->host, "::1");
-    assert_int_equal(u->port, 7000);
-    assert_int_equal(u->db, 0);
-    assert_string_equal(u->user, "app");
-    assert_string_equal(u->password, "pw");
-    done(&r);
-
-    load(&r, NULL, "--redis", "unix:///run/redis/redis.sock", NULL);
-    expect_ok(&r);
-    assert_null(u->host);
-    assert_int_equal(u->port, 0);
-    assert_string_equal(u->unix_path, "/run/redis/redis.sock");
-    assert_int_equal(u->db, 0);
-    done(&r);
-
-    load(&r, NULL, "--redis", "unix:///tmp/r.sock?db=5&password=p%26w", NULL);
-    expect_ok(&r);
-    assert_string_equal(u->unix_path, "/tmp/r.sock");
-    assert_int_equal(u->db, 5);
-    assert_string_equal(u->password, "p&w");
+    assert_string_equal(r.cfg.redis.host, "::1");
+    assert_int_equal(r.cfg.redis.port, 7000);
+    assert_string_equal(r.cfg.redis.user, "app");
+    assert_string_equal(r.cfg.redis.password, "pw");
     done(&r);
 
     /* The last of env and flag wins, and the old value is freed. */
@@ -406,73 +280,17 @@ static void test_config_redis_urls(void **state) {
     assert_null(r.cfg.redis.password);
     assert_string_equal(r.cfg.redis.unix_path, "/x.sock");
     done(&r);
-}
 
-static void test_config_redis_url_errors_never_echo_password(void **state) {
-    static const struct {
-        const char *url;
-        const char *needle;
-    } bad[] = {
-        {"bogus://x", "unsupported scheme 'bogus://'"},
-        {"rediss://:hunter2@h", "unsupported scheme 'rediss://'"},
-        {"localhost:6379", "not a Redis URL"},
-        {"redis://:hunter2@h:0", "bad port '0'"},
-        {"redis://:hunter2@h:65536", "bad port '65536'"},
-        {"redis://:hunter2@h:http", "bad port 'http'"},
-        {"redis://:hunter2@h:", "bad port ''"},
-        {"redis://:hunter2@", "missing host"},
-        {"redis://:hunter2@:6379", "missing host"},
-        {"redis://hunter2@h", "credentials must be [USER]:PASSWORD@"},
-        {"redis://:hunter2%zz@h", "bad percent-encoding"},
-        {"redis://:hunter2@h/x", "bad database 'x'"},
-        {"redis://:hunter2@h/-1", "bad database"},
-        {"redis://:hunter2@h/1?db=2", "only unix:// takes parameters"},
-        {"redis://::1:6379", "IPv6 hosts need brackets"},
-        {"redis://[::1", "bad [IPV6] host"},
-        {"unix://relative.sock", "absolute socket path"},
-        {"unix:///", "absolute socket path"},
-        {"unix:///tmp/r.sock?db=x", "bad database 'x'"},
-        {"unix:///tmp/r.sock?foo=1", "unknown parameter 'foo'"},
-        {"unix:///tmp/r.sock?password", "expected NAME=VALUE"},
-    };
-    char longpath[200];
-    result_t r;
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        load(&r, NULL, "--redis", bad[i].url, NULL);
-        expect_err(&r, 78, "--redis: ", bad[i].needle);
+    load(&r, NULL, "--redis", "redis://:hunter2@h:0", NULL);
+    expect_err(&r, 78, "--redis: ", "bad port '0' (1..65535)");
+    assert_null(strstr(r.err, "hunter2"));
+    {
+        static const char *const env[] = {"DISPATCHD_REDIS=redis://:hunter2@",
+                                          NULL};
+        load(&r, env, NULL);
+        expect_err(&r, 78, "DISPATCHD_REDIS (--redis): ", "missing host");
         assert_null(strstr(r.err, "hunter2"));
     }
-    snprintf(longpath, sizeof(longpath), "unix:///%0150d.sock", 0);
-    load(&r, NULL, "--redis", longpath, NULL);
-    expect_err(&r, 78, "--redis", "unix socket path longer than");
-}
-
-static void test_config_parse_redis_url_public(void **state) {
-    dd_redis_url_t u;
-    char err[256];
-
-    (void)state;
-    assert_int_equal(
-        dd_config_parse_redis_url("redis://u:p@h:7/2", &u, err, sizeof(err)),
-        DD_OK);
-    assert_string_equal(u.host, "h");
-    assert_int_equal(u.port, 7);
-    assert_int_equal(u.db, 2);
-    assert_string_equal(u.user, "u");
-    assert_string_equal(u.password, "p");
-    dd_redis_url_close(&u);
-    assert_null(u.host);
-    dd_redis_url_close(&u);
-    assert_int_equal(
-        dd_config_parse_redis_url("redis://:hunter2@h:0", &u, err, sizeof(err)),
-        DD_ERR);
-    /* No option prefix here; the caller adds its own. */
-    assert_string_equal(err, "bad port '0' (1..65535)");
-    assert_null(u.password);
-    assert_int_equal(dd_config_parse_redis_url("http://x", &u, NULL, 0),
-                     DD_ERR);
 }
 
 static void test_config_kafka_props(void **state) {
@@ -703,162 +521,6 @@ static void test_config_actions(void **state) {
     expect_err(&r, 64, "DISPATCHD_WORKERS", NULL);
 }
 
-static void test_config_dump_redacts_secrets(void **state) {
-    result_t r;
-    char *out;
-
-    (void)state;
-    load(&r, NULL, "--redis", "redis://admin:hunter2@db.local:6380/4", "-X",
-         "sasl.password=hunter3", "-X", "sasl.username=bob", "-X",
-         "ssl.key.password=hunter4", "-X",
-         "consumer.sasl.oauthbearer.client.secret=hunter5", "-X",
-         "ssl.key.pem=hunter6", "-X", "linger.ms=5", "--workers", "3", NULL);
-    expect_ok(&r);
-    out = dump(&r.cfg);
-    assert_null(strstr(out, "hunter"));
-    assert_non_null(strstr(out, "\nDISPATCHD_WORKERS=3\n"));
-    assert_non_null(
-        strstr(out, "\nDISPATCHD_REDIS=redis://admin:***@db.local:6380/4\n"));
-    assert_non_null(strstr(out, "\nDISPATCHD_KAFKA_SASL_PASSWORD=***\n"));
-    assert_non_null(strstr(out, "\nDISPATCHD_KAFKA_SASL_USERNAME=***\n"));
-    assert_non_null(strstr(out, "\nDISPATCHD_KAFKA_SSL_KEY_PASSWORD=***\n"));
-    assert_non_null(strstr(
-        out,
-        "\nDISPATCHD_KAFKA_CONSUMER_SASL_OAUTHBEARER_CLIENT_SECRET=***\n"));
-    assert_non_null(strstr(out, "\nDISPATCHD_KAFKA_SSL_KEY_PEM=***\n"));
-    assert_non_null(strstr(out, "\nDISPATCHD_KAFKA_LINGER_MS=5\n"));
-    free(out);
-    done(&r);
-
-    load(&r, NULL, "--redis", "redis://:hunter2@h/0", NULL);
-    expect_ok(&r);
-    out = dump(&r.cfg);
-    assert_non_null(strstr(out, "\nDISPATCHD_REDIS=redis://:***@h:6379/0\n"));
-    assert_null(strstr(out, "hunter"));
-    free(out);
-    done(&r);
-
-    load(&r, NULL, "--redis", "unix:///tmp/r.sock?db=2&password=hunter2", NULL);
-    expect_ok(&r);
-    out = dump(&r.cfg);
-    assert_non_null(strstr(
-        out, "\nDISPATCHD_REDIS=unix:///tmp/r.sock?db=2&password=***\n"));
-    assert_null(strstr(out, "hunter"));
-    free(out);
-    done(&r);
-}
-
-/* Every line of the dump, fed back as the environment, gives the same
- * dump: the dump is complete and every value re-parses. */
-static void test_config_dump_round_trips_through_env(void **state) {
-    result_t r, r2;
-    char *out, *out2, *line, *save = NULL;
-    const char *env[64];
-    size_t n = 0;
-
-    (void)state;
-    load(&r, NULL, "-b", "k:1", "--workers", "5", "--eta-ttl", "1500ms",
-         "--http", "[::1]:9000", "--replay-from", "2026-11-27T20:00:00.5Z",
-         "--replay-to", "@1795809700000", "--dry-run", "--log-format", "text",
-         "--redis", "redis://u%3Ax:@[::1]:7000/3", "-X",
-         "consumer.fetch.wait.max.ms=20", "--stats-interval", "0", NULL);
-    expect_ok(&r);
-    out = dump(&r.cfg);
-    assert_non_null(strstr(out, "DISPATCHD_ETA_TTL=1500ms\n"));
-    assert_non_null(strstr(out, "DISPATCHD_HTTP=[::1]:9000\n"));
-    assert_non_null(
-        strstr(out, "DISPATCHD_REPLAY_FROM=2026-11-27T20:00:00.500Z\n"));
-    assert_non_null(strstr(out, "DISPATCHD_DRY_RUN=true\n"));
-    assert_non_null(strstr(out, "DISPATCHD_STATS_INTERVAL=0s\n"));
-    assert_non_null(strstr(out, "DISPATCHD_REDIS=redis://u%3Ax:@[::1]:7000/3"));
-    out2 = dd_xstrdup(out);
-    for (line = strtok_r(out2, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        assert_true(strncmp(line, "DISPATCHD_", 10) == 0);
-        assert_true(n < 63);
-        env[n++] = line;
-    }
-    env[n] = NULL;
-    load(&r2, env, NULL);
-    expect_ok(&r2);
-    free(out2);
-    out2 = dump(&r2.cfg);
-    assert_string_equal(out, out2);
-    assert_string_equal(r2.cfg.redis.user, "u:x");
-    free(out);
-    free(out2);
-    done(&r);
-    done(&r2);
-}
-
-static void test_config_env_names_follow_the_rule(void **state) {
-    const char *names[64];
-    size_t n = dd_config_env_names(names, 64);
-    char *help = NULL, *list = NULL;
-    size_t size = 0;
-    FILE *fp;
-
-    (void)state;
-    assert_true(n >= 20 && n < 64);
-    assert_int_equal(dd_config_env_names(NULL, 0), n);
-    fp = open_memstream(&help, &size);
-    dd_config_print_help(fp);
-    fclose(fp);
-    fp = open_memstream(&list, &size);
-    dd_config_print_env_names(fp);
-    fclose(fp);
-    for (size_t i = 0; i < n; i++) {
-        char flag[64] = "--", line[80];
-        const char *p = names[i] + strlen("DISPATCHD_");
-        size_t j = 2;
-
-        /* DISPATCHD_QUEUE_CAPACITY <-> --queue-capacity. */
-        assert_true(strncmp(names[i], "DISPATCHD_", 10) == 0);
-        for (; *p != '\0' && j < sizeof(flag) - 2; p++)
-            flag[j++] = *p == '_' ? '-' : (char)tolower((unsigned char)*p);
-        flag[j++] = ' ';
-        flag[j] = '\0';
-        if (strstr(help, flag) == NULL)
-            fail_msg("%s: no %s in --help", names[i], flag);
-        snprintf(line, sizeof(line), "[%s]", names[i]);
-        assert_non_null(strstr(help, line));
-        snprintf(line, sizeof(line), "%s\n", names[i]);
-        assert_non_null(strstr(list, line));
-        /* No option reads a DISPATCHD_KAFKA_* name (they are properties). */
-        assert_false(strncmp(names[i], DD_CONFIG_KAFKA_ENV_PREFIX,
-                             strlen(DD_CONFIG_KAFKA_ENV_PREFIX)) == 0);
-    }
-    assert_non_null(strstr(list, "\nDISPATCHD_KAFKA_*\n"));
-    assert_non_null(strstr(list, "DISPATCHD_QUEUE_CAPACITY\n"));
-    assert_null(strstr(help, "print-env-names"));
-    free(help);
-    free(list);
-}
-
-static void test_config_help_documents_syntax(void **state) {
-    char *help = NULL;
-    size_t size = 0;
-    FILE *fp = open_memstream(&help, &size);
-    const char *p;
-
-    (void)state;
-    dd_config_print_help(fp);
-    fclose(fp);
-    assert_non_null(strstr(help, "-X PROP=VALUE"));
-    assert_non_null(strstr(help, "@EPOCH_MS"));
-    assert_non_null(strstr(help, "bare\n             integer means seconds"));
-    assert_non_null(strstr(help, "default: localhost:9092"));
-    assert_non_null(strstr(help, "1..256"));
-    /* Every line fits in 80 columns. */
-    for (p = help; *p != '\0';) {
-        size_t len = strcspn(p, "\n");
-        if (len > 80)
-            fail_msg("help line too long: %.*s", (int)len, p);
-        p += len + (p[len] == '\n');
-    }
-    free(help);
-}
-
 static void test_config_reads_environ_when_envp_null(void **state) {
     char *argv[] = {NULL, NULL, NULL};
     dd_config_t cfg;
@@ -893,18 +555,12 @@ int main(void) {
         cmocka_unit_test(test_config_usage_errors_exit_64),
         cmocka_unit_test(test_config_config_errors_exit_78),
         cmocka_unit_test(test_config_durations),
-        cmocka_unit_test(test_config_redis_urls),
-        cmocka_unit_test(test_config_redis_url_errors_never_echo_password),
-        cmocka_unit_test(test_config_parse_redis_url_public),
+        cmocka_unit_test(test_config_redis_url_option),
         cmocka_unit_test(test_config_kafka_props),
         cmocka_unit_test(test_config_kafka_prop_errors),
         cmocka_unit_test(test_config_http),
         cmocka_unit_test(test_config_replay_syntax),
         cmocka_unit_test(test_config_actions),
-        cmocka_unit_test(test_config_dump_redacts_secrets),
-        cmocka_unit_test(test_config_dump_round_trips_through_env),
-        cmocka_unit_test(test_config_env_names_follow_the_rule),
-        cmocka_unit_test(test_config_help_documents_syntax),
         cmocka_unit_test(test_config_reads_environ_when_envp_null),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
