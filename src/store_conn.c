@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_conn: the connection layer of the Redis adapter, apart from the
+ * commands (store.c) the way hiredis keeps net.c apart from its command
+ * layer. Its one job is to hold a usable hiredis context: connect over TCP
+ * or a unix socket with a timeout, run the handshake (AUTH, SELECT, CLIENT
+ * SETNAME, SCRIPT LOAD in one pipeline), bound every read and write with
+ * the socket timeouts, and after a failure reconnect no sooner than a
+ * capped exponential backoff with jitter allows. The command layer appends
+ * commands and reads replies only through the dd_store_conn_*() calls of
+ * store_int.h, so Redis Cluster routing (slot map, MOVED/ASK, one pipeline
+ * per node, each node a dd_store_conn_t) can later sit between the two
+ * without touching the commands.
+ *
+ * DESIGN: one blocking context per connection, used by the one thread that
+ * owns the store (a redisContext is not thread-safe). A NULL reply, or
+ * redisGetReply() failing, means the context is dead (hiredis sets c->err;
+ * a timeout shows as an I/O error "Resource temporarily unavailable"): it
+ * is freed, the call fails and the next dd_store_conn_ensure() reconnects
+ * after the backoff.
+ */
+#include "store_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "util.h"
+
+static uint64_t rng_next(dd_store_conn_t *cn) {
+    uint64_t x = cn->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    cn->rng = x;
+    return x;
+}
+
+/* Delay before attempt number failures + 1: none after the first failure
+ * (a connection that worked gets one immediate retry), then 50 ms doubling
+ * to 5 s, each with equal jitter in [d/2, d]. */
+static int backoff_delay_ms(dd_store_conn_t *cn) {
+    int64_t d = DD_STORE_BACKOFF_MIN_MS;
+
+    if (cn->failures <= 1)
+        return 0;
+    for (int i = 2; i < cn->failures && d < DD_STORE_BACKOFF_MAX_MS; i++)
+        d *= 2;
+    if (d > DD_STORE_BACKOFF_MAX_MS)
+        d = DD_STORE_BACKOFF_MAX_MS;
+    return (int)(d / 2 + (int64_t)(rng_next(cn) % (uint64_t)(d / 2 + 1)));
+}
+
+void dd_store_conn_drop(dd_store_conn_t *cn) {
+    redisFree(cn->c);
+    cn->c = NULL;
+    cn->failures++;
+    cn->next_attempt_ms = dd_now_ms() + backoff_delay_ms(cn);
+}
+
+void dd_store_conn_lost(dd_store_conn_t *cn, const char *what, char *errstr,
+                        size_t errstr_size) {
+    const char *why = "out of memory";
+
+    if (cn->c != NULL && cn->c->err)
+        why = cn->c->errstr;
+    else if (cn->c != NULL)
+        why = "connection closed";
+    dd_set_error(errstr, errstr_size, "redis %s: %s", what, why);
+    dd_store_conn_drop(cn);
+}
+
+void dd_store_conn_ok(dd_store_conn_t *cn) {
+    cn->failures = 0;
+}
+
+int dd_store_conn_is_up(const dd_store_conn_t *cn) {
+    return cn->c != NULL;
+}
+
+int dd_store_conn_backoff_ms(const dd_store_conn_t *cn) {
+    int64_t left;
+
+    if (cn->c != NULL)
+        return 0;
+    left = cn->next_attempt_ms - dd_now_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+static void set_timeval(struct timeval *tv, int ms) {
+    tv->tv_sec = ms / 1000;
+    tv->tv_usec = (ms % 1000) * 1000;
+}
+
+/* AUTH, SELECT, CLIENT SETNAME and SCRIPT LOAD in one pipeline on a fresh
+ * context. An error reply (wrong password, bad db) fails the connect like an
+ * I/O error does; the password never goes into errstr. */
+static int handshake(dd_store_conn_t *cn, char *errstr, size_t errstr_size) {
+    const char *argv[3];
+    size_t argvlen[3];
+    char dbs[16];
+    int nreplies = 0, rc = DD_OK;
+    const char *step[4];
+
+    if (cn->password != NULL) {
+        argv[0] = "AUTH";
+        argv[1] = cn->password;
+        argvlen[0] = 4;
+        argvlen[1] = strlen(cn->password);
+        redisAppendCommandArgv(cn->c, 2, argv, argvlen);
+        step[nreplies++] = "AUTH";
+    }
+    if (cn->db > 0) {
+        snprintf(dbs, sizeof(dbs), "%d", cn->db);
+        argv[0] = "SELECT";
+        argv[1] = dbs;
+        argvlen[0] = 6;
+        argvlen[1] = strlen(dbs);
+        redisAppendCommandArgv(cn->c, 2, argv, argvlen);
+        step[nreplies++] = "SELECT";
+    }
+    /* A name makes dispatchd's connections easy to find in CLIENT LIST. */
+    argv[0] = "CLIENT";
+    argv[1] = "SETNAME";
+    argv[2] = DD_STORE_CLIENT_NAME;
+    argvlen[0] = 6;
+    argvlen[1] = 7;
+    argvlen[2] = strlen(DD_STORE_CLIENT_NAME);
+    redisAppendCommandArgv(cn->c, 3, argv, argvlen);
+    step[nreplies++] = "CLIENT SETNAME";
+    argv[0] = "SCRIPT";
+    argv[1] = "LOAD";
+    argv[2] = cn->script;
+    argvlen[0] = 6;
+    argvlen[1] = 4;
+    argvlen[2] = cn->script_len;
+    redisAppendCommandArgv(cn->c, 3, argv, argvlen);
+    step[nreplies++] = "SCRIPT LOAD";
+
+    for (int i = 0; i < nreplies; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(cn->c, (void **)&r) != REDIS_OK || r == NULL)
+            return DD_ERR; /* the caller reports c->errstr */
+        if (r->type == REDIS_REPLY_ERROR && rc == DD_OK) {
+            dd_set_error(errstr, errstr_size, "redis %s: %s", step[i], r->str);
+            rc = DD_ERR;
+        } else if (i == nreplies - 1 && rc == DD_OK) {
+            if (r->type != REDIS_REPLY_STRING ||
+                r->len != DD_STORE_SHA_SIZE - 1) {
+                dd_set_error(errstr, errstr_size,
+                             "redis SCRIPT LOAD: unexpected reply");
+                rc = DD_ERR;
+            } else {
+                memcpy(cn->sha, r->str, DD_STORE_SHA_SIZE - 1);
+                cn->sha[DD_STORE_SHA_SIZE - 1] = '\0';
+            }
+        }
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+int dd_store_conn_ensure(dd_store_conn_t *cn, char *errstr,
+                         size_t errstr_size) {
+    struct timeval tv;
+    int64_t now = dd_now_ms();
+    char hs_err[256] = "";
+
+    if (cn->c != NULL)
+        return DD_OK;
+    if (now < cn->next_attempt_ms) {
+        dd_set_error(errstr, errstr_size,
+                     "redis unavailable: next connect attempt in %lld ms",
+                     (long long)(cn->next_attempt_ms - now));
+        return DD_ERR;
+    }
+    set_timeval(&tv, cn->timeout_ms);
+    if (cn->unix_path != NULL)
+        cn->c = redisConnectUnixWithTimeout(cn->unix_path, tv);
+    else
+        cn->c = redisConnectWithTimeout(cn->host, cn->port, tv);
+    if (cn->c == NULL || cn->c->err)
+        goto err;
+    /* redisConnectWithTimeout() bounds only the connect; the socket
+     * timeouts bound every later read and write. */
+    if (redisSetTimeout(cn->c, tv) != REDIS_OK)
+        goto err;
+    (void)redisEnableKeepAlive(cn->c);
+    if (handshake(cn, hs_err, sizeof(hs_err)) != DD_OK)
+        goto err;
+    cn->stats->connects++;
+    return DD_OK;
+
+err:
+    cn->stats->connect_errors++;
+    if (hs_err[0] != '\0') {
+        dd_set_error(errstr, errstr_size, "%s", hs_err);
+        dd_store_conn_drop(cn);
+    } else {
+        char what[300];
+        if (cn->unix_path != NULL)
+            snprintf(what, sizeof(what), "connect %s", cn->unix_path);
+        else
+            snprintf(what, sizeof(what), "connect %s:%d", cn->host, cn->port);
+        dd_store_conn_lost(cn, what, errstr, errstr_size);
+    }
+    return DD_ERR;
+}
+
+int dd_store_conn_append_argv(dd_store_conn_t *cn, int argc, const char **argv,
+                              const size_t *argvlen) {
+    int rc = redisAppendCommandArgv(cn->c, argc, argv, argvlen);
+
+    cn->stats->commands++;
+    return rc == REDIS_OK ? DD_OK : DD_ERR;
+}
+
+int dd_store_conn_get_reply(dd_store_conn_t *cn, redisReply **r, char *errstr,
+                            size_t errstr_size) {
+    *r = NULL;
+    if (redisGetReply(cn->c, (void **)r) != REDIS_OK || *r == NULL) {
+        cn->stats->io_errors++;
+        dd_store_conn_lost(cn, "read", errstr, errstr_size);
+        return DD_ERR;
+    }
+    return DD_OK;
+}
+
+int dd_store_conn_command(dd_store_conn_t *cn, const char *what, int argc,
+                          const char **argv, const size_t *argvlen,
+                          redisReply **r, char *errstr, size_t errstr_size) {
+    cn->stats->commands++;
+    *r = redisCommandArgv(cn->c, argc, argv, argvlen);
+    if (*r == NULL) {
+        cn->stats->io_errors++;
+        dd_store_conn_lost(cn, what, errstr, errstr_size);
+        return DD_ERR;
+    }
+    return DD_OK;
+}
+
+/*----- Lifecycle -----*/
+
+int dd_store_conn_init(dd_store_conn_t *cn, const dd_store_conf_t *conf,
+                       const char *script, size_t script_len,
+                       dd_store_stats_t *stats, char *errstr,
+                       size_t errstr_size) {
+    int use_unix = conf->unix_path != NULL && conf->unix_path[0] != '\0';
+
+    memset(cn, 0, sizeof(*cn));
+    if (!use_unix && (conf->host == NULL || conf->host[0] == '\0')) {
+        dd_set_error(errstr, errstr_size, "store: no redis host");
+        return DD_ERR;
+    }
+    if (!use_unix && (conf->port < 1 || conf->port > 65535)) {
+        dd_set_error(errstr, errstr_size, "store: redis port %d out of range",
+                     conf->port);
+        return DD_ERR;
+    }
+    if (conf->db < 0) {
+        dd_set_error(errstr, errstr_size, "store: redis db %d < 0", conf->db);
+        return DD_ERR;
+    }
+    cn->host = dd_xstrdup(use_unix ? "" : conf->host);
+    cn->port = conf->port;
+    cn->unix_path = use_unix ? dd_xstrdup(conf->unix_path) : NULL;
+    cn->password = (conf->password != NULL && conf->password[0] != '\0')
+                       ? dd_xstrdup(conf->password)
+                       : NULL;
+    cn->db = conf->db;
+    cn->timeout_ms =
+        conf->timeout_ms > 0 ? conf->timeout_ms : DD_STORE_TIMEOUT_MS_DEFAULT;
+    cn->script = script;
+    cn->script_len = script_len;
+    cn->stats = stats;
+    cn->rng =
+        (uint64_t)dd_now_us() ^ (uint64_t)(uintptr_t)cn ^ 0x9e3779b97f4a7c15ULL;
+    if (cn->rng == 0)
+        cn->rng = 1;
+    return DD_OK;
+}
+
+void dd_store_conn_close(dd_store_conn_t *cn) {
+    redisFree(cn->c);
+    cn->c = NULL;
+    dd_free(cn->host);
+    dd_free(cn->unix_path);
+    if (cn->password != NULL) {
+        memset(cn->password, 0, strlen(cn->password));
+        dd_free(cn->password);
+    }
+    cn->host = cn->unix_path = cn->password = NULL;
+}

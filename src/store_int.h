@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store internals shared by the files of the Redis adapter: the connection
+ * layer (store_conn.c), the argv builder (store_argv.c) and the pure reply
+ * parsers (store_parse.c), all used by the command layer (store.c). The
+ * command layer reaches Redis only through dd_store_conn_ensure(),
+ * dd_store_conn_append_argv(), dd_store_conn_get_reply(),
+ * dd_store_conn_command() and the drop/lost/ok calls, so that Redis Cluster
+ * routing (slot map, MOVED/ASK, one pipeline per node) can later sit
+ * between the two layers without touching the commands.
+ *
+ * DESIGN: a dd_store_conn_t belongs to its dd_store_t and so to one worker
+ * thread; nothing here locks. The parsers own no state and do no I/O.
+ */
+#ifndef DD_STORE_INT_H
+#define DD_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "store.h"
+
+#define DD_STORE_SHA_SIZE 41 /* 40 hex + NUL */
+
+/*----- Connection layer (store_conn.c) -----*/
+
+/**
+ * @brief One Redis connection: where to connect, the handshake to run, and
+ *        the reconnect state (capped exponential backoff with jitter).
+ */
+typedef struct dd_store_conn {
+    redisContext *c; /* NULL when not connected */
+    char *host;      /* owned, "" for a unix socket */
+    int port;
+    char *unix_path; /* owned, NULL for TCP */
+    char *password;  /* owned, NULL for none; wiped on close */
+    int db;
+    int timeout_ms;     /* connect and command timeout, ms */
+    const char *script; /* borrowed, static: SCRIPT LOAD in the handshake */
+    size_t script_len;  /* bytes of script */
+    char sha[DD_STORE_SHA_SIZE]; /* SHA1 of script on this server */
+    int failures;                /* consecutive failed attempts */
+    int64_t next_attempt_ms;     /* monotonic; no connect before */
+    uint64_t rng;                /* xorshift64 state for jitter */
+    dd_store_stats_t *stats;     /* borrowed: the store's counters */
+} dd_store_conn_t;
+
+/**
+ * @brief Checks the connection part of @p conf (host, port, db) and fills
+ *        @p cn, not connected; the first dd_store_conn_ensure() connects.
+ * @param conf borrowed; strings are copied
+ * @param script borrowed, must outlive cn: loaded by every handshake
+ * @param stats borrowed, must outlive cn: connects, connect_errors,
+ *        io_errors and commands are counted there
+ * @returns DD_OK, or DD_ERR with "store: ..." in errstr (cn then needs no
+ *          dd_store_conn_close()).
+ * @locality any thread, before the owning thread uses cn
+ */
+int dd_store_conn_init(dd_store_conn_t *cn, const dd_store_conf_t *conf,
+                       const char *script, size_t script_len,
+                       dd_store_stats_t *stats, char *errstr,
+                       size_t errstr_size);
+
+/** @brief Frees the context and the copies; wipes the password. */
+void dd_store_conn_close(dd_store_conn_t *cn);
+
+/**
+ * @brief Connects (TCP or unix socket, then AUTH, SELECT, CLIENT SETNAME
+ *        and SCRIPT LOAD in one pipeline) when there is no context, unless
+ *        the backoff says not yet.
+ * @returns DD_OK with a usable context, or DD_ERR with errstr filled.
+ * @locality the owning thread
+ */
+int dd_store_conn_ensure(dd_store_conn_t *cn, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Buffers one command (no I/O) and counts it.
+ * @param argv, argvlen borrowed; copied by the call
+ * @returns DD_OK, or DD_ERR on out of memory (the pipeline is then half
+ *          built: the caller calls dd_store_conn_lost()).
+ */
+int dd_store_conn_append_argv(dd_store_conn_t *cn, int argc, const char **argv,
+                              const size_t *argvlen);
+
+/**
+ * @brief Reads the next reply of a pipeline (sending the buffer first).
+ * @param r out: owned reply (freeReplyObject) on DD_OK
+ * @returns DD_OK, or DD_ERR when the context was lost (counted as an I/O
+ *          error, dropped, errstr "redis read: ...").
+ */
+int dd_store_conn_get_reply(dd_store_conn_t *cn, redisReply **r, char *errstr,
+                            size_t errstr_size);
+
+/**
+ * @brief One command in its own round trip; counts the command.
+ * @param what names the command in errstr ("PING", "SCRIPT LOAD")
+ * @param r out: owned reply on DD_OK
+ * @returns DD_OK, or DD_ERR when the context was lost (I/O error counted,
+ *          dropped, errstr "redis <what>: ...").
+ */
+int dd_store_conn_command(dd_store_conn_t *cn, const char *what, int argc,
+                          const char **argv, const size_t *argvlen,
+                          redisReply **r, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Frees the context and schedules the next attempt. Also used after
+ *        an error reply failed a batch, so that a batch that keeps failing
+ *        is retried at the backoff's pace, not in a hot loop.
+ */
+void dd_store_conn_drop(dd_store_conn_t *cn);
+
+/**
+ * @brief The context is dead or unusable: drops it, with
+ *        "redis <what>: <hiredis error>" in errstr.
+ */
+void dd_store_conn_lost(dd_store_conn_t *cn, const char *what, char *errstr,
+                        size_t errstr_size);
+
+/** @brief A call succeeded: the next failure reconnects at once. */
+void dd_store_conn_ok(dd_store_conn_t *cn);
+
+/** @brief 1 while a context is open. */
+int dd_store_conn_is_up(const dd_store_conn_t *cn);
+
+/** @brief ms until the next connect attempt may start (0: now or up). */
+int dd_store_conn_backoff_ms(const dd_store_conn_t *cn);
+
+/*----- Argv builder (store_argv.c) -----*/
+
+/**
+ * @brief A growable argv for dd_store_conn_append_argv(): values are
+ *        borrowed, keys are built in owned buffers.
+ */
+typedef struct dd_store_argv {
+    const char **argv;
+    size_t *argvlen;
+    char **owned; /* per slot: owned copy to free, or NULL */
+    int argc;
+    int cap;
+} dd_store_argv_t;
+
+/** @brief Room for @p cap arguments per command. */
+void dd_store_argv_init(dd_store_argv_t *a, int cap);
+
+/** @brief Frees the keys built so far and empties @p a. */
+void dd_store_argv_reset(dd_store_argv_t *a);
+
+/** @brief Resets @p a and frees its arrays. */
+void dd_store_argv_close(dd_store_argv_t *a);
+
+/** @brief Borrowed argument of @p len bytes: must outlive the append. */
+void dd_store_argv_add(dd_store_argv_t *a, const char *s, size_t len);
+
+/** @brief Borrowed NUL-terminated argument. */
+void dd_store_argv_add_str(dd_store_argv_t *a, const char *s);
+
+/** @brief Owned argument prefix + kind + id, freed by the reset. */
+void dd_store_argv_add_key(dd_store_argv_t *a, const char *prefix,
+                           const char *kind, const char *id);
+
+/*----- Reply parsers (store_parse.c): pure, no I/O, no counters -----*/
+
+/**
+ * @brief Strict parse of a whole string reply as a finite double.
+ * @returns DD_OK with *out set, or DD_ERR (other type, empty, junk,
+ *          overflow, inf/nan).
+ */
+int dd_store_parse_double(const redisReply *r, double *out);
+
+/**
+ * @brief Strict parse of a string reply as a non-negative decimal integer
+ *        of at most 18 digits (an ETA in seconds).
+ * @returns DD_OK with *out set, or DD_ERR.
+ */
+int dd_store_parse_secs(const redisReply *r, int64_t *out);
+
+/**
+ * @brief An HMGET reply for a hash read: an array of @p n elements, or a
+ *        WRONGTYPE error (bad data, reads as not found).
+ * @param usable out: 1 when the array can be read
+ * @returns DD_OK, or DD_ERR with errstr for a reply that fails the batch
+ *          (any other error reply, another type or length).
+ */
+int dd_store_parse_hmget(const redisReply *r, size_t n, int *usable,
+                         char *errstr, size_t errstr_size);
+
+/**
+ * @brief HMGET parcel:{id} pickup_lat pickup_lon dropoff_lat dropoff_lon.
+ * @param p out: found = 1 only when all four are finite numbers; zeroed
+ *        otherwise (absent, incomplete, junk or WRONGTYPE)
+ * @returns DD_OK, or DD_ERR with errstr (see dd_store_parse_hmget()).
+ */
+int dd_store_parse_parcel(const redisReply *r, dd_store_parcel_t *p,
+                          char *errstr, size_t errstr_size);
+
+/**
+ * @brief HMGET courier:{id} lat lon vehicle status.
+ * @param co out: found = 1 when lat and lon are finite numbers and vehicle
+ *        and status are strings (ranges and vehicle names are not checked
+ *        here; a vehicle too long for the buffer is left ""); zeroed
+ *        otherwise
+ * @returns DD_OK, or DD_ERR with errstr (see dd_store_parse_hmget()).
+ */
+int dd_store_parse_courier(const redisReply *r, dd_store_courier_t *co,
+                           char *errstr, size_t errstr_size);
+
+/**
+ * @brief The reserve-and-record script's {index, bytes} reply.
+ * @param cm out: chosen, and result (owned, dd_free) on 0
+ * @returns 0 done, 1 NOSCRIPT (load and send again), -1 the batch fails
+ *          (errstr filled).
+ */
+int dd_store_parse_script_reply(const redisReply *r, dd_store_commit_t *cm,
+                                char *errstr, size_t errstr_size);
+
+#endif /* DD_STORE_INT_H */

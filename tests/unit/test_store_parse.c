@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for store_parse: the Redis reply parsers of the store, fed
+ * with reply trees built by hand (no server). They pin today's outcomes:
+ * what reads as found, what reads as not found, and what fails a batch.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "store_int.h"
+#include "util.h"
+
+#define VAL_MAX 64
+
+/* An HMGET-like array of four elements; a NULL value is a nil element. */
+typedef struct hash4 {
+    redisReply arr;
+    redisReply el[4];
+    redisReply *ptrs[4];
+    char buf[4][VAL_MAX];
+} hash4_t;
+
+static void set_str(redisReply *r, char *buf, int type, const char *s) {
+    size_t len = strlen(s);
+
+    assert_true(len < VAL_MAX);
+    memcpy(buf, s, len + 1);
+    memset(r, 0, sizeof(*r));
+    r->type = type;
+    r->str = buf;
+    r->len = len;
+}
+
+static redisReply *hash4(hash4_t *h, const char *v0, const char *v1,
+                         const char *v2, const char *v3) {
+    const char *v[4] = {v0, v1, v2, v3};
+
+    memset(h, 0, sizeof(*h));
+    for (int i = 0; i < 4; i++) {
+        if (v[i] != NULL)
+            set_str(&h->el[i], h->buf[i], REDIS_REPLY_STRING, v[i]);
+        else
+            h->el[i].type = REDIS_REPLY_NIL;
+        h->ptrs[i] = &h->el[i];
+    }
+    h->arr.type = REDIS_REPLY_ARRAY;
+    h->arr.elements = 4;
+    h->arr.element = h->ptrs;
+    return &h->arr;
+}
+
+/*----- couriers -----*/
+
+/* dd_store_parse_courier() on HMGET courier:{id} lat lon vehicle status. */
+static int courier4(const char *lat, const char *lon, const char *veh,
+                    const char *status, dd_store_courier_t *co) {
+    hash4_t h;
+    char err[128] = "";
+    int rc = dd_store_parse_courier(hash4(&h, lat, lon, veh, status), co, err,
+                                    sizeof(err));
+
+    assert_string_equal(err, "");
+    return rc;
+}
+
+static void test_courier_valid_hash(void **state) {
+    dd_store_courier_t co;
+    (void)state;
+
+    assert_int_equal(courier4("52.52", "-13.4", "bike", "available", &co),
+                     DD_OK);
+    assert_int_equal(co.found, 1);
+    assert_true(co.lat > 52.5199 && co.lat < 52.5201);
+    assert_true(co.lon < -13.3999 && co.lon > -13.4001);
+    assert_string_equal(co.vehicle, "bike");
+    assert_int_equal(co.available, 1);
+
+    assert_int_equal(courier4("1", "2", "car", "busy", &co), DD_OK);
+    assert_int_equal(co.found, 1);
+    assert_int_equal(co.available, 0);
+    /* Exactly "available", nothing longer or differently cased. */
+    assert_int_equal(courier4("1", "2", "car", "Available", &co), DD_OK);
+    assert_int_equal(co.available, 0);
+    assert_int_equal(courier4("1", "2", "car", "available ", &co), DD_OK);
+    assert_int_equal(co.available, 0);
+}
+
+static void test_courier_missing_field_is_not_found(void **state) {
+    dd_store_courier_t co;
+    (void)state;
+
+    /* Every one of the four fields is required. */
+    for (int missing = 0; missing < 4; missing++) {
+        const char *v[4] = {"52.5", "13.4", "bike", "available"};
+        v[missing] = NULL;
+        memset(&co, 0x5a, sizeof(co));
+        assert_int_equal(courier4(v[0], v[1], v[2], v[3], &co), DD_OK);
+        assert_int_equal(co.found, 0);
+        assert_int_equal(co.available, 0);
+        assert_string_equal(co.vehicle, "");
+    }
+    /* An absent key: HMGET answers four nils. */
+    assert_int_equal(courier4(NULL, NULL, NULL, NULL, &co), DD_OK);
+    assert_int_equal(co.found, 0);
+}
+
+static void test_courier_bad_numbers(void **state) {
+    static const char *const bad[] = {"abc", "",    "52.5x", "52.5 ",
+                                      "nan", "inf", "1e999"};
+    dd_store_courier_t co;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(courier4(bad[i], "13.4", "bike", "available", &co),
+                         DD_OK);
+        assert_int_equal(co.found, 0);
+        assert_int_equal(courier4("52.5", bad[i], "bike", "available", &co),
+                         DD_OK);
+        assert_int_equal(co.found, 0);
+    }
+    /* strtod() skips leading blanks, so " 52.5" reads as 52.5 (today's
+     * outcome, pinned here so a change is a decision). */
+    assert_int_equal(courier4(" 52.5", "13.4", "bike", "available", &co),
+                     DD_OK);
+    assert_int_equal(co.found, 1);
+}
+
+/* Ranges are the domain's business: lon 181 reads as stored. */
+static void test_courier_out_of_range_reads_as_stored(void **state) {
+    dd_store_courier_t co;
+    (void)state;
+
+    assert_int_equal(courier4("91", "181", "bike", "available", &co), DD_OK);
+    assert_int_equal(co.found, 1);
+    assert_true(co.lat > 90.999 && co.lat < 91.001);
+    assert_true(co.lon > 180.999 && co.lon < 181.001);
+}
+
+/* Vehicle names are the domain's business too; one too long is left "". */
+static void test_courier_unknown_vehicle(void **state) {
+    dd_store_courier_t co;
+    (void)state;
+
+    assert_int_equal(courier4("1", "2", "rocket", "available", &co), DD_OK);
+    assert_int_equal(co.found, 1);
+    assert_string_equal(co.vehicle, "rocket");
+
+    /* DD_STORE_VEHICLE_MAX - 1 bytes fit, one more does not. */
+    assert_int_equal(courier4("1", "2", "123456789012345", "available", &co),
+                     DD_OK);
+    assert_int_equal(co.found, 1);
+    assert_string_equal(co.vehicle, "123456789012345");
+    assert_int_equal(courier4("1", "2", "1234567890123456", "available", &co),
+                     DD_OK);
+    assert_int_equal(co.found, 1);
+    assert_string_equal(co.vehicle, "");
+}
+
+static void test_courier_wrong_element_type(void **state) {
+    hash4_t h;
+    dd_store_courier_t co;
+    char err[128] = "";
+    redisReply *r = hash4(&h, "1", "2", "bike", "available");
+    (void)state;
+
+    h.el[2].type = REDIS_REPLY_INTEGER; /* vehicle */
+    assert_int_equal(dd_store_parse_courier(r, &co, err, sizeof(err)), DD_OK);
+    assert_int_equal(co.found, 0);
+    r = hash4(&h, "1", "2", "bike", "available");
+    h.el[0].type = REDIS_REPLY_STATUS; /* lat */
+    assert_int_equal(dd_store_parse_courier(r, &co, err, sizeof(err)), DD_OK);
+    assert_int_equal(co.found, 0);
+}
+
+/* A nil or another type where the array belongs fails the batch. */
+static void test_courier_nil_and_wrong_reply_type(void **state) {
+    redisReply r;
+    hash4_t h;
+    char buf[VAL_MAX];
+    dd_store_courier_t co;
+    char err[128] = "";
+    (void)state;
+
+    memset(&r, 0, sizeof(r));
+    r.type = REDIS_REPLY_NIL;
+    assert_int_equal(dd_store_parse_courier(&r, &co, err, sizeof(err)), DD_ERR);
+    assert_string_equal(err, "redis HMGET: unexpected reply");
+    assert_int_equal(co.found, 0);
+
+    set_str(&r, buf, REDIS_REPLY_STRING, "52.5");
+    err[0] = '\0';
+    assert_int_equal(dd_store_parse_courier(&r, &co, err, sizeof(err)), DD_ERR);
+    assert_string_equal(err, "redis HMGET: unexpected reply");
+
+    memset(&r, 0, sizeof(r));
+    r.type = REDIS_REPLY_INTEGER;
+    assert_int_equal(dd_store_parse_courier(&r, &co, err, sizeof(err)), DD_ERR);
+
+    /* An array of another length. */
+    hash4(&h, "1", "2", "bike", "available");
+    h.arr.elements = 3;
+    err[0] = '\0';
+    assert_int_equal(dd_store_parse_courier(&h.arr, &co, err, sizeof(err)),
+                     DD_ERR);
+    assert_string_equal(err, "redis HMGET: unexpected reply");
+}
+
+/* WRONGTYPE is bad data (not found); any other error fails the batch. */
+static void test_courier_error_replies(void **state) {
+    redisReply r;
+    char buf[VAL_MAX];
+    dd_store_courier_t co;
+    char err[128] = "";
+    (void)state;
+
+    set_str(&r, buf, REDIS_REPLY_ERROR,
+            "WRONGTYPE Operation against a key holding the wrong kind");
+    assert_int_equal(dd_store_parse_courier(&r, &co, err, sizeof(err)), DD_OK);
+    assert_int_equal(co.found, 0);
+    assert_string_equal(err, "");
+
+    set_str(&r, buf, REDIS_REPLY_ERROR, "LOADING Redis is loading");
+    assert_int_equal(dd_store_parse_courier(&r, &co, err, sizeof(err)), DD_ERR);
+    assert_string_equal(err, "redis HMGET: LOADING Redis is loading");
+    assert_int_equal(co.found, 0);
+}
+
+/*----- parcels -----*/
+
+static void test_parcel(void **state) {
+    hash4_t h;
+    redisReply r;
+    dd_store_parcel_t p, zero;
+    char err[128] = "";
+    (void)state;
+
+    memset(&zero, 0, sizeof(zero));
+    assert_int_equal(
+        dd_store_parse_parcel(hash4(&h, "52.5", "13.4", "-33.9", "151.2"), &p,
+                              err, sizeof(err)),
+        DD_OK);
+    assert_int_equal(p.found, 1);
+    assert_true(p.dropoff_lat < -33.899 && p.dropoff_lat > -33.901);
+    assert_true(p.dropoff_lon > 151.199 && p.dropoff_lon < 151.201);
+
+    assert_int_equal(
+        dd_store_parse_parcel(hash4(&h, "52.5", "13.4", NULL, "151.2"), &p, err,
+                              sizeof(err)),
+        DD_OK);
+    assert_int_equal(p.found, 0);
+    assert_memory_equal(&p, &zero, sizeof(p)); /* zeroed */
+
+    assert_int_equal(dd_store_parse_parcel(hash4(&h, "abc", "13.4", "1", "2"),
+                                           &p, err, sizeof(err)),
+                     DD_OK);
+    assert_int_equal(p.found, 0);
+
+    memset(&r, 0, sizeof(r));
+    r.type = REDIS_REPLY_NIL;
+    assert_int_equal(dd_store_parse_parcel(&r, &p, err, sizeof(err)), DD_ERR);
+    assert_int_equal(p.found, 0);
+}
+
+/*----- numbers -----*/
+
+static void test_parse_secs(void **state) {
+    redisReply r;
+    char buf[VAL_MAX];
+    int64_t v = -7;
+    (void)state;
+
+    set_str(&r, buf, REDIS_REPLY_STRING, "0");
+    assert_int_equal(dd_store_parse_secs(&r, &v), DD_OK);
+    assert_int_equal(v, 0);
+    set_str(&r, buf, REDIS_REPLY_STRING, "123456789012345678"); /* 18 */
+    assert_int_equal(dd_store_parse_secs(&r, &v), DD_OK);
+    assert_true(v == 123456789012345678LL);
+    set_str(&r, buf, REDIS_REPLY_STRING, "1234567890123456789"); /* 19 */
+    assert_int_equal(dd_store_parse_secs(&r, &v), DD_ERR);
+    set_str(&r, buf, REDIS_REPLY_STRING, "-1");
+    assert_int_equal(dd_store_parse_secs(&r, &v), DD_ERR);
+    set_str(&r, buf, REDIS_REPLY_STRING, "12.5");
+    assert_int_equal(dd_store_parse_secs(&r, &v), DD_ERR);
+    set_str(&r, buf, REDIS_REPLY_STRING, "");
+    assert_int_equal(dd_store_parse_secs(&r, &v), DD_ERR);
+    set_str(&r, buf, REDIS_REPLY_STATUS, "12");
+    assert_int_equal(dd_store_parse_secs(&r, &v), DD_ERR);
+    memset(&r, 0, sizeof(r));
+    r.type = REDIS_REPLY_NIL;
+    assert_int_equal(dd_store_parse_secs(&r, &v), DD_ERR);
+}
+
+static void test_parse_double(void **state) {
+    redisReply r;
+    char buf[VAL_MAX];
+    double v = 0;
+    (void)state;
+
+    set_str(&r, buf, REDIS_REPLY_STRING, "-0.5");
+    assert_int_equal(dd_store_parse_double(&r, &v), DD_OK);
+    assert_true(v < -0.4999 && v > -0.5001);
+    set_str(&r, buf, REDIS_REPLY_STRING, "1e3");
+    assert_int_equal(dd_store_parse_double(&r, &v), DD_OK);
+    assert_true(v > 999.999 && v < 1000.001);
+    set_str(&r, buf, REDIS_REPLY_STRING, "-inf");
+    assert_int_equal(dd_store_parse_double(&r, &v), DD_ERR);
+    set_str(&r, buf, REDIS_REPLY_STRING, "1 ");
+    assert_int_equal(dd_store_parse_double(&r, &v), DD_ERR);
+    /* 63 bytes still parse; 64 do not fit the buffer. */
+    memset(buf, '1', 63);
+    buf[63] = '\0';
+    r.len = 63;
+    assert_int_equal(dd_store_parse_double(&r, &v), DD_OK);
+    r.len = 64;
+    assert_int_equal(dd_store_parse_double(&r, &v), DD_ERR);
+}
+
+/*----- the reserve-and-record script -----*/
+
+static void test_script_reply(void **state) {
+    redisReply arr, el[2], *ptrs[2] = {&el[0], &el[1]};
+    char buf[VAL_MAX];
+    dd_store_commit_t cm;
+    char err[128] = "";
+    (void)state;
+
+    memset(&cm, 0, sizeof(cm));
+    cm.ncandidates = 2;
+    memset(&arr, 0, sizeof(arr));
+    arr.type = REDIS_REPLY_ARRAY;
+    arr.elements = 2;
+    arr.element = ptrs;
+    memset(&el[0], 0, sizeof(el[0]));
+    el[0].type = REDIS_REPLY_INTEGER;
+    el[0].integer = 1;
+    set_str(&el[1], buf, REDIS_REPLY_STRING, "{\"ok\":1}");
+    assert_int_equal(dd_store_parse_script_reply(&arr, &cm, err, sizeof(err)),
+                     0);
+    assert_int_equal(cm.chosen, 1);
+    assert_string_equal(cm.result, "{\"ok\":1}");
+    assert_int_equal(cm.result_len, 8);
+    dd_free(cm.result);
+    cm.result = NULL;
+
+    el[0].integer = DD_STORE_COMMIT_EXISTING;
+    assert_int_equal(dd_store_parse_script_reply(&arr, &cm, err, sizeof(err)),
+                     0);
+    assert_int_equal(cm.chosen, DD_STORE_COMMIT_EXISTING);
+    dd_free(cm.result);
+    cm.result = NULL;
+
+    el[0].integer = 2; /* no third candidate */
+    assert_int_equal(dd_store_parse_script_reply(&arr, &cm, err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, "redis EVALSHA: bad index 2");
+    assert_null(cm.result);
+
+    el[0].type = REDIS_REPLY_STRING; /* index of the wrong type */
+    assert_int_equal(dd_store_parse_script_reply(&arr, &cm, err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, "redis EVALSHA: unexpected reply");
+
+    set_str(&arr, buf, REDIS_REPLY_ERROR, "NOSCRIPT No matching script");
+    assert_int_equal(dd_store_parse_script_reply(&arr, &cm, err, sizeof(err)),
+                     1);
+    set_str(&arr, buf, REDIS_REPLY_ERROR, "OOM command not allowed");
+    assert_int_equal(dd_store_parse_script_reply(&arr, &cm, err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, "redis EVALSHA: OOM command not allowed");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_courier_valid_hash),
+        cmocka_unit_test(test_courier_missing_field_is_not_found),
+        cmocka_unit_test(test_courier_bad_numbers),
+        cmocka_unit_test(test_courier_out_of_range_reads_as_stored),
+        cmocka_unit_test(test_courier_unknown_vehicle),
+        cmocka_unit_test(test_courier_wrong_element_type),
+        cmocka_unit_test(test_courier_nil_and_wrong_reply_type),
+        cmocka_unit_test(test_courier_error_replies),
+        cmocka_unit_test(test_parcel),
+        cmocka_unit_test(test_parse_secs),
+        cmocka_unit_test(test_parse_double),
+        cmocka_unit_test(test_script_reply),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
