@@ -552,7 +552,9 @@ static int parse_redis_tcp(const char *s, dd_redis_url_t *u, const char *where,
     if (*s == '[') {
         host = s + 1;
         hend = memchr(host, ']', (size_t)(aend - host));
-        if (hend == NULL || hend == host || (hend + 1 < aend && hend[1] != ':'))
+        if (hend == NULL || hend == host ||
+            memchr(host, '[', (size_t)(hend - host)) != NULL ||
+            (hend + 1 < aend && hend[1] != ':'))
             return FAIL(e, EX_CONFIG_, "%sbad [IPV6] host", where);
         if (hend + 1 < aend)
             port = hend + 2;
@@ -1342,8 +1344,10 @@ void dd_config_dump(const dd_config_t *cfg, FILE *fp) {
         const dd_kafka_prop_t *p = &cfg->kafka_props[i];
         const char *value = is_secret_key(p->key) ? "***" : p->value;
 
-        /* Only lower-case names without '_' survive the env mapping. */
-        if (strpbrk(p->key, "_=ABCDEFGHIJKLMNOPQRSTUVWXYZ") != NULL) {
+        /* Only lower-case names without '_' survive the env mapping, and
+         * an empty environment variable counts as unset. */
+        if (strpbrk(p->key, "_=ABCDEFGHIJKLMNOPQRSTUVWXYZ") != NULL ||
+            p->value[0] == '\0') {
             fprintf(fp, "# -X %s%s=%s (no environment form)\n",
                     p->target == DD_KAFKA_TARGET_BOTH       ? ""
                     : p->target == DD_KAFKA_TARGET_CONSUMER ? "consumer."
