@@ -4,7 +4,7 @@
 #   make test       everything: deps, build, unit tests, local stack,
 #                   integration and system tests, stack down
 #   make unit       unit tests only (no network, no services)
-#   make asan|tsan|valgrind|fmt|fmt-check|lint|demo|install|clean
+#   make asan|tsan|valgrind|fuzz|fmt|fmt-check|lint|demo|install|clean
 #
 # Each variant builds in build/<variant>/ (BUILD=release|asan|tsan|noopt|
 # coverage). The user's CFLAGS/LDFLAGS are appended, never replaced.
@@ -73,7 +73,7 @@ TSAN_UNIT_BINS = $(filter-out $(TSAN_EXCLUDE:%=$(B)/tests/unit/%),$(UNIT_BINS))
 unit_mods = $(sort util $(if $(wildcard src/log.c),log) \
               $(if $(wildcard src/$(1).c),$(1)) $(UNIT_DEPS_test_$(1)))
 
-.PHONY: all test unit integration asan tsan valgrind fmt fmt-check lint demo bench \
+.PHONY: all test unit integration asan tsan valgrind fuzz fuzz-bins fmt fmt-check lint demo bench \
         install clean noopt coverage tools unit-bins integration-bins
 .DEFAULT_GOAL := all
 
@@ -146,6 +146,40 @@ tsan:
 	DD_TEST_TIMEOUT_MULTIPLIER=5 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	    scripts/run-tests tsan $(filter-out $(TSAN_EXCLUDE:%=build/tsan/tests/unit/%),$(UNIT_SRCS:tests/unit/%.c=build/tsan/tests/unit/%))
 
+# libFuzzer harnesses (tests/fuzz/fuzz_<target>.c), built with clang in
+# build/fuzz/: the modules each one links (tests/fuzz/deps.mk) compiled
+# with the same sanitizers, each harness run for FUZZ_SECONDS on a scratch
+# copy of tests/fuzz/corpus/<target>/. A crash fails; its input is kept in
+# build/fuzz/artifacts/.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FB           := build/fuzz
+FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TARGETS := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS   = $(DD_STD) $(DD_WARN) -O1 -g -fno-omit-frame-pointer \
+                -Iinclude -Isrc -MMD -MP $(shell pkg-config --cflags jansson)
+-include tests/fuzz/deps.mk
+
+$(FB)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $$(foreach m,$$(FUZZ_DEPS_$$*),$(FB)/obj/$$(m).o)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ \
+	    $(filter %.c %.o,$^) $(shell pkg-config --libs jansson) -lm
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
+
+fuzz:
+	scripts/deps fuzz
+	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return (int)(d[0] * 0 + n * 0); }' | \
+	    $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null || \
+	    { echo "fuzz: $(FUZZ_CC) cannot link -fsanitize=fuzzer; install clang and libclang-rt-14-dev" >&2; exit 1; }
+	$(MAKE) fuzz-bins
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FB) $(FUZZ_TARGETS)
+
 valgrind: unit-bins
 	DD_TEST_TIMEOUT_MULTIPLIER=10 DD_TEST_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --quiet" \
 	    scripts/run-tests valgrind $(UNIT_BINS)
@@ -187,3 +221,4 @@ clean:
 	rm -rf build
 
 -include $(shell find $(B) -name "*.d" 2>/dev/null)
+-include $(wildcard $(FB)/obj/*.d $(FB)/*.d)

@@ -218,8 +218,10 @@ void dd_config_dump(const dd_config_t *cfg, FILE *fp) {
         const dd_kafka_prop_t *p = &cfg->kafka_props[i];
         const char *value = is_secret_key(p->key) ? "***" : p->value;
 
-        /* Only lower-case names without '_' survive the env mapping. */
-        if (strpbrk(p->key, "_=ABCDEFGHIJKLMNOPQRSTUVWXYZ") != NULL) {
+        /* Only lower-case names without '_' survive the env mapping, and
+         * an empty environment variable counts as unset. */
+        if (strpbrk(p->key, "_=ABCDEFGHIJKLMNOPQRSTUVWXYZ") != NULL ||
+            p->value[0] == '\0') {
             fprintf(fp, "# -X %s%s=%s (no environment form)\n",
                     p->target == DD_KAFKA_TARGET_BOTH       ? ""
                     : p->target == DD_KAFKA_TARGET_CONSUMER ? "consumer."

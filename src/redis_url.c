@@ -172,7 +172,9 @@ static int parse_tcp(const char *s, dd_redis_url_t *u, url_err_t *e) {
     if (*s == '[') {
         host = s + 1;
         hend = memchr(host, ']', (size_t)(aend - host));
-        if (hend == NULL || hend == host || (hend + 1 < aend && hend[1] != ':'))
+        if (hend == NULL || hend == host ||
+            memchr(host, '[', (size_t)(hend - host)) != NULL ||
+            (hend + 1 < aend && hend[1] != ':'))
             return URL_FAIL(e, "bad [IPV6] host");
         if (hend + 1 < aend)
             port = hend + 2;

@@ -1,0 +1,5 @@
+# Modules under src/ that each fuzz harness links (tests/fuzz/fuzz_<t>.c),
+# compiled with the fuzzer's sanitizers: FUZZ_DEPS_<t> = <module> ...
+FUZZ_DEPS_request = codec util
+FUZZ_DEPS_redis_url = redis_url util
+FUZZ_DEPS_config = config config_options config_value config_print redis_url util
