@@ -458,3 +458,33 @@ char *dd_codec_result_json(const dd_result_t *res, size_t *lenp) {
         *lenp = size;
     return out;
 }
+
+int dd_codec_result_outcome(const char *buf, size_t len, dd_status_t *status,
+                            const char **reason) {
+    static const char *const known[] = {
+        DD_REASON_UNKNOWN_COURIER,     DD_REASON_UNKNOWN_PARCEL,
+        DD_REASON_COURIER_UNAVAILABLE, DD_REASON_NO_CANDIDATE_AVAILABLE,
+        DD_REASON_DEADLINE_EXPIRED,
+    };
+    json_t *root = json_loadb(buf, len, 0, NULL);
+    const char *s = json_string_value(json_object_get(root, "status"));
+    const char *r = json_string_value(json_object_get(root, "reason"));
+    int rc = DD_ERR;
+
+    *status = DD_STATUS_REJECTED;
+    *reason = NULL;
+    if (s != NULL && strcmp(s, "assigned") == 0) {
+        *status = DD_STATUS_ASSIGNED;
+        rc = DD_OK;
+    } else if (s != NULL && strcmp(s, "expired") == 0) {
+        *status = DD_STATUS_EXPIRED;
+        rc = DD_OK;
+    } else if (s != NULL && strcmp(s, "rejected") == 0) {
+        rc = DD_OK;
+    }
+    for (size_t i = 0; r != NULL && i < sizeof(known) / sizeof(*known); i++)
+        if (strcmp(r, known[i]) == 0)
+            *reason = known[i];
+    json_decref(root);
+    return rc;
+}
