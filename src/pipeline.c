@@ -60,8 +60,9 @@ void dd_pipeline_print_versions(FILE *fp) {
     fprintf(fp, "librdkafka %s\n", rd_kafka_version_str());
 }
 
-/* dd-prod: the broker acknowledged the job's record. */
-static void on_delivered(dd_job_t *job, void *opaque) {
+/* Job acked (dd-prod; a worker in a dry run): the broker acknowledged the
+ * job's record, so its offset is done in the tracker. */
+static void job_acked(dd_job_t *job, void *opaque) {
     pipeline_t *pl = opaque;
     int64_t committable;
 
@@ -78,12 +79,13 @@ static void on_delivered(dd_job_t *job, void *opaque) {
     dd_job_destroy(job);
 }
 
-/* dd-work-N: a processed job goes to the producer; in a dry run (no
- * producer) it is complete as soon as it is answered. */
-static void deliver(dd_job_t *job, void *opaque) {
+/* Job answered (dd-work-N): the worker has the job's output, which goes to
+ * the producer; in a dry run (no producer) the job is complete as soon as
+ * it is answered. */
+static void job_answered(dd_job_t *job, void *opaque) {
     pipeline_t *pl = opaque;
     if (pl->prod == NULL)
-        on_delivered(job, pl);
+        job_acked(job, pl);
     else
         dd_producer_send(pl->prod, job);
 }
@@ -180,8 +182,7 @@ int dd_pipeline_run(const dd_config_t *cfg) {
     dd_metrics_gauge_set(DD_G_QUEUE_CAPACITY, cfg->queue_capacity);
     /* A dry run produces nothing: no producer at all. */
     if (!cfg->dry_run)
-        pl.prod =
-            dd_producer_new(cfg, on_delivered, &pl, errstr, sizeof(errstr));
+        pl.prod = dd_producer_new(cfg, job_acked, &pl, errstr, sizeof(errstr));
     if (pl.prod == NULL && !cfg->dry_run) {
         rc = EXIT_CONFIG;
         goto fail;
@@ -205,7 +206,8 @@ int dd_pipeline_run(const dd_config_t *cfg) {
                DD_VERSION, rd_kafka_version_str(), cfg->topic,
                cfg->dry_run ? "nothing (dry run)" : cfg->result_topic,
                cfg->workers, cfg->queue_capacity);
-    pl.pool = dd_pool_new(cfg, pl.jq, deliver, &pl, errstr, sizeof(errstr));
+    pl.pool =
+        dd_pool_new(cfg, pl.jq, job_answered, &pl, errstr, sizeof(errstr));
     if (pl.pool == NULL ||
         dd_consumer_start(pl.cons, errstr, sizeof(errstr)) != DD_OK) {
         rc = EXIT_SOFTWARE;

@@ -2,7 +2,7 @@
 /*
  * pool: worker threads; see pool.h.
  *
- * DESIGN: workers share only the job queue (its own lock) and the deliver
+ * DESIGN: workers share only the job queue (its own lock) and the answered
  * callback (thread-safe). Each worker's debug state sits behind its own
  * small mutex, taken for a few stores per batch and by snapshots; no other
  * lock is held at the same time. The store is created and used on the
@@ -41,7 +41,7 @@ typedef struct worker {
 struct dd_pool {
     const dd_config_t *cfg;
     dd_queue_t *jq;
-    dd_pool_deliver_cb *deliver;
+    dd_pool_answered_cb *answered;
     void *opaque;
     _Atomic int64_t give_up_ms; /* INT64_MAX until dd_pool_join() */
     worker_t *workers;
@@ -191,7 +191,7 @@ static void process(worker_t *w, dd_store_t *st, batch_ctx_t *b,
             DD_LOG_TPO(DD_LOG_INFO, "pool", "dead_letter", pool->cfg->topic,
                        job->partition, job->offset, "%s: %s",
                        dd_codec_err_name(err.code), err.text);
-            pool->deliver(job, pool->opaque);
+            pool->answered(job, pool->opaque);
             continue;
         }
         memset(&b->items[m], 0, sizeof(b->items[m]));
@@ -222,7 +222,7 @@ static void process(worker_t *w, dd_store_t *st, batch_ctx_t *b,
         dd_dispatch_item_reset(it);
         dd_metrics_observe(DD_H_PROCESSING,
                            (double)(dd_now_us() - start_us) / 1e6);
-        pool->deliver(job, pool->opaque);
+        pool->answered(job, pool->opaque);
     }
 }
 
@@ -317,13 +317,13 @@ static void *worker_main(void *arg) {
 }
 
 dd_pool_t *dd_pool_new(const dd_config_t *cfg, dd_queue_t *jq,
-                       dd_pool_deliver_cb *deliver, void *opaque, char *errstr,
-                       size_t errstr_size) {
+                       dd_pool_answered_cb *answered, void *opaque,
+                       char *errstr, size_t errstr_size) {
     dd_pool_t *pool = dd_xcalloc(1, sizeof(*pool));
 
     pool->cfg = cfg;
     pool->jq = jq;
-    pool->deliver = deliver;
+    pool->answered = answered;
     pool->opaque = opaque;
     atomic_store(&pool->give_up_ms, INT64_MAX);
     pool->n = cfg->workers;
