@@ -247,4 +247,25 @@ const char *dd_codec_status_name(dd_status_t status);
  */
 char *dd_codec_result_json(const dd_result_t *res, size_t *lenp);
 
+/**
+ * @brief Read the status and reason back out of stored result bytes (a
+ *        `result:{request_id}` record or a ledger entry), as written by
+ *        dd_codec_result_json(). Bytes that are not a result object (only a
+ *        foreign writer could put them there) read as rejected without a
+ *        reason: they are still what gets republished.
+ * @param buf (borrowed) the stored bytes; need not be NUL-terminated
+ * @param len length of buf in bytes
+ * @param status (borrowed) receives the status: DD_STATUS_ASSIGNED or
+ *        DD_STATUS_EXPIRED when the `status` field says so, else
+ *        DD_STATUS_REJECTED
+ * @param reason (borrowed) receives the matching DD_REASON_* string (static),
+ *        or NULL when the `reason` field is absent or not one of them
+ * @returns DD_OK when buf is a JSON object whose `status` is one of the
+ *          three status names, DD_ERR otherwise (status and reason are set
+ *          either way)
+ * @locality any thread
+ */
+int dd_codec_result_outcome(const char *buf, size_t len, dd_status_t *status,
+                            const char **reason);
+
 #endif /* DD_CODEC_H */

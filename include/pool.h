@@ -5,7 +5,8 @@
  * --batch-size jobs from the queue at once, parses and validates them,
  * answers the valid ones through the domain in a few pipelined Redis round
  * trips, marks the invalid ones for the dead-letter topic, and hands every
- * job to the deliver callback (the producer).
+ * job to the answered callback (the pipeline passes it on to the
+ * producer).
  *
  * While Redis is unreachable a worker keeps its batch and retries with the
  * store's capped, jittered backoff: nothing is lost, the queue fills and the
@@ -23,8 +24,13 @@
 
 typedef struct dd_pool dd_pool_t;
 
-/** @brief Receives a processed job. @param job transferred */
-typedef void(dd_pool_deliver_cb)(dd_job_t *job, void *opaque);
+/**
+ * @brief The "job answered" event: a worker has the job's output (a result,
+ *        or a dead letter) and hands the job on. Called on the worker's
+ *        thread (dd-work-N), concurrently from several workers.
+ * @param job transferred to the callee
+ */
+typedef void(dd_pool_answered_cb)(dd_job_t *job, void *opaque);
 
 /** What a worker is doing, for /debug/workers. */
 typedef enum dd_worker_state {
@@ -54,8 +60,8 @@ typedef struct dd_worker_info {
  * @locality main thread
  */
 dd_pool_t *dd_pool_new(const dd_config_t *cfg, dd_queue_t *jq,
-                       dd_pool_deliver_cb *deliver, void *opaque, char *errstr,
-                       size_t errstr_size);
+                       dd_pool_answered_cb *answered, void *opaque,
+                       char *errstr, size_t errstr_size);
 
 /**
  * @brief Join the workers. The caller closed the queue first, so they drain

@@ -4,7 +4,7 @@
  * dead letters, with its own delivery-report thread (dd-prod).
  *
  * A job handed to dd_producer_send() belongs to the producer until its
- * delivery succeeds; then done_cb receives it (and its ownership). A failed
+ * delivery succeeds; then acked_cb receives it (and its ownership). A failed
  * delivery is never reported as done: the job is produced again after a
  * capped backoff, so its input offset cannot be committed before a record
  * for it is on the broker.
@@ -21,10 +21,11 @@
 typedef struct dd_producer dd_producer_t;
 
 /**
- * @brief Called on dd-prod once the broker acknowledged a job's record.
+ * @brief The "job acked" event: called on dd-prod once the broker
+ *        acknowledged a job's record (a successful delivery report).
  * @param job transferred to the callee
  */
-typedef void(dd_producer_done_cb)(dd_job_t *job, void *opaque);
+typedef void(dd_producer_acked_cb)(dd_job_t *job, void *opaque);
 
 /*----- Lifecycle -----*/
 
@@ -35,7 +36,7 @@ typedef void(dd_producer_done_cb)(dd_job_t *job, void *opaque);
  * @locality main thread
  */
 dd_producer_t *dd_producer_new(const dd_config_t *cfg,
-                               dd_producer_done_cb *done_cb, void *opaque,
+                               dd_producer_acked_cb *acked_cb, void *opaque,
                                char *errstr, size_t errstr_size);
 
 /**
@@ -57,7 +58,7 @@ void dd_producer_destroy(dd_producer_t *prod);
 
 /**
  * @brief Publish a job's output (result or dead letter).
- * @param job transferred; comes back through done_cb once delivered.
+ * @param job transferred; comes back through acked_cb once delivered.
  * @locality any thread (workers)
  */
 void dd_producer_send(dd_producer_t *prod, dd_job_t *job);

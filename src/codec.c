@@ -422,3 +422,27 @@ char *dd_codec_result_json(const dd_result_t *res, size_t *lenp) {
         *lenp = size;
     return out;
 }
+
+int dd_codec_result_outcome(const char *buf, size_t len, dd_status_t *status,
+                            const char **reason) {
+    json_t *root = json_loadb(buf, len, 0, NULL);
+    const char *s = json_string_value(json_object_get(root, "status"));
+    const char *r = json_string_value(json_object_get(root, "reason"));
+    int rc = DD_ERR;
+
+    *status = DD_STATUS_REJECTED;
+    *reason = NULL;
+    if (s != NULL && strcmp(s, "assigned") == 0) {
+        *status = DD_STATUS_ASSIGNED;
+        rc = DD_OK;
+    } else if (s != NULL && strcmp(s, "expired") == 0) {
+        *status = DD_STATUS_EXPIRED;
+        rc = DD_OK;
+    } else if (s != NULL && strcmp(s, "rejected") == 0) {
+        rc = DD_OK;
+    }
+    /* NULL when r is not a reason: dd_codec_reason_find() gives -1. */
+    *reason = dd_codec_reason_name((dd_reason_t)dd_codec_reason_find(r));
+    json_decref(root);
+    return rc;
+}

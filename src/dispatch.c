@@ -13,7 +13,8 @@
  *               rejection built here, all with the same processed_at.
  *
  * The status and reason of a result that was already stored are read back
- * from its JSON (jansson), since the stored bytes are the answer.
+ * from its JSON (dd_codec_result_outcome()), since the stored bytes are the
+ * answer.
  *
  * No state, no locks: it runs on the thread that owns the store. Never
  * includes hiredis or librdkafka.
@@ -22,8 +23,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #include "codec.h"
 #include "route.h"
@@ -107,26 +106,6 @@ void dd_dispatch_item_reset(dd_dispatch_item_t *item) {
     item->eta_hits = 0;
     item->eta_misses = 0;
     item->eta_errors = 0;
-}
-
-/* Status and reason of stored result bytes. Bytes that are not a result
- * (only a foreign writer could put them there) read as rejected without a
- * reason; they are still what gets republished. */
-static void stored_outcome(const char *buf, size_t len, dd_status_t *status,
-                           const char **reason) {
-    json_t *root = json_loadb(buf, len, 0, NULL);
-    const char *s = json_string_value(json_object_get(root, "status"));
-    const char *r = json_string_value(json_object_get(root, "reason"));
-
-    *status = DD_STATUS_REJECTED;
-    *reason = NULL;
-    if (s != NULL && strcmp(s, "assigned") == 0)
-        *status = DD_STATUS_ASSIGNED;
-    else if (s != NULL && strcmp(s, "expired") == 0)
-        *status = DD_STATUS_EXPIRED;
-    /* NULL when r is not a reason: dd_codec_reason_find() gives -1. */
-    *reason = dd_codec_reason_name((dd_reason_t)dd_codec_reason_find(r));
-    json_decref(root);
 }
 
 static int is_expired(const dd_dispatch_item_t *it, int64_t now_wall_ms) {
@@ -476,8 +455,8 @@ int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
             it->result_len = l->ledger_len;
             l->ledger = NULL;
             it->from_ledger = 1;
-            stored_outcome(it->result, it->result_len, &it->status,
-                           &it->reason);
+            dd_codec_result_outcome(it->result, it->result_len, &it->status,
+                                    &it->reason);
             continue;
         }
         {
@@ -493,8 +472,8 @@ int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
                 it->reason = w->fb_reason;
             } else {
                 it->from_ledger = 1;
-                stored_outcome(it->result, it->result_len, &it->status,
-                               &it->reason);
+                dd_codec_result_outcome(it->result, it->result_len, &it->status,
+                                        &it->reason);
             }
         }
     }
@@ -533,8 +512,8 @@ int dd_dispatch_batch_dry_run(dd_store_t *st, dd_dispatch_item_t *items,
             it->result_len = l->ledger_len;
             l->ledger = NULL;
             it->from_ledger = 1;
-            stored_outcome(it->result, it->result_len, &it->status,
-                           &it->reason);
+            dd_codec_result_outcome(it->result, it->result_len, &it->status,
+                                    &it->reason);
             continue;
         }
         build(&b, it, w, &b.loads[i], now_wall_ms);

@@ -2,6 +2,53 @@
 /*
  * pipeline: wiring and the shutdown sequence.
  *
+ * Route of one request (file:function at each step; the thread in brackets):
+ *   1. consume   [dd-poll] consumer.c:poll_main polls a message
+ *                (rd_kafka_consumer_poll); consumer.c:handle_message
+ *                registers its offset with the tracker
+ *                (offsets.c:dd_offsets_dispatch, under the partition's
+ *                epoch) and wraps it in a job (job.c:dd_job_new).
+ *   2. queue     [dd-poll] consumer.c:handle_message pushes the job
+ *                (queue.c:dd_queue_try_push); when the queue is full,
+ *                consumer.c:hold keeps it and consumer.c:backpressure pauses
+ *                the partitions until consumer.c:push_held got it in.
+ *   3. worker    [dd-work-N] pool.c:worker_main pops up to --batch-size jobs
+ *                (queue.c:dd_queue_pop_batch) and runs them through
+ *                worker_batch.c:dd_worker_batch_run, which parses each
+ *                request (codec.c:dd_codec_parse_request). An invalid one
+ *                becomes a dead letter (worker_batch.c:dead_letter) and goes
+ *                straight to step 5.
+ *   4. store     [dd-work-N] worker_batch.c:answer answers the valid ones
+ *                through the domain (dispatch.c:dd_dispatch_batch: lookups,
+ *                reservation and result record in Redis via store.c; a
+ *                result already stored is read back with
+ *                codec.c:dd_codec_result_outcome), retrying while Redis
+ *                fails; worker_batch.c:marshal_result moves each result into
+ *                its job.
+ *   5. produce   [dd-work-N] the "job answered" event: pipeline.c:job_answered
+ *                hands the job to producer.c:dd_producer_send, which
+ *                publishes it (producer.c:produce, rd_kafka_producev) to the
+ *                result topic or, with producer.c:dlq_headers, to the
+ *                dead-letter topic.
+ *   6. delivery report [dd-prod] producer.c:prod_main serves
+ *                rd_kafka_poll(); producer.c:dr_msg_cb gets the report. A
+ *                failure is produced again after a backoff
+ *                (producer.c:schedule_retry, run_due_retries); a success is
+ *                the "job acked" event.
+ *   7. tracker   [dd-prod] pipeline.c:job_acked marks the offset done
+ *                (offsets.c:dd_offsets_mark_done; a stale epoch is ignored),
+ *                which may advance the partition's committable watermark,
+ *                and destroys the job (job.c:dd_job_destroy).
+ *   8. commit    [dd-poll] consumer.c:store_offsets stores each advanced
+ *                watermark (offsets.c:dd_offsets_committable,
+ *                rd_kafka_offsets_store); librdkafka's auto commit commits
+ *                it every second, and consumer.c:revoke and
+ *                consumer.c:dd_consumer_destroy commit synchronously.
+ * A replay commits nothing (step 8 stops at the tracker). In a dry run there
+ * is no producer: job_answered calls job_acked at once, on the worker, so
+ * steps 5 and 6 are skipped. The locks these steps take, and how they may
+ * nest, are in "Lock order" in src/pipeline_int.h.
+ *
  * DESIGN: start order is tracker and queue, producer (dd-prod), pool
  * (dd-work-N), consumer (dd-poll); the main thread then waits in sigwait().
  * Shutdown reverses it so that every job either reaches the broker and is
@@ -13,7 +60,8 @@
  *   4. store the final watermarks, commit, rd_kafka_consumer_close
  *   5. destroy the producer (undelivered jobs dropped), then the rest
  *   6. stop HTTP (it reports "shutting down" from step 1 on)
- * A second signal during shutdown exits immediately.
+ * A second signal during shutdown exits immediately. No lock is held while
+ * a job is handed on (job_answered, job_acked).
  */
 #include "pipeline.h"
 
@@ -53,8 +101,9 @@ void dd_pipeline_print_versions(FILE *fp) {
     fprintf(fp, "librdkafka %s\n", rd_kafka_version_str());
 }
 
-/* dd-prod: the broker acknowledged the job's record. */
-static void on_delivered(dd_job_t *job, void *opaque) {
+/* Job acked (dd-prod; a worker in a dry run): the broker acknowledged the
+ * job's record, so its offset is done in the tracker. */
+static void job_acked(dd_job_t *job, void *opaque) {
     pipeline_t *pl = opaque;
     int64_t committable;
 
@@ -71,12 +120,13 @@ static void on_delivered(dd_job_t *job, void *opaque) {
     dd_job_destroy(job);
 }
 
-/* dd-work-N: a processed job goes to the producer; in a dry run (no
- * producer) it is complete as soon as it is answered. */
-static void deliver(dd_job_t *job, void *opaque) {
+/* Job answered (dd-work-N): the worker has the job's output, which goes to
+ * the producer; in a dry run (no producer) the job is complete as soon as
+ * it is answered. */
+static void job_answered(dd_job_t *job, void *opaque) {
     pipeline_t *pl = opaque;
     if (pl->prod == NULL)
-        on_delivered(job, pl);
+        job_acked(job, pl);
     else
         dd_producer_send(pl->prod, job);
 }
@@ -173,8 +223,7 @@ int dd_pipeline_run(const dd_config_t *cfg) {
     dd_metrics_gauge_set(DD_G_QUEUE_CAPACITY, cfg->queue_capacity);
     /* A dry run produces nothing: no producer at all. */
     if (!cfg->dry_run)
-        pl.prod =
-            dd_producer_new(cfg, on_delivered, &pl, errstr, sizeof(errstr));
+        pl.prod = dd_producer_new(cfg, job_acked, &pl, errstr, sizeof(errstr));
     if (pl.prod == NULL && !cfg->dry_run) {
         rc = DD_EXIT_CONFIG;
         goto fail;
@@ -198,7 +247,8 @@ int dd_pipeline_run(const dd_config_t *cfg) {
                DD_VERSION, rd_kafka_version_str(), cfg->topic,
                cfg->dry_run ? "nothing (dry run)" : cfg->result_topic,
                cfg->workers, cfg->queue_capacity);
-    pl.pool = dd_pool_new(cfg, pl.jq, deliver, &pl, errstr, sizeof(errstr));
+    pl.pool =
+        dd_pool_new(cfg, pl.jq, job_answered, &pl, errstr, sizeof(errstr));
     if (pl.pool == NULL ||
         dd_consumer_start(pl.cons, errstr, sizeof(errstr)) != DD_OK) {
         rc = DD_EXIT_SOFTWARE;

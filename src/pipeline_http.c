@@ -12,11 +12,17 @@
  *   debug   workers, queue, consumer, per-partition tracker state as JSON
  *
  * DESIGN: the callbacks run on dd-http and only read atomics or take the
- * modules' short leaf locks (worker info, tracker). `lock` guards the module
- * handles against dd_pipeline_http_detach(): a callback holds it while it
- * reads them, and detach takes it before the pipeline destroys them. No
- * other lock is held while `lock` is (the module locks are taken and
- * released inside the module calls).
+ * modules' short leaf locks (worker state, tracker). `lock` guards the
+ * module handles against dd_pipeline_http_detach(): a callback holds it
+ * while it reads them, and detach takes it before the pipeline destroys
+ * them. `lock` is therefore the outer lock of the only nesting in the
+ * process (row 1 of "Lock order" in pipeline_int.h): while it is held, the
+ * module calls take a worker state lock (dd_pool_snapshot(), from
+ * stuck_reason() and workers_json()) or the tracker lock
+ * (dd_offsets_snapshot(), dd_offsets_pending_total()), one at a time, each
+ * released before the call returns. The queue depth, the consumer's state
+ * and the pool's Redis state are atomics. None of those modules ever takes
+ * `lock`.
  */
 #include "pipeline_int.h"
 

@@ -3,6 +3,41 @@
  * pipeline, private: the part of the wiring that feeds the HTTP endpoint
  * (src/pipeline_http.c). The http module knows nothing of the pipeline; the
  * pipeline hands it callbacks that read the state of its modules.
+ *
+ * Lock order: every mutex of dispatchd, written down once, here. A thread
+ * holding a lock may take only the locks its row allows, one at a time;
+ * every other lock is a leaf, held alone.
+ *
+ *   #  lock            file: field              may take while held
+ *   1  HTTP handle     pipeline_http.c: lock    2 or 3, one at a time
+ *   2  worker state    pool.c: w->lock (each)   none (leaf)
+ *   3  tracker         offsets.c: ot->lock      none (leaf)
+ *   4  job queue       queue.c: jq->lock        none (leaf)
+ *   5  producer retry  producer.c: prod->lock   none (leaf)
+ *   6  log write       log.c: write_lock        none (leaf)
+ *
+ *   1  guards the module handles of the HTTP side: held by dd-http's
+ *      callbacks while they read the modules (dd_pool_snapshot() takes 2,
+ *      dd_offsets_snapshot() and dd_offsets_pending_total() take 3), and by
+ *      dd_pipeline_http_detach() on the main thread.
+ *   2  a worker's /debug/workers state: its stores (dd-work-N) and
+ *      dd_pool_snapshot().
+ *   3  the partition table, with the condition variable idle: dd-poll
+ *      (dispatch, revoke, watermark), dd-prod (mark done), readers.
+ *   4  the ring, with not_empty and not_full: dd-poll pushes, workers pop;
+ *      the remove_if predicate runs under it and must not call out.
+ *   5  the retry list only: workers and dd-prod.
+ *   6  one write(2) of a log line: any thread.
+ *
+ * So the only nesting is 1 -> 2 and 1 -> 3, and nothing takes 1 while
+ * holding another lock. Metrics (metrics.c), the consumer's shared state
+ * (consumer.c), the queue depth and the pool's Redis state are atomics and
+ * take no lock. No lock of ours is held while calling into librdkafka or
+ * hiredis, while logging, or while a job is handed on (job_answered,
+ * job_acked in pipeline.c), so the callbacks librdkafka runs (dr_msg_cb,
+ * rebalance_cb, log_cb) start with none held; libmicrohttpd calls dd-http's
+ * callbacks, which take 1, from MHD_run(), with none of ours held. A file
+ * that adds a lock adds its row here.
  */
 #ifndef DD_PIPELINE_INT_H
 #define DD_PIPELINE_INT_H

@@ -35,7 +35,7 @@ typedef struct retry {
 struct dd_producer {
     const dd_config_t *cfg;
     rd_kafka_t *rk;
-    dd_producer_done_cb *done_cb;
+    dd_producer_acked_cb *acked_cb;
     void *opaque;
     pthread_t thread;
     int thread_started;
@@ -177,7 +177,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         return;
     }
     atomic_fetch_sub(&prod->outstanding, 1);
-    prod->done_cb(job, prod->opaque);
+    prod->acked_cb(job, prod->opaque);
 }
 
 /* Take the retries whose backoff expired and produce them again. */
@@ -218,7 +218,7 @@ static void *prod_main(void *arg) {
 }
 
 dd_producer_t *dd_producer_new(const dd_config_t *cfg,
-                               dd_producer_done_cb *done_cb, void *opaque,
+                               dd_producer_acked_cb *acked_cb, void *opaque,
                                char *errstr, size_t errstr_size) {
     static const dd_kafka_kv_t defaults[] = {
         {"linger.ms", "5"},
@@ -234,7 +234,7 @@ dd_producer_t *dd_producer_new(const dd_config_t *cfg,
     char msg[512];
 
     prod->cfg = cfg;
-    prod->done_cb = done_cb;
+    prod->acked_cb = acked_cb;
     prod->opaque = opaque;
     pthread_mutex_init(&prod->lock, NULL);
     conf = dd_kafka_conf_new(cfg, DD_KAFKA_TARGET_PRODUCER, defaults,
@@ -283,7 +283,7 @@ void dd_producer_destroy(dd_producer_t *prod) {
     if (prod->rk != NULL) {
         /* Anything still queued was not acknowledged: purge it so its
          * delivery report (with an error) hands the job back for dropping.
-         * Successful ones that race in are still passed to done_cb. */
+         * Successful ones that race in are still passed to acked_cb. */
         rd_kafka_purge(prod->rk,
                        RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         for (int i = 0; i < 1000 && rd_kafka_outq_len(prod->rk) > 0; i++)

@@ -149,8 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     } else {
         CHECK(rc == DD_ERR);
-        CHECK(exit_code == DD_EXIT_USAGE ||
-              exit_code == DD_EXIT_CONFIG);
+        CHECK(exit_code == DD_EXIT_USAGE || exit_code == DD_EXIT_CONFIG);
         CHECK(errstr[0] != '\0');
     }
     dd_config_close(&cfg);

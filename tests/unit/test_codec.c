@@ -647,6 +647,110 @@ static void test_dlq_class_table(void **state) {
                         "result_rejected");
 }
 
+/* Status and reason of a result written by dd_codec_result_json(). */
+static void check_outcome(const dd_result_t *res, dd_status_t want_status,
+                          const char *want_reason) {
+    size_t len = 0;
+    char *json = dd_codec_result_json(res, &len);
+    dd_status_t status = (dd_status_t)7;
+    const char *reason = "unset";
+
+    assert_non_null(json);
+    assert_int_equal(dd_codec_result_outcome(json, len, &status, &reason),
+                     DD_OK);
+    assert_int_equal(status, want_status);
+    if (want_reason == NULL)
+        assert_null(reason);
+    else
+        assert_string_equal(reason, want_reason);
+    dd_free(json);
+}
+
+static void test_outcome_of_assigned(void **state) {
+    dd_result_t res;
+    (void)state;
+    fill_assigned(&res);
+    check_outcome(&res, DD_STATUS_ASSIGNED, NULL);
+}
+
+static void test_outcome_of_rejected_with_reason(void **state) {
+    dd_result_t res;
+    const char *bytes =
+        "{\"status\":\"rejected\",\"reason\":\"unknown_parcel\"}";
+    dd_status_t status = DD_STATUS_ASSIGNED;
+    const char *reason = NULL;
+    (void)state;
+
+    fill_rejected(&res);
+    check_outcome(&res, DD_STATUS_REJECTED, res.reason);
+    fill_expired(&res);
+    check_outcome(&res, DD_STATUS_EXPIRED, DD_REASON(DEADLINE_EXPIRED));
+    /* Not NUL-terminated: only len bytes are read; the reason returned is
+     * the static DD_REASON_* string, not a pointer into the parsed JSON. */
+    assert_int_equal(
+        dd_codec_result_outcome(bytes, strlen(bytes), &status, &reason), DD_OK);
+    assert_int_equal(status, DD_STATUS_REJECTED);
+    assert_ptr_equal(reason, DD_REASON(UNKNOWN_PARCEL));
+}
+
+static void test_outcome_of_unknown_status_or_reason(void **state) {
+    const char *busy = "{\"status\":\"rejected\",\"reason\":\"busy\"}";
+    const char *odd = "{\"status\":\"pending\",\"reason\":\"unknown_parcel\"}";
+    dd_status_t status = DD_STATUS_ASSIGNED;
+    const char *reason = "unset";
+    (void)state;
+
+    assert_int_equal(
+        dd_codec_result_outcome(busy, strlen(busy), &status, &reason), DD_OK);
+    assert_int_equal(status, DD_STATUS_REJECTED);
+    assert_null(reason);
+    status = DD_STATUS_ASSIGNED;
+    assert_int_equal(
+        dd_codec_result_outcome(odd, strlen(odd), &status, &reason), DD_ERR);
+    assert_int_equal(status, DD_STATUS_REJECTED);
+    assert_ptr_equal(reason, DD_REASON(UNKNOWN_PARCEL));
+}
+
+static void test_outcome_of_garbage_bytes(void **state) {
+    const char bytes[] = {'{', '"', 's', 0, (char)0xff, 'x'};
+    dd_status_t status = DD_STATUS_ASSIGNED;
+    const char *reason = "unset";
+    (void)state;
+
+    assert_int_equal(
+        dd_codec_result_outcome(bytes, sizeof(bytes), &status, &reason),
+        DD_ERR);
+    assert_int_equal(status, DD_STATUS_REJECTED);
+    assert_null(reason);
+    status = DD_STATUS_EXPIRED;
+    reason = "unset";
+    assert_int_equal(dd_codec_result_outcome("", 0, &status, &reason), DD_ERR);
+    assert_int_equal(status, DD_STATUS_REJECTED);
+    assert_null(reason);
+}
+
+static void test_outcome_of_json_that_is_not_an_object(void **state) {
+    const char *const cases[] = {
+        "[\"assigned\"]",
+        "\"assigned\"",
+        "42",
+        "null",
+        /* an object, but neither field a string */
+        "{\"status\":1,\"reason\":[\"unknown_parcel\"]}",
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        dd_status_t status = DD_STATUS_ASSIGNED;
+        const char *reason = "unset";
+        assert_int_equal(dd_codec_result_outcome(cases[i], strlen(cases[i]),
+                                                 &status, &reason),
+                         DD_ERR);
+        assert_int_equal(status, DD_STATUS_REJECTED);
+        assert_null(reason);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_cases_parse_to_expected),
@@ -665,6 +769,11 @@ int main(void) {
         cmocka_unit_test(test_reason_table_drives_validation),
         cmocka_unit_test(test_reason_table_matches_schema),
         cmocka_unit_test(test_dlq_class_table),
+        cmocka_unit_test(test_outcome_of_assigned),
+        cmocka_unit_test(test_outcome_of_rejected_with_reason),
+        cmocka_unit_test(test_outcome_of_unknown_status_or_reason),
+        cmocka_unit_test(test_outcome_of_garbage_bytes),
+        cmocka_unit_test(test_outcome_of_json_that_is_not_an_object),
     };
     return cmocka_run_group_tests_name("codec", tests, NULL, NULL);
 }
