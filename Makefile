@@ -147,8 +147,9 @@ tsan:
 	DD_TEST_TIMEOUT_MULTIPLIER=5 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	    scripts/run-tests tsan $(filter-out $(TSAN_EXCLUDE:%=build/tsan/tests/unit/%),$(UNIT_SRCS:tests/unit/%.c=build/tsan/tests/unit/%))
 
-valgrind: unit-bins
+valgrind:
 	scripts/deps valgrind
+	$(MAKE) unit-bins
 	DD_TEST_TIMEOUT_MULTIPLIER=10 DD_TEST_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --quiet" \
 	    scripts/run-tests valgrind $(UNIT_BINS)
 
@@ -184,8 +185,9 @@ demo:
 	scripts/demo
 
 # Throughput figures (not a test): the same backlog under several settings.
-bench: all
+bench:
 	scripts/deps
+	$(MAKE) all
 	scripts/with-stack .venv/bin/python tests/bench/bench.py
 
 install: $(B)/dispatchd tools
