@@ -5,6 +5,7 @@
 #                   integration and system tests, stack down
 #   make unit       unit tests only (no network, no services)
 #   make asan|tsan|valgrind|fuzz|fmt|fmt-check|lint|demo|install|clean
+#   (each installs what it needs: scripts/deps [test|lint|valgrind|fuzz])
 #
 # Each variant builds in build/<variant>/ (BUILD=release|asan|tsan|noopt|
 # coverage). The user's CFLAGS/LDFLAGS are appended, never replaced.
@@ -180,7 +181,9 @@ fuzz:
 	$(MAKE) fuzz-bins
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(FB) $(FUZZ_TARGETS)
 
-valgrind: unit-bins
+valgrind:
+	scripts/deps valgrind
+	$(MAKE) unit-bins
 	DD_TEST_TIMEOUT_MULTIPLIER=10 DD_TEST_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --quiet" \
 	    scripts/run-tests valgrind $(UNIT_BINS)
 
@@ -195,23 +198,31 @@ fmt:
 	clang-format -i $(FMT_FILES)
 
 fmt-check:
+	scripts/deps lint
 	clang-format --dry-run -Werror $(FMT_FILES)
 
+# The shell scripts: every file of scripts/ (and .ci/run) run by sh or bash.
+SH_FILES = $(shell for f in scripts/* .ci/run; do \
+               head -n1 "$$f" | grep -qE '^\#!.*(/|env )(ba)?sh$$' && echo "$$f"; done)
 lint:
+	scripts/deps lint
+	shellcheck $(SH_FILES)
 	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 \
 	    --inline-suppr -D__GNUC__ -Iinclude -Isrc src tools
 	@# One file per run: clang-tidy 14 reports a false "uninitialized
 	@# va_list" when it analyses several files in one invocation.
 	@set -e; for f in $(SRCS) $(TOOL_SRCS); do \
 	    clang-tidy --quiet $$f -- $(DD_STD) -Iinclude -Isrc $(PKG_CFLAGS) 2>/dev/null; \
-	done; echo "lint: cppcheck and clang-tidy clean"
+	done; echo "lint: shellcheck, cppcheck and clang-tidy clean"
 
 demo:
 	scripts/demo
 
 # Throughput figures (not a test): the same backlog under several settings.
-bench: all
-	scripts/with-stack python3 tests/bench/bench.py
+bench:
+	scripts/deps
+	$(MAKE) all
+	scripts/with-stack .venv/bin/python tests/bench/bench.py
 
 install: $(B)/dispatchd tools
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -8,34 +8,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+from kafka_io import commit_offsets, end_offsets, produce, read_from  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BROKERS = os.environ["DISPATCHD_BROKERS"]
 REQ, RES, DLQ = "dispatch.requests", "dispatch.assignments", "dispatch.requests.dlq"
-
-
-def ends(topic):
-    c = Consumer({"bootstrap.servers": BROKERS, "group.id": "demo-" + uuid.uuid4().hex})
-    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-    out = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-    c.close()
-    return out
-
-
-def read_from(topic, start, want, timeout):
-    c = Consumer({"bootstrap.servers": BROKERS, "group.id": "demo-" + uuid.uuid4().hex,
-                  "enable.auto.commit": False})
-    c.assign([TopicPartition(topic, p, o) for p, o in start.items()])
-    out, deadline = [], time.monotonic() + timeout
-    while len(out) < want and time.monotonic() < deadline:
-        for m in c.consume(100, 0.5):
-            if not m.error():
-                out.append(m)
-    c.close()
-    return out
 
 
 def sample_requests(run):
@@ -58,14 +37,11 @@ def sample_requests(run):
 def main():
     run = time.strftime("%H%M%S")
     group = f"dispatch-demo-{run}"
-    res_start, dlq_start, req_start = ends(RES), ends(DLQ), ends(REQ)
+    res_start, dlq_start, req_start = (end_offsets(BROKERS, t) for t in (RES, DLQ, REQ))
     # A fresh group that starts at today's end of the request topic: commit
     # those offsets for it before dispatchd joins, so earlier runs' requests
     # are not answered again.
-    c = Consumer({"bootstrap.servers": BROKERS, "group.id": group})
-    c.commit(offsets=[TopicPartition(REQ, p, o) for p, o in req_start.items()],
-             asynchronous=False)
-    c.close()
+    commit_offsets(BROKERS, group, REQ, req_start)
     log = tempfile.NamedTemporaryFile(prefix="dispatchd-demo-", suffix=".log", delete=False)
     env = dict(os.environ, DISPATCHD_GROUP=group, DISPATCHD_HTTP="0",
                DISPATCHD_LOG_FORMAT="text")
@@ -78,17 +54,17 @@ def main():
                 sys.exit(f"dispatchd did not join the group; see {log.name}")
             time.sleep(0.1)
         bodies = sample_requests(run)
-        p = Producer({"bootstrap.servers": BROKERS})
+        records = []
         for b in bodies:
             try:
                 key = json.loads(b).get("parcel_id", "demo").encode()
             except ValueError:
                 key = b"demo"
-            p.produce(REQ, key=key, value=b)
-        p.flush(30)
+            records.append((key, b, None))
+        produce(BROKERS, REQ, records)
         print(f"\nproduced {len(bodies)} requests to {REQ}; dispatchd answered:\n")
-        results = read_from(RES, res_start, len(bodies) - 2, 60)
-        dead = read_from(DLQ, dlq_start, 2, 30)
+        results = read_from(BROKERS, RES, res_start, len(bodies) - 2, 60)
+        dead = read_from(BROKERS, DLQ, dlq_start, 2, 30)
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(60)

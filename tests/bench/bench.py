@@ -13,10 +13,10 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-from conftest import (BIN, Topics, committed_offsets, end_offsets, produce, seed)  # noqa: E402
+from conftest import BIN, Topics, seed  # noqa: E402
+from kafka_io import committed_offsets, end_offsets, produce  # noqa: E402
 import redis as redislib  # noqa: E402
 
 N = int(os.environ.get("BENCH_REQUESTS", "40000"))

@@ -4,7 +4,6 @@ own topics, consumer group and Redis database, so tests never see each
 other's data. Waiting is always for a condition with a deadline."""
 import json
 import os
-import random
 import signal
 import subprocess
 import time
@@ -12,7 +11,6 @@ import uuid
 
 import pytest
 import redis as redislib
-from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -188,96 +186,6 @@ def seed(redis_addr, db, couriers, parcels, available_pct=80, seed_no=1):
     return out.stdout
 
 
-def produce(brokers, topic, records):
-    """records: iterable of (key bytes|None, value bytes, headers|None).
-    Returns the number acknowledged; fails on any delivery error."""
-    p = Producer({"bootstrap.servers": brokers, "enable.idempotence": True,
-                  "linger.ms": 20})
-    errors = []
-    n = [0]
-
-    def cb(err, msg):
-        if err is not None:
-            errors.append(err)
-        else:
-            n[0] += 1
-
-    for key, value, headers in records:
-        while True:
-            try:
-                p.produce(topic, key=key, value=value, headers=headers, on_delivery=cb)
-                break
-            except BufferError:
-                p.poll(0.1)
-        p.poll(0)
-    remaining = p.flush(60 * MULT)
-    assert remaining == 0 and not errors, f"produce failed: {errors[:3]} ({remaining} left)"
-    return n[0]
-
-
-def consume_all(brokers, topic, expect, timeout=120, partitions=None):
-    """Read a topic from the beginning (no group commits) until `expect`
-    records arrived or the deadline; returns the list of messages as dicts."""
-    c = Consumer({"bootstrap.servers": brokers, "group.id": "dd-test-reader-" + uuid.uuid4().hex,
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                  "enable.partition.eof": False})
-    md = c.list_topics(topic, timeout=10)
-    parts = [TopicPartition(topic, p, 0) for p in md.topics[topic].partitions]
-    c.assign(parts)
-    out = []
-    deadline = time.monotonic() + timeout * MULT
-    while len(out) < expect and time.monotonic() < deadline:
-        for m in c.consume(1000, 0.5):
-            if m.error():
-                continue
-            out.append({"key": m.key(), "value": m.value(), "headers": m.headers() or [],
-                        "partition": m.partition(), "offset": m.offset()})
-    c.close()
-    return out
-
-
-def end_offsets(brokers, topic):
-    c = Consumer({"bootstrap.servers": brokers, "group.id": "dd-test-wm-" + uuid.uuid4().hex})
-    md = c.list_topics(topic, timeout=10)
-    out = {}
-    for p in md.topics[topic].partitions:
-        lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-        out[p] = hi
-    c.close()
-    return out
-
-
-def committed_offsets(brokers, group, topic, partitions):
-    c = Consumer({"bootstrap.servers": brokers, "group.id": group,
-                  "enable.auto.commit": False})
-    tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
-    c.close()
-    return {tp.partition: tp.offset for tp in tps}
-
-
-def consume_to_end(brokers, topic, timeout=120):
-    """Read every record of a topic up to its end offsets at call time."""
-    ends = end_offsets(brokers, topic)
-    c = Consumer({"bootstrap.servers": brokers, "group.id": "dd-test-reader-" + uuid.uuid4().hex,
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    c.assign([TopicPartition(topic, p, 0) for p in ends])
-    out = []
-    pos = {p: 0 for p in ends}
-    deadline = time.monotonic() + timeout * MULT
-    while any(pos[p] < ends[p] for p in ends):
-        assert time.monotonic() < deadline, f"timed out reading {topic} to its end"
-        for m in c.consume(1000, 0.5):
-            if m.error():
-                continue
-            pos[m.partition()] = m.offset() + 1
-            if m.offset() < ends[m.partition()]:
-                out.append({"key": m.key(), "value": m.value(), "headers": m.headers() or [],
-                            "partition": m.partition(), "offset": m.offset(),
-                            "ts": m.timestamp()[1] / 1000.0})
-    c.close()
-    return out
-
-
 # ----- Helpers of the consumer-group and replay tests (test_group.py,
 # test_replay.py). Added at the end; the fixtures above are unchanged.
 
@@ -420,30 +328,6 @@ def create_topic(brokers, name, partitions):
             all(p.leader >= 0 for p in tm.partitions.values())
     wait_for(ready, 30, f"topic {name}")
     return name
-
-
-def produce_at(brokers, topic, records, timestamp_ms):
-    """Like produce(), with every record's timestamp set to timestamp_ms."""
-    p = Producer({"bootstrap.servers": brokers, "enable.idempotence": True,
-                  "linger.ms": 20})
-    errors = []
-
-    def cb(err, msg):
-        if err is not None:
-            errors.append(err)
-
-    for key, value, headers in records:
-        while True:
-            try:
-                p.produce(topic, key=key, value=value, headers=headers,
-                          timestamp=timestamp_ms, on_delivery=cb)
-                break
-            except BufferError:
-                p.poll(0.1)
-        p.poll(0)
-    remaining = p.flush(60 * MULT)
-    assert remaining == 0 and not errors, f"produce failed: {errors[:3]} ({remaining} left)"
-    return len(records)
 
 
 def redis_snapshot(r):

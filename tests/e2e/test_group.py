@@ -12,12 +12,11 @@ import time
 
 import pytest
 import redis as redislib
-from confluent_kafka import Producer
 
-from conftest import (MULT, RssSampler, Topics, committed_offsets, consume_to_end,
-                      current_partitions, maxpoll_lines, ownership, ownership_overlaps,
-                      produce, seed, wait_for)
-from test_pipeline import check, header, n_expected, prepare, produced, wait_committed_to_end
+from conftest import (MULT, RssSampler, Topics, current_partitions, maxpoll_lines, ownership,
+                      ownership_overlaps, seed, wait_for)
+from kafka_io import committed_offsets, consume_to_end, produce, produce_one, producer
+from pipeline_checks import check, header, n_expected, prepare, produced, wait_committed_to_end
 
 PARTITIONS = 12
 ASSIGNORS = {
@@ -179,21 +178,14 @@ def test_group_rebalance_storm(topics, redis_addr, redis_db, dispatchd_factory, 
     def paced_produce():
         # The requests flow through the storm: an even share every 0.5 s
         # over storm_s - 10 s, so the last ones meet the last rebalances.
-        p = Producer({"bootstrap.servers": topics.brokers, "enable.idempotence": True,
-                      "linger.ms": 20})
+        p = producer(topics.brokers, linger_ms=20)
         ticks = (storm_s - 10) * 2
         step = (len(records) + ticks - 1) // ticks
         start = time.monotonic()
         for k, i in enumerate(range(0, len(records), step)):
             for key, value, headers in records[i:i + step]:
-                while True:
-                    try:
-                        p.produce(topics.requests, key=key, value=value, headers=headers,
-                                  on_delivery=lambda err, msg: err and errors.append(err))
-                        break
-                    except BufferError:
-                        p.poll(0.1)
-            p.poll(0)
+                produce_one(p, topics.requests, key, value, headers,
+                            on_delivery=lambda err, msg: err and errors.append(err))
             # Pacing of the load (not a synchronisation): the next tick.
             time.sleep(max(0.0, start + (k + 1) * 0.5 - time.monotonic()))
         left.append(p.flush(60 * MULT))

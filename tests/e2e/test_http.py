@@ -1,7 +1,7 @@
 """System tests of the HTTP endpoint (issue 5): dispatchd runs as a
 subprocess with --http 127.0.0.1:0 against the real broker and
 redis-server; the tests find the port in the http_listening log event and
-check /metrics against a known request mix (and promtool), /readyz across a
+check /metrics against a known request mix (and its format), /readyz across a
 Redis outage (scripts/stack redis-stop / redis-start), /debug/workers while
 Redis is paused, and that hostile HTTP clients do not stop the pipeline.
 Every wait is for a condition with a deadline."""
@@ -9,16 +9,14 @@ import http.client
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 
-import pytest
-from confluent_kafka import Producer
-
-from conftest import MULT, ROOT, consume_to_end, end_offsets, seed, wait_for
+from conftest import MULT, ROOT, seed, wait_for
+from kafka_io import consume_to_end, end_offsets, produce_with, producer
 
 HTTP_ENV = {"DISPATCHD_HTTP": "127.0.0.1:0"}
 STACK = os.path.join(ROOT, "scripts", "stack")
@@ -64,14 +62,11 @@ def samples(text):
     return out
 
 
-def promtool_check(text):
-    tool = shutil.which("promtool")
-    if tool is None:
-        if os.environ.get("DD_TEST_REQUIRE_SERVICES") == "1":
-            pytest.fail("promtool is not installed (Debian package prometheus)")
-        pytest.skip("promtool is not installed")
-    p = subprocess.run([tool, "check", "metrics"], input=text, capture_output=True, text=True)
-    assert p.returncode == 0, f"promtool check metrics failed:\n{p.stdout}{p.stderr}"
+def format_check(text):
+    """scripts/check-metrics-format (prometheus_client's parser and more)."""
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "check-metrics-format")],
+                       input=text, capture_output=True, text=True)
+    assert p.returncode == 0, f"check-metrics-format failed:\n{p.stdout}{p.stderr}"
 
 
 def stack(cmd):
@@ -97,14 +92,9 @@ def request_value(rid, parcel, **kw):
     return json.dumps(d, separators=(",", ":")).encode()
 
 
-def produce_now(producer, topic, records):
+def produce_now(p, topic, records):
     """records: (key, value, headers, timestamp_ms or None); waits for acks."""
-    errors = []
-    for key, value, headers, ts in records:
-        kw = {"timestamp": ts} if ts else {}
-        producer.produce(topic, key=key, value=value, headers=headers,
-                         on_delivery=lambda err, msg: err and errors.append(err), **kw)
-    assert producer.flush(30 * MULT) == 0 and not errors, errors
+    produce_with(p, topic, records, flush_timeout=30)
 
 
 def known_mix():
@@ -157,7 +147,7 @@ def test_metrics_count_a_known_mix_exactly(topics, redis_addr, redis_db, dispatc
     before = samples(metrics(port))
     assert all(v == 0 for k, v in before.items() if k.startswith("dispatchd_requests_total"))
     recs, expected = known_mix()
-    produce_now(Producer({"bootstrap.servers": topics.brokers, "enable.idempotence": True}),
+    produce_now(producer(topics.brokers),
                 topics.requests, recs)
 
     def counted():
@@ -195,8 +185,8 @@ def test_metrics_count_a_known_mix_exactly(topics, redis_addr, redis_db, dispatc
     assert re.search(r'^dispatchd_build_info\{version="[^"]+",librdkafka="2\.[0-9.]+"\} 1$', text, re.M)
     assert samples(text)["dispatchd_ready"] == 1
     assert samples(text)['dispatchd_processing_seconds_count'] == 100
-    promtool_check(text)
-    print(f"\nmetrics: {int(answered)} answered, 5 dead letters; {len(text)} bytes accepted by promtool")
+    format_check(text)
+    print(f"\nmetrics: {int(answered)} answered, 5 dead letters; {len(text)} bytes accepted by check-metrics-format")
 
 
 def test_readyz_follows_a_redis_outage(topics, redis_addr, redis_db, dispatchd_factory):
@@ -253,15 +243,15 @@ def test_debug_workers_shows_a_worker_busy_while_redis_is_paused(topics, redis_a
         for k in ("dispatched", "done", "committable", "committed", "pending", "epoch"):
             assert k in p
 
-    producer = Producer({"bootstrap.servers": topics.brokers, "enable.idempotence": True})
-    produce_now(producer, topics.requests, [request_record("warm-0", "p-00001", courier_id="c-0001")])
+    prod = producer(topics.brokers)
+    produce_now(prod, topics.requests, [request_record("warm-0", "p-00001", courier_id="c-0001")])
     wait_for(lambda: sum(end_offsets(topics.brokers, topics.results).values()) == 1, 30, "warm-up result")
     seen = None
     for attempt in range(1, 4):
         rid = f"paused-{attempt}"
         redis_db[1].execute_command("CLIENT", "PAUSE", "3000", "ALL")
         t0 = time.monotonic()
-        produce_now(producer, topics.requests,
+        produce_now(prod, topics.requests,
                     [request_record(rid, f"p-{attempt + 1:05d}", courier_id=f"c-{attempt + 1:04d}")])
 
         def busy():
@@ -332,7 +322,7 @@ def test_hostile_http_clients_do_not_stop_results(topics, redis_addr, redis_db, 
         # Results keep flowing while the slow connection is held.
         recs = [request_record(f"h-{i}", f"p-{i:05d}", courier_id=f"c-{i:04d}") for i in range(1, 51)]
         t0 = time.monotonic()
-        produce_now(Producer({"bootstrap.servers": topics.brokers}), topics.requests, recs)
+        produce_now(producer(topics.brokers, idempotent=False), topics.requests, recs)
         wait_for(lambda: sum(end_offsets(topics.brokers, topics.results).values()) == 50, 60, "50 results")
         took = time.monotonic() - t0
         wait_for(lambda: slow.sent >= 2, 10, "the slow client to dribble two bytes")

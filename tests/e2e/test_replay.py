@@ -16,10 +16,10 @@ import uuid
 
 from confluent_kafka.admin import AdminClient
 
-from conftest import (BIN, MULT, committed_offsets, consume_to_end, create_topic, end_offsets,
-                      iso_ms, produce_at, redis_snapshot, summary_kv, wait_for)
+from conftest import BIN, MULT, create_topic, iso_ms, redis_snapshot, summary_kv, wait_for
+from kafka_io import committed_offsets, consume_to_end, end_offsets, produce
 from mix import Expect, make_mix
-from test_pipeline import header, prepare, produced, wait_committed_to_end
+from pipeline_checks import header, prepare, produced, wait_committed_to_end
 
 BATCH = 3000  # requests per batch
 
@@ -81,7 +81,7 @@ def test_replay_from_timestamp_is_byte_identical_and_dry_run_writes_nothing(
     base = int(time.time() * 1000) - 600_000
     ts = [base, base + 60_000, base + 120_000]
     for batch, t in zip(thirds, ts):
-        produce_at(brokers, topics.requests, batch, t)
+        produce(brokers, topics.requests, batch, t)
 
     # The live group answers all three batches.
     valid = split(expect, records, Expect.RESULT)
@@ -132,7 +132,7 @@ def test_replay_from_timestamp_is_byte_identical_and_dry_run_writes_nothing(
 
     # A fourth batch nobody answered yet; then a dry run over batches 2-4.
     more, more_expect, _ = make_mix(500, 2000, 20000, seed=37)
-    produce_at(brokers, topics.requests, more, base + 180_000)
+    produce(brokers, topics.requests, more, base + 180_000)
     before = redis_snapshot(redis_db[1])
     r3 = create_topic(brokers, f"{topics.requests}.dry-{tag}", 3)
     d3 = create_topic(brokers, f"{topics.requests}.dry-dlq-{tag}", 1)
@@ -172,8 +172,8 @@ def test_replay_from_timestamp_is_byte_identical_and_dry_run_writes_nothing(
 
 
 def test_replay_bad_ranges_exit_64_with_one_line(topics, brokers, redis_addr, redis_db):
-    produce_at(brokers, topics.requests, [(b"k", b"{}", None)] * 10,
-               int(time.time() * 1000) - 60_000)
+    produce(brokers, topics.requests, [(b"k", b"{}", None)] * 10,
+            int(time.time() * 1000) - 60_000)
     env = dict(os.environ, DISPATCHD_BROKERS=brokers, DISPATCHD_TOPIC=topics.requests,
                DISPATCHD_REDIS=f"redis://{redis_addr[0]}:{redis_addr[1]}/{redis_db[0]}",
                DISPATCHD_HTTP="0")
