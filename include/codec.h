@@ -79,7 +79,11 @@ typedef enum dd_codec_err {
     DD_CODEC_ERR_NOT_JSON,     /* "not_json": jansson cannot parse it */
     DD_CODEC_ERR_SCHEMA,       /* "schema": a type, field or range error */
     DD_CODEC_ERR_BAD_ID,       /* "bad_id": an id string off the pattern */
-    DD_CODEC_ERR_COUNT,        /* number of codes, for label tables */
+    /* "record_too_large": a dead letter written reduced (producer) */
+    DD_CODEC_ERR_RECORD_TOO_LARGE,
+    /* "result_rejected": the broker refused the result (producer) */
+    DD_CODEC_ERR_RESULT_REJECTED,
+    DD_CODEC_ERR_COUNT, /* number of codes, for label tables */
 } dd_codec_err_t;
 
 /** @brief A parse error: the class and one sentence naming the field. */

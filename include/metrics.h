@@ -31,6 +31,10 @@ typedef enum dd_counter {
     DD_C_COMMITS_ERROR,    /* commits_total{result="error"} */
     DD_C_REBALANCES,       /* rebalances_total */
     DD_C_KAFKA_ERRORS,     /* kafka_errors_total (error_cb) */
+    /* dlq_total{reason="record_too_large"} */
+    DD_C_DLQ_RECORD_TOO_LARGE,
+    /* dlq_total{reason="result_rejected"} */
+    DD_C_DLQ_RESULT_REJECTED,
     DD_C__COUNT
 } dd_counter_t;
 

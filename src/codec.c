@@ -32,6 +32,8 @@ static const char *const err_names[DD_CODEC_ERR_COUNT] = {
     [DD_CODEC_ERR_NOT_JSON] = "not_json",
     [DD_CODEC_ERR_SCHEMA] = "schema",
     [DD_CODEC_ERR_BAD_ID] = "bad_id",
+    [DD_CODEC_ERR_RECORD_TOO_LARGE] = "record_too_large",
+    [DD_CODEC_ERR_RESULT_REJECTED] = "result_rejected",
 };
 
 static const char *const status_names[] = {

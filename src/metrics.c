@@ -208,6 +208,10 @@ char *dd_metrics_render(size_t *lenp) {
     counter_line(&b, "dlq_total", "{reason=\"not_json\"}", DD_C_DLQ_NOT_JSON);
     counter_line(&b, "dlq_total", "{reason=\"schema\"}", DD_C_DLQ_SCHEMA);
     counter_line(&b, "dlq_total", "{reason=\"bad_id\"}", DD_C_DLQ_BAD_ID);
+    counter_line(&b, "dlq_total", "{reason=\"record_too_large\"}",
+                 DD_C_DLQ_RECORD_TOO_LARGE);
+    counter_line(&b, "dlq_total", "{reason=\"result_rejected\"}",
+                 DD_C_DLQ_RESULT_REJECTED);
     family(&b, "eta_cache_total", "counter", "ETA cache lookups, by result.");
     counter_line(&b, "eta_cache_total", "{result=\"hit\"}", DD_C_ETA_HIT);
     counter_line(&b, "eta_cache_total", "{result=\"miss\"}", DD_C_ETA_MISS);
