@@ -39,7 +39,7 @@ LDOPT_coverage = --coverage
 
 # Recursively expanded on purpose: pkg-config runs only when a compile
 # needs it, so `make test` can install missing packages first.
-PKGS      = rdkafka hiredis jansson libmicrohttpd
+PKGS      = rdkafka hiredis jansson libmicrohttpd libcrypto
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 CMOCKA_CFLAGS = $(shell pkg-config --cflags cmocka)

@@ -91,12 +91,12 @@ typedef enum dd_reason {
  * (each rendered, at 0 until used) and the README check read this list, so
  * a new class is one row here.
  *
- * The first five are request parse errors (see the order above). The last
- * three are reserved for classes that no code path produces yet:
- * record_too_large (a dead letter or result record that cannot be written
- * whole), store_data_error (a Redis data error such as WRONGTYPE, or a reply
- * that cannot be parsed) and result_rejected (the broker permanently refused
- * the result).
+ * The first five are request parse errors (see the order above), set by
+ * the worker. record_too_large and result_rejected are set by the producer
+ * (src/producer.c): a dead letter written reduced because it was over a size
+ * limit (it is also counted under its original class), and a result the
+ * broker refused permanently. store_data_error is a per-request Redis data
+ * error (WRONGTYPE, a reply that cannot be parsed).
  */
 #define DD_DLQ_CLASS_MAP(X)                                                    \
     X(TOO_LARGE, "too_large", "over 64 KiB, not parsed")                       \
@@ -105,11 +105,11 @@ typedef enum dd_reason {
     X(SCHEMA, "schema", "a type, field or range error")                        \
     X(BAD_ID, "bad_id", "an id string off the id pattern")                     \
     X(RECORD_TOO_LARGE, "record_too_large",                                    \
-      "reserved: a record that cannot be written whole")                       \
+      "a dead letter written reduced: over a size limit")                      \
     X(STORE_DATA_ERROR, "store_data_error",                                    \
-      "reserved: a Redis data error (WRONGTYPE, unparsable reply)")            \
+      "a Redis data error (WRONGTYPE, unparsable reply)")                      \
     X(RESULT_REJECTED, "result_rejected",                                      \
-      "reserved: the broker permanently refused the result")
+      "the broker permanently refused the result")
 
 /**
  * @brief A dead-letter class: DD_DLQ_NONE (parsed, "none"), then one value

@@ -51,6 +51,8 @@ typedef struct dd_job {
     dd_dlq_class_t dlq_code;           /* DLQ reason class */
     char dlq_text[256];                /* DLQ human-readable reason */
     int attempts;                      /* produce attempts */
+    int dlq_reduced; /* producer: 0 full dead letter, 1 value truncated,
+                        2 value and original headers dropped */
 } dd_job_t;
 
 /**

@@ -24,6 +24,7 @@
 #define DD_LOG_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 /** Maximum length of one log line, newline included. */
@@ -149,5 +150,34 @@ void dd_log_write_raw(const char *buf, size_t len);
  * @locality any thread
  */
 uint64_t dd_log_lines(void);
+
+/*----- Rate limiting -----*/
+
+/**
+ * One rate limit per repeated event (e.g. a warning per job during an
+ * outage): at most one line per interval, the others counted. Define it
+ * static with DD_LOG_RATELIMIT_INIT(interval_ms); no destroy needed.
+ */
+typedef struct dd_log_ratelimit {
+    _Atomic int64_t next_ms;     /* dd_now_ms() from which a line may go */
+    _Atomic uint64_t suppressed; /* lines held back since the last one */
+    int64_t interval_ms;         /* at most one line per interval */
+} dd_log_ratelimit_t;
+
+/** @brief Static initialiser of a dd_log_ratelimit_t. */
+#define DD_LOG_RATELIMIT_INIT(interval_ms)                                     \
+    { 0, 0, (interval_ms) }
+
+/**
+ * @brief Decide whether a rate-limited line may be written now.
+ * @param rl borrowed; shared by every writer of the event.
+ * @param suppressed out: when allowed, the number of lines held back since
+ *        the previous allowed one (to append to this line); else untouched.
+ * @returns 1: write the line; 0: count it as suppressed and skip it.
+ * @locality any thread
+ * @locks_required none (lock-free)
+ * @remark Exactly one caller per interval gets 1.
+ */
+int dd_log_ratelimit_allow(dd_log_ratelimit_t *rl, uint64_t *suppressed);
 
 #endif /* DD_LOG_H */

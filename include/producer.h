@@ -4,10 +4,21 @@
  * dead letters, with its own delivery-report thread (dd-prod).
  *
  * A job handed to dd_producer_send() belongs to the producer until its
- * delivery succeeds; then acked_cb receives it (and its ownership). A failed
- * delivery is never reported as done: the job is produced again after a
- * capped backoff, so its input offset cannot be committed before a record
- * for it is on the broker.
+ * delivery succeeds; then acked_cb receives it (and its ownership). A
+ * transient failure is never reported as done: the job is produced again
+ * after a capped backoff, so its input offset cannot be committed before a
+ * record for it is on the broker. A permanent failure is never retried as
+ * is: a result the broker refuses becomes a dead letter (dispatch.error.class
+ * result_rejected, the broker's error in dispatch.error); a dead letter over
+ * a size limit is written reduced (class record_too_large: the value cut to
+ * 64 KiB, then dropped, the original headers dropped when over 64 KiB, with
+ * dispatch.original_size and dispatch.original_sha256 of the value). Input
+ * headers named dispatch.* come out as x-original-dispatch.*. Only a dead
+ * letter the broker refuses even reduced (e.g. no write access to the DLQ
+ * topic) is completed without a record, logged at error level
+ * (dead_letter_rejected). Unless message.max.bytes is set for the producer,
+ * it is sized from the consumer's fetch.max.bytes / max.partition.fetch.bytes
+ * plus 64 KiB for headers.
  */
 #ifndef DD_PRODUCER_H
 #define DD_PRODUCER_H

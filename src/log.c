@@ -334,3 +334,16 @@ void dd_log_rdkafka(int syslog_level, const char *fac, const char *msg) {
     dd_log_write(level, "rdkafka", fac, NULL, DD_LOG_NO_PARTITION,
                  DD_LOG_NO_OFFSET, "%s", msg != NULL ? msg : "");
 }
+
+int dd_log_ratelimit_allow(dd_log_ratelimit_t *rl, uint64_t *suppressed) {
+    int64_t now = dd_now_ms();
+    int64_t next = atomic_load(&rl->next_ms);
+
+    if (now < next || !atomic_compare_exchange_strong(&rl->next_ms, &next,
+                                                      now + rl->interval_ms)) {
+        atomic_fetch_add(&rl->suppressed, 1);
+        return 0;
+    }
+    *suppressed = atomic_exchange(&rl->suppressed, 0);
+    return 1;
+}

@@ -452,8 +452,26 @@ static void test_log_concurrent_writers_never_interleave(void **state) {
         assert_int_equal(next[i], LINES_PER_WRITER);
 }
 
+/* One line per interval; the others counted and reported with the next. */
+static void test_log_ratelimit_one_line_per_interval(void **state) {
+    static dd_log_ratelimit_t rl = DD_LOG_RATELIMIT_INIT(60000);
+    uint64_t suppressed = 99;
+    (void)state;
+    assert_int_equal(dd_log_ratelimit_allow(&rl, &suppressed), 1);
+    assert_int_equal(suppressed, 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(dd_log_ratelimit_allow(&rl, &suppressed), 0);
+    assert_int_equal(atomic_load(&rl.suppressed), 5);
+    /* The interval is over: the next line carries the count. */
+    atomic_store(&rl.next_ms, 0);
+    assert_int_equal(dd_log_ratelimit_allow(&rl, &suppressed), 1);
+    assert_int_equal(suppressed, 5);
+    assert_int_equal(atomic_load(&rl.suppressed), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_log_ratelimit_one_line_per_interval),
         cmocka_unit_test_setup_teardown(test_log_json_line_has_all_fields,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_position_fields, setup,
