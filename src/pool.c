@@ -272,6 +272,7 @@ static void *worker_main(void *arg) {
     sc.host = cfg->redis.host;
     sc.port = cfg->redis.port;
     sc.unix_path = cfg->redis.unix_path;
+    sc.user = cfg->redis.user;
     sc.password = cfg->redis.password;
     sc.db = cfg->redis.db;
     sc.timeout_ms = (int)cfg->redis_timeout_ms;
