@@ -8,9 +8,11 @@
  *   GET /readyz         200 {"ready":true,"reasons":[]}, or 503
  *                       {"ready":false,"reasons":[...]} (sources.ready)
  *   GET /debug/workers  JSON from sources.debug
+ *   POST /admin/...     the status and text of sources.admin
  *
- * HEAD works wherever GET does; any other method gets 405 with an Allow
- * header, any other path 404. The module knows nothing of the pipeline: its
+ * HEAD works wherever GET does; POST only under /admin/ (and GET, HEAD
+ * nowhere there); any other method gets 405 with an Allow header, any other
+ * path 404. The module knows nothing of the pipeline: its
  * owner hands it a dd_http_sources_t of callbacks (STYLE.md section 1, a
  * lower module calling upward through callbacks its owner registered).
  *
@@ -59,12 +61,25 @@ typedef size_t(dd_http_ready_cb)(void *opaque, const char **reasons,
  */
 typedef char *(dd_http_debug_cb)(void *opaque);
 
+/**
+ * @brief An operator action: POST to a path under /admin/ (request body
+ *        ignored).
+ * @param path borrowed, the whole path ("/admin/...")
+ * @param body borrowed buffer for the one-line text answer
+ * @returns the HTTP status (e.g. 202 done, 404 unknown action, 409 nothing
+ *          to do)
+ * @locality dd-http; must not block
+ */
+typedef unsigned(dd_http_admin_cb)(void *opaque, const char *path, char *body,
+                                   size_t body_size);
+
 /** What the endpoints report; every callback gets opaque. */
 typedef struct dd_http_sources {
     dd_http_health_cb *health; /* (optional) NULL: always healthy */
     dd_http_ready_cb *ready;   /* (optional) NULL: always ready */
     dd_http_debug_cb *debug;   /* (optional) NULL: /debug/workers is 404 */
     void *opaque;              /* borrowed; must outlive the server */
+    dd_http_admin_cb *admin;   /* (optional) NULL: /admin/... is 404 */
 } dd_http_sources_t;
 
 /** Where to listen and the bounds; zero fields take the defaults. */

@@ -35,6 +35,9 @@
     X(eta_cache_total, "result", "ETA cache lookups, by result.")              \
     X(redis_errors_total, "",                                                  \
       "Redis calls that failed (connection, timeout, error reply).")           \
+    X(redis_state_lost_total, "",                                              \
+      "Times Redis was found to have lost dispatchd's state (store id "        \
+      "marker missing or changed).")                                           \
     X(produce_errors_total, "",                                                \
       "Result or dead-letter deliveries that failed and were retried.")        \
     X(commits_total, "result", "Offset commits, by result.")                   \
@@ -53,6 +56,7 @@
     X(ETA_MISS, eta_cache_total, "miss")                                       \
     X(ETA_ERROR, eta_cache_total, "error")                                     \
     X(REDIS_ERRORS, redis_errors_total, "")                                    \
+    X(REDIS_STATE_LOST, redis_state_lost_total, "")                            \
     X(PRODUCE_ERRORS, produce_errors_total, "")                                \
     X(COMMITS_OK, commits_total, "ok")                                         \
     X(COMMITS_ERROR, commits_total, "error")                                   \

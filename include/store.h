@@ -27,6 +27,9 @@
  * worked is immediate. An error reply that fails a batch (READONLY, OOM,
  * a WRONGTYPE result key, ...) drops the connection the same way, so a
  * failing batch is retried at the backoff's pace, never in a hot loop.
+ * While Redis is known to have lost dispatchd's state (store_marker.c: the
+ * store id marker went missing or changed), every batch call fails with
+ * "redis state lost ..." until dd_store_state_ack(), the same way.
  * DD_ERR from a batch call means nothing of the batch
  * may be considered done: the caller retries the whole batch later, which is
  * safe because the script and the NX writes are idempotent.
@@ -62,6 +65,7 @@ typedef struct dd_store_conf {
     const char *host;      /* TCP host; ignored when unix_path is set */
     int port;              /* TCP port, 1..65535 */
     const char *unix_path; /* (optional) unix socket path, NULL or "" = TCP */
+    const char *user;      /* (optional) ACL user for AUTH user password */
     const char *password;  /* (optional) AUTH password, never logged */
     int db;                /* SELECT index, >= 0 (0 = no SELECT) */
     int timeout_ms;        /* connect and command timeout, ms; <= 0 default */
@@ -196,6 +200,35 @@ int dd_store_backoff_ms(dd_store_t *st);
  * @locality owner thread
  */
 void dd_store_get_stats(const dd_store_t *st, dd_store_stats_t *out);
+
+/*----- Lost state (process-wide, see src/store_marker.c) -----*/
+
+/** The /readyz reason while the state is lost (static). */
+extern const char dd_store_state_lost_reason[];
+
+/**
+ * @brief 1 while Redis is known to have lost dispatchd's state (its store id
+ *        marker went missing or changed) and no operator acknowledged it;
+ *        every store's batch calls then fail with "redis state lost: ...".
+ * @locality any thread; lock-free
+ */
+int dd_store_state_lost(void);
+
+/**
+ * @brief The operator accepts the loss: the next marker check of any store
+ *        writes the marker again and the stores answer again.
+ * @returns 1 when a loss was pending (acknowledged now or before), 0 when
+ *          nothing is lost
+ * @locality any thread
+ */
+int dd_store_state_ack(void);
+
+/**
+ * @brief Forget the remembered store id and any loss (tests that flush the
+ *        database between cases).
+ * @locality any thread, with no store call in progress
+ */
+void dd_store_state_reset(void);
 
 /*----- Batches -----*/
 

@@ -85,7 +85,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
  * body). */
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
                              const char *ctype, char *body, size_t len,
-                             int allow) {
+                             const char *allow) {
     struct MHD_Response *resp;
     enum MHD_Result ret;
 
@@ -99,8 +99,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
             MHD_YES ||
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
                                 "no-store") != MHD_YES ||
-        (allow && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-                                          "GET, HEAD") != MHD_YES)) {
+        (allow != NULL && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+                                                  allow) != MHD_YES)) {
         MHD_destroy_response(resp);
         return MHD_NO;
     }
@@ -110,7 +110,7 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
 }
 
 static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status,
-                                  const char *text, int allow) {
+                                  const char *text, const char *allow) {
     return reply(conn, status, CT_TEXT, dd_xstrdup(text), strlen(text), allow);
 }
 
@@ -123,10 +123,10 @@ static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned status,
     json_decref(root);
     if (s == NULL)
         return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                          "cannot serialise the document\n", 0);
+                          "cannot serialise the document\n", NULL);
     body = dd_xstrdup(s);
     free(s);
-    return reply(conn, status, CT_JSON, body, strlen(body), 0);
+    return reply(conn, status, CT_JSON, body, strlen(body), NULL);
 }
 
 /* Readiness reasons from the owner; 0 means ready. */
@@ -149,7 +149,7 @@ static enum MHD_Result serve_metrics(dd_http_t *h,
     dd_metrics_gauge_set(DD_G_READY,
                          readiness(h, reasons, DD_HTTP_READY_REASONS_MAX) == 0);
     text = dd_metrics_render(&len);
-    return reply(conn, MHD_HTTP_OK, CT_METRICS, text, len, 0);
+    return reply(conn, MHD_HTTP_OK, CT_METRICS, text, len, NULL);
 }
 
 static enum MHD_Result serve_healthz(dd_http_t *h,
@@ -159,10 +159,10 @@ static enum MHD_Result serve_healthz(dd_http_t *h,
 
     if (h->src.health == NULL ||
         h->src.health(h->src.opaque, reason, sizeof(reason)))
-        return reply_text(conn, MHD_HTTP_OK, "ok\n", 0);
+        return reply_text(conn, MHD_HTTP_OK, "ok\n", NULL);
     snprintf(body, sizeof(body), "unhealthy: %s\n",
              reason[0] ? reason : "unknown");
-    return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, body, 0);
+    return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, body, NULL);
 }
 
 static enum MHD_Result serve_readyz(dd_http_t *h, struct MHD_Connection *conn) {
@@ -184,8 +184,22 @@ static enum MHD_Result serve_debug(dd_http_t *h, struct MHD_Connection *conn) {
 
     if (doc == NULL)
         return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                          "debug state unavailable\n", 0);
-    return reply(conn, MHD_HTTP_OK, CT_JSON, doc, strlen(doc), 0);
+                          "debug state unavailable\n", NULL);
+    return reply(conn, MHD_HTTP_OK, CT_JSON, doc, strlen(doc), NULL);
+}
+
+/* POST /admin/...: an operator action, logged at info level. */
+static enum MHD_Result serve_admin(dd_http_t *h, struct MHD_Connection *conn,
+                                   const char *method, const char *url) {
+    char body[256] = "";
+    unsigned status;
+
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+        return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                          "method not allowed\n", "POST");
+    status = h->src.admin(h->src.opaque, url, body, sizeof(body));
+    DD_LOG(DD_LOG_INFO, "http", "http_admin", "POST %s: %u", url, status);
+    return reply_text(conn, status, body[0] ? body : "\n", NULL);
 }
 
 /* MHD's access handler, on dd-http. Every request is answered on its first
@@ -202,10 +216,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
     (void)upload_data_size;
     (void)req_cls;
     DD_LOG(DD_LOG_DEBUG, "http", "http_request", "%s %s", method, url);
+    if (strncmp(url, "/admin/", 7) == 0 && h->src.admin != NULL)
+        return serve_admin(h, conn, method, url);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-                          "method not allowed\n", 1);
+                          "method not allowed\n", "GET, HEAD");
     if (strcmp(url, "/metrics") == 0)
         return serve_metrics(h, conn);
     if (strcmp(url, "/healthz") == 0)
@@ -214,7 +230,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
         return serve_readyz(h, conn);
     if (strcmp(url, "/debug/workers") == 0 && h->src.debug != NULL)
         return serve_debug(h, conn);
-    return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n", 0);
+    return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
 }
 
 /* dd-http: wait for socket activity, MHD's next timeout or the wake-up

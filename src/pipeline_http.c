@@ -8,8 +8,11 @@
  *           worker sat in one busy state (parsing, redis, producing) longer
  *           than DD_HEALTH_WORKER_STUCK_MS; backoff is waiting, not stuck
  *   ready   no fatal Kafka error, the consumer joined the group (or holds
- *           an assignment), Redis answers, not stuck, not shutting down
+ *           an assignment), Redis answers and has not lost dispatchd's
+ *           state, not stuck, not shutting down
  *   debug   workers, queue, consumer, per-partition tracker state as JSON
+ *   admin   POST /admin/redis-state-lost/ack: the operator accepts that
+ *           Redis lost dispatchd's state (store.h dd_store_state_ack())
  *
  * DESIGN: the callbacks run on dd-http and only read atomics or take the
  * modules' short leaf locks (worker state, tracker). `lock` guards the
@@ -39,6 +42,7 @@
 #include "kafka_int.h"
 #include "log.h"
 #include "metrics.h"
+#include "store.h"
 #include "util.h"
 
 struct dd_pipeline_http {
@@ -115,7 +119,9 @@ static size_t ready_cb(void *opaque, const char **reasons, size_t max) {
         if (!dd_consumer_has_joined(ph->cons) &&
             dd_consumer_assigned_count(ph->cons) == 0)
             ADD("consumer has not joined the group yet");
-        if (!dd_pool_redis_ok(ph->pool))
+        if (dd_store_state_lost())
+            ADD(dd_store_state_lost_reason);
+        else if (!dd_pool_redis_ok(ph->pool))
             ADD("redis is not answering");
         stuck_reason(ph, stuck, sizeof(stuck));
         if (stuck[0])
@@ -124,6 +130,25 @@ static size_t ready_cb(void *opaque, const char **reasons, size_t max) {
     pthread_mutex_unlock(&ph->lock);
 #undef ADD
     return n;
+}
+
+static unsigned admin_cb(void *opaque, const char *path, char *body,
+                         size_t body_size) {
+    (void)opaque;
+    if (strcmp(path, "/admin/redis-state-lost/ack") != 0) {
+        snprintf(body, body_size, "not found\n");
+        return 404;
+    }
+    if (!dd_store_state_ack()) {
+        snprintf(body, body_size,
+                 "redis state is not lost: nothing to "
+                 "acknowledge\n");
+        return 409;
+    }
+    snprintf(body, body_size,
+             "acknowledged: the store id marker is written again and the "
+             "workers resume at their next redis call\n");
+    return 202;
 }
 
 static json_t *nullable_int(int64_t v) {
@@ -242,7 +267,7 @@ dd_pipeline_http_t *dd_pipeline_http_start(const dd_config_t *cfg,
                                            char *errstr, size_t errstr_size) {
     dd_pipeline_http_t *ph = dd_xcalloc(1, sizeof(*ph));
     dd_http_conf_t hc = {0};
-    dd_http_sources_t src = {health_cb, ready_cb, debug_cb, NULL};
+    dd_http_sources_t src = {health_cb, ready_cb, debug_cb, NULL, admin_cb};
 
     dd_metrics_set_build_info(DD_VERSION, rd_kafka_version_str());
     ph->cfg = cfg;

@@ -42,17 +42,26 @@
 #define CANDIDATES_MAX 64
 
 /*
- * KEYS[1] = result:{rid}, KEYS[1+i] = reservation:{candidate i};
+ * KEYS[1] = result:{rid}, KEYS[2] = the store id marker,
+ * KEYS[2+i] = reservation:{candidate i};
  * ARGV[1] = rid, ARGV[2] = reservation TTL, ARGV[3] = result TTL,
- * ARGV[4] = fallback JSON, ARGV[4+i] = JSON for candidate i (1-based).
+ * ARGV[4] = fallback JSON, ARGV[5] = the store id this process remembers,
+ * ARGV[5+i] = JSON for candidate i (1-based).
  * Returns {index, bytes}: -2 for an existing result, 0-based candidate
- * index for a reservation taken (or already ours), -1 for the fallback.
+ * index for a reservation taken (or already ours), -1 for the fallback; or
+ * the error STATELOST, writing nothing, when the marker does not hold the
+ * id (the data set was flushed or replaced: see store_marker.c).
  */
+#define STATELOST "STATELOST"
 static const char reserve_lua[] =
+    "if redis.call('GET', KEYS[2]) ~= ARGV[5] then\n"
+    "  return redis.error_reply('" STATELOST
+    " store id marker missing or changed')\n"
+    "end\n"
     "local r = redis.call('GET', KEYS[1])\n"
     "if r then return {-2, r} end\n"
     "local rid = ARGV[1]\n"
-    "for i = 2, #KEYS do\n"
+    "for i = 3, #KEYS do\n"
     "  local cur = redis.call('GET', KEYS[i])\n"
     "  if not cur then\n"
     "    redis.call('SET', KEYS[i], rid, 'EX', ARGV[2])\n"
@@ -60,20 +69,38 @@ static const char reserve_lua[] =
     "  if (not cur) or cur == rid then\n"
     "    local res = ARGV[3 + i]\n"
     "    redis.call('SET', KEYS[1], res, 'EX', ARGV[3])\n"
-    "    return {i - 2, res}\n"
+    "    return {i - 3, res}\n"
     "  end\n"
     "end\n"
     "redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[3])\n"
     "return {-1, ARGV[4]}\n";
 
 struct dd_store {
-    dd_store_conn_t conn;             /* the connection layer */
-    char prefix[DD_STORE_PREFIX_MAX]; /* key prefix */
-    char eta_ttl[16];                 /* seconds, as a decimal string */
-    char reservation_ttl[16];         /* seconds, as a decimal string */
-    char idempotency_ttl[16];         /* seconds, as a decimal string */
+    dd_store_conn_t conn;                   /* the connection layer */
+    char prefix[DD_STORE_PREFIX_MAX];       /* key prefix */
+    char eta_ttl[16];                       /* seconds, as a decimal string */
+    char reservation_ttl[16];               /* seconds, as a decimal string */
+    char idempotency_ttl[16];               /* seconds, as a decimal string */
+    char store_id[DD_STORE_MARKER_ID_SIZE]; /* for the script */
     dd_store_stats_t stats;
 };
+
+/* Connects if needed; then, while the state is lost, refuses the batch
+ * (dropping the connection, so that retries come at the backoff's pace and
+ * each reconnect checks the marker again). */
+static int begin(dd_store_t *st, char *errstr, size_t errstr_size) {
+    int rc = dd_store_conn_ensure(&st->conn, errstr, errstr_size);
+
+    if (rc == DD_OK && dd_store_marker_is_lost() &&
+        dd_store_marker_check(&st->conn, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    if (!dd_store_marker_is_lost())
+        return rc;
+    if (dd_store_conn_is_up(&st->conn))
+        dd_store_conn_drop(&st->conn);
+    dd_set_error(errstr, errstr_size, "%s", dd_store_state_lost_reason);
+    return DD_ERR;
+}
 
 /* Appends the command held in a, then empties a. The append only buffers
  * (no I/O), so it fails only on out of memory. */
@@ -153,6 +180,10 @@ int dd_store_ping(dd_store_t *st, char *errstr, size_t errstr_size) {
     redisReply *r;
 
     if (dd_store_conn_ensure(&st->conn, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    /* While the state is lost, idle workers look for an acknowledgement. */
+    if (dd_store_marker_is_lost() &&
+        dd_store_marker_check(&st->conn, errstr, errstr_size) != DD_OK)
         return DD_ERR;
     st->stats.round_trips++;
     if (dd_store_conn_command(&st->conn, "PING", 1, argv, argvlen, &r, errstr,
@@ -261,7 +292,7 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
     }
     if (n == 0)
         return DD_OK;
-    if (dd_store_conn_ensure(&st->conn, errstr, errstr_size) != DD_OK)
+    if (begin(st, errstr, errstr_size) != DD_OK)
         return DD_ERR;
 
     dd_store_argv_init(&a, 6);
@@ -322,7 +353,7 @@ int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
 
     if (n == 0)
         return DD_OK;
-    if (dd_store_conn_ensure(&st->conn, errstr, errstr_size) != DD_OK)
+    if (begin(st, errstr, errstr_size) != DD_OK)
         return DD_ERR;
     dd_store_argv_init(&a, 2);
     for (size_t i = 0; i < n && !failed; i++) {
@@ -382,17 +413,19 @@ static int append_evalsha(dd_store_t *st, dd_store_argv_t *a,
                           const dd_store_commit_t *cm) {
     char nkeys[16];
 
-    snprintf(nkeys, sizeof(nkeys), "%zu", cm->ncandidates + 1);
+    snprintf(nkeys, sizeof(nkeys), "%zu", cm->ncandidates + 2);
     dd_store_argv_add_str(a, "EVALSHA");
     dd_store_argv_add_str(a, st->conn.sha);
     dd_store_argv_add_str(a, nkeys); /* copied by the append below */
     add_key(a, st, "result:", cm->request_id);
+    dd_store_argv_add_str(a, st->conn.marker_key);
     for (size_t j = 0; j < cm->ncandidates; j++)
         add_key(a, st, "reservation:", cm->candidate_ids[j]);
     dd_store_argv_add_str(a, cm->request_id);
     dd_store_argv_add_str(a, st->reservation_ttl);
     dd_store_argv_add_str(a, st->idempotency_ttl);
     dd_store_argv_add_str(a, cm->fallback_json);
+    dd_store_argv_add_str(a, st->store_id);
     for (size_t j = 0; j < cm->ncandidates; j++)
         dd_store_argv_add_str(a, cm->candidate_json[j]);
     return argv_append(st, a);
@@ -404,6 +437,14 @@ static int take_script_reply(dd_store_t *st, const redisReply *r,
                              dd_store_commit_t *cm, char *errstr,
                              size_t errstr_size) {
     count_error(st, r);
+    if (r->type == REDIS_REPLY_ERROR &&
+        strncmp(r->str, STATELOST, sizeof(STATELOST) - 1) == 0) {
+        dd_store_marker_lost(st->conn.marker_key,
+                             "does not hold this process's store id "
+                             "(reserve script)");
+        dd_set_error(errstr, errstr_size, "%s", dd_store_state_lost_reason);
+        return -1;
+    }
     return dd_store_parse_script_reply(r, cm, errstr, errstr_size);
 }
 
@@ -454,7 +495,12 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
         puts[i].error = 0;
     if (nputs == 0 && n == 0)
         return DD_OK;
-    if (dd_store_conn_ensure(&st->conn, errstr, errstr_size) != DD_OK)
+    if (begin(st, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    /* The first write of this process makes sure the marker exists; later
+     * ones take the id it remembers (it may change with an ack). */
+    if (dd_store_marker_ensure(&st->conn, st->store_id, sizeof(st->store_id),
+                               errstr, errstr_size) != DD_OK)
         return DD_ERR;
 
     dd_store_argv_init(&a, 2 * CANDIDATES_MAX + 8);

@@ -3,8 +3,9 @@
  * store_conn: the connection layer of the Redis adapter, apart from the
  * commands (store.c) the way hiredis keeps net.c apart from its command
  * layer. Its one job is to hold a usable hiredis context: connect over TCP
- * or a unix socket with a timeout, run the handshake (AUTH, SELECT, CLIENT
- * SETNAME, SCRIPT LOAD in one pipeline), bound every read and write with
+ * or a unix socket with a timeout, run the handshake (AUTH [user]
+ * password, SELECT, CLIENT SETNAME, SCRIPT LOAD in one pipeline, then the
+ * lost-state marker check of store_marker.c), bound every read and write with
  * the socket timeouts, and after a failure reconnect no sooner than a
  * capped exponential backoff with jitter allows. The command layer appends
  * commands and reads replies only through the dd_store_conn_*() calls of
@@ -102,12 +103,20 @@ static int handshake(dd_store_conn_t *cn, char *errstr, size_t errstr_size) {
     int nreplies = 0, rc = DD_OK;
     const char *step[4];
 
-    if (cn->password != NULL) {
-        argv[0] = "AUTH";
-        argv[1] = cn->password;
-        argvlen[0] = 4;
-        argvlen[1] = strlen(cn->password);
-        redisAppendCommandArgv(cn->c, 2, argv, argvlen);
+    /* AUTH user password for a Redis 6+ ACL user (a "nopass" user takes
+     * any password, so none is sent as ""), else AUTH password. */
+    if (cn->user != NULL || cn->password != NULL) {
+        int n = 0;
+        argv[n] = "AUTH";
+        argvlen[n++] = 4;
+        if (cn->user != NULL) {
+            argv[n] = cn->user;
+            argvlen[n++] = strlen(cn->user);
+        }
+        argv[n] = cn->password != NULL ? cn->password : "";
+        argvlen[n] = strlen(argv[n]);
+        n++;
+        redisAppendCommandArgv(cn->c, n, argv, argvlen);
         step[nreplies++] = "AUTH";
     }
     if (cn->db > 0) {
@@ -189,7 +198,8 @@ int dd_store_conn_ensure(dd_store_conn_t *cn, char *errstr,
     if (handshake(cn, hs_err, sizeof(hs_err)) != DD_OK)
         goto err;
     cn->stats->connects++;
-    return DD_OK;
+    /* Every (re)connect checks that Redis still holds our state. */
+    return dd_store_marker_check(cn, errstr, errstr_size);
 
 err:
     cn->stats->connect_errors++;
@@ -264,6 +274,9 @@ int dd_store_conn_init(dd_store_conn_t *cn, const dd_store_conf_t *conf,
     cn->host = dd_xstrdup(use_unix ? "" : conf->host);
     cn->port = conf->port;
     cn->unix_path = use_unix ? dd_xstrdup(conf->unix_path) : NULL;
+    cn->user = (conf->user != NULL && conf->user[0] != '\0')
+                   ? dd_xstrdup(conf->user)
+                   : NULL;
     cn->password = (conf->password != NULL && conf->password[0] != '\0')
                        ? dd_xstrdup(conf->password)
                        : NULL;
@@ -273,6 +286,8 @@ int dd_store_conn_init(dd_store_conn_t *cn, const dd_store_conf_t *conf,
     cn->script = script;
     cn->script_len = script_len;
     cn->stats = stats;
+    snprintf(cn->marker_key, sizeof(cn->marker_key), "%s%s",
+             conf->prefix != NULL ? conf->prefix : "", DD_STORE_MARKER_KEY);
     cn->rng =
         (uint64_t)dd_now_us() ^ (uint64_t)(uintptr_t)cn ^ 0x9e3779b97f4a7c15ULL;
     if (cn->rng == 0)
@@ -285,6 +300,8 @@ void dd_store_conn_close(dd_store_conn_t *cn) {
     cn->c = NULL;
     dd_free(cn->host);
     dd_free(cn->unix_path);
+    dd_free(cn->user);
+    cn->user = NULL;
     if (cn->password != NULL) {
         memset(cn->password, 0, strlen(cn->password));
         dd_free(cn->password);

@@ -24,6 +24,9 @@
 
 #define DD_STORE_SHA_SIZE 41 /* 40 hex + NUL */
 
+#define DD_STORE_MARKER_ID_SIZE 33 /* store id: 32 hex + NUL */
+#define DD_STORE_MARKER_KEY     "dispatchd:store_id" /* after the prefix */
+
 /*----- Connection layer (store_conn.c) -----*/
 
 /**
@@ -35,6 +38,7 @@ typedef struct dd_store_conn {
     char *host;      /* owned, "" for a unix socket */
     int port;
     char *unix_path; /* owned, NULL for TCP */
+    char *user;      /* owned, NULL for none: AUTH as the default user */
     char *password;  /* owned, NULL for none; wiped on close */
     int db;
     int timeout_ms;     /* connect and command timeout, ms */
@@ -45,6 +49,7 @@ typedef struct dd_store_conn {
     int64_t next_attempt_ms;     /* monotonic; no connect before */
     uint64_t rng;                /* xorshift64 state for jitter */
     dd_store_stats_t *stats;     /* borrowed: the store's counters */
+    char marker_key[DD_STORE_PREFIX_MAX + sizeof(DD_STORE_MARKER_KEY)];
 } dd_store_conn_t;
 
 /**
@@ -67,8 +72,9 @@ int dd_store_conn_init(dd_store_conn_t *cn, const dd_store_conf_t *conf,
 void dd_store_conn_close(dd_store_conn_t *cn);
 
 /**
- * @brief Connects (TCP or unix socket, then AUTH, SELECT, CLIENT SETNAME
- *        and SCRIPT LOAD in one pipeline) when there is no context, unless
+ * @brief Connects (TCP or unix socket, then AUTH [user] password, SELECT,
+ *        CLIENT SETNAME and SCRIPT LOAD in one pipeline, then the marker
+ *        check of dd_store_marker_check()) when there is no context, unless
  *        the backoff says not yet.
  * @returns DD_OK with a usable context, or DD_ERR with errstr filled.
  * @locality the owning thread
@@ -126,6 +132,39 @@ int dd_store_conn_is_up(const dd_store_conn_t *cn);
 
 /** @brief ms until the next connect attempt may start (0: now or up). */
 int dd_store_conn_backoff_ms(const dd_store_conn_t *cn);
+
+/*----- Lost-state marker (store_marker.c): process-wide -----*/
+
+/**
+ * @brief GET the marker and compare it with the id this process remembers:
+ *        adopts a marker when none is remembered; declares the state lost
+ *        when it is missing or holds another id; clears a loss when it holds
+ *        the remembered id again; after dd_store_state_ack(), writes the
+ *        remembered id back (SET NX) and adopts the marker's value.
+ * @returns DD_OK (whatever the verdict: see dd_store_marker_is_lost()), or
+ *          DD_ERR when the connection was lost or the reply was unusable
+ *          (then dropped, errstr filled).
+ * @locality the owning thread of cn; takes the marker's leaf lock, never
+ *           during I/O
+ */
+int dd_store_marker_check(dd_store_conn_t *cn, char *errstr,
+                          size_t errstr_size);
+
+/**
+ * @brief Before the first write of this process: SET NX a new random id in
+ *        the marker, GET it and remember what it holds.
+ * @param id out: the remembered id, for the script's marker check
+ * @returns DD_OK, or DD_ERR (connection lost or unusable reply, dropped)
+ * @locality the owning thread of cn
+ */
+int dd_store_marker_ensure(dd_store_conn_t *cn, char *id, size_t id_size,
+                           char *errstr, size_t errstr_size);
+
+/** @brief The script found the marker missing or changed: declare the loss. */
+void dd_store_marker_lost(const char *key, const char *why);
+
+/** @brief 1 while the state is lost and not acknowledged. @locality any */
+int dd_store_marker_is_lost(void);
 
 /*----- Argv builder (store_argv.c) -----*/
 

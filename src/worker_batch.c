@@ -44,6 +44,7 @@ void dd_worker_batch_store_conf(const dd_config_t *cfg, dd_store_conf_t *sc) {
     sc->host = cfg->redis.host;
     sc->port = cfg->redis.port;
     sc->unix_path = cfg->redis.unix_path;
+    sc->user = cfg->redis.user;
     sc->password = cfg->redis.password;
     sc->db = cfg->redis.db;
     sc->timeout_ms = (int)cfg->redis_timeout_ms;

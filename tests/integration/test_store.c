@@ -4,7 +4,9 @@
  * keys under a test prefix): pipelined loads, the ETA cache, the
  * reserve-and-record script (also under contention between two threads),
  * ledger replay, TTLs, NOSCRIPT recovery, a closed port, a killed
- * connection, a command timeout, and one dispatch batch end to end.
+ * connection, a command timeout, one dispatch batch end to end, the
+ * lost-state marker (a flushed database is refused until acknowledged)
+ * and AUTH as a Redis 6+ ACL user.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -74,6 +76,7 @@ static fixture_t *start(void **state) {
     fixture_t *f = *state;
 
     dd_test_require_services(1);
+    dd_store_state_reset(); /* every test starts on an emptied database */
     f->c = dd_test_redis_connect();
     f->st = new_store();
     return f;
@@ -627,6 +630,117 @@ static void test_store_dispatch_batch_replays_identically(void **state) {
     }
 }
 
+/*----- Lost state -----*/
+
+static void commit_one(dd_store_t *st, const char *rid, const char *cid,
+                       int want_rc, char *errstr, size_t errstr_size) {
+    const char *ids[1] = {cid};
+    const char *json[1] = {"{\"c\":1}"};
+    dd_store_commit_t cm;
+
+    make_commit(&cm, rid, ids, json, 1, "{\"none\":1}");
+    if (dd_store_commit(st, NULL, 0, &cm, 1, NULL, errstr, errstr_size) !=
+        want_rc)
+        fail_msg("commit %s: rc != %d (%s)", rid, want_rc, errstr);
+    dd_store_commit_clear(&cm);
+}
+
+static void
+test_store_flushed_state_is_refused_until_acknowledged(void **state) {
+    fixture_t *f = start(state);
+    char errstr[256], *id, *s;
+    dd_store_load_t l;
+
+    /* A brand-new database: no false alarm, the first write sets the
+     * marker. */
+    commit_one(f->st, "r-1", "c-1", DD_OK, errstr, sizeof(errstr));
+    assert_false(dd_store_state_lost());
+    id = get_str(f->c, "dispatchd:store_id");
+    assert_non_null(id);
+    assert_int_equal(strlen(id), 32);
+
+    /* The data set is lost under a live connection: the script refuses
+     * to write, and every call fails until acknowledged. */
+    cmd_ok(f->c, "FLUSHDB");
+    commit_one(f->st, "r-2", "c-1", DD_ERR, errstr, sizeof(errstr));
+    print_message("lost: %s\n", errstr);
+    assert_non_null(strstr(errstr, "redis state lost"));
+    assert_true(dd_store_state_lost());
+    s = get_str(f->c, "result:r-2");
+    assert_null(s);
+    s = get_str(f->c, "reservation:c-1");
+    assert_null(s);
+    memset(&l, 0, sizeof(l));
+    l.request_id = "r-2";
+    assert_int_equal(dd_store_load(f->st, &l, 1, errstr, sizeof(errstr)),
+                     DD_ERR);
+    assert_non_null(strstr(errstr, "redis state lost"));
+    /* A second store (a reconnect) sees the loss too, at its handshake. */
+    {
+        dd_store_t *st2 = new_store();
+        ping_ok(st2);
+        assert_true(dd_store_state_lost());
+        dd_store_destroy(st2);
+    }
+
+    /* Acknowledged: the remembered id is written back, r-2 is answered. */
+    assert_int_equal(dd_store_state_ack(), 1);
+    while (dd_store_backoff_ms(f->st) > 0)
+        usleep(10 * 1000);
+    commit_one(f->st, "r-2", "c-1", DD_OK, errstr, sizeof(errstr));
+    assert_false(dd_store_state_lost());
+    s = get_str(f->c, "dispatchd:store_id");
+    assert_string_equal(s, id);
+    dd_free(s);
+    s = get_str(f->c, "result:r-2");
+    assert_non_null(s);
+    dd_free(s);
+    assert_int_equal(dd_store_state_ack(), 0); /* nothing left to ack */
+
+    /* Another id in the marker (a data set written by someone else) is a
+     * loss as well. */
+    cmd_ok(f->c, "SET %sdispatchd:store_id other", PREFIX);
+    commit_one(f->st, "r-3", "c-3", DD_ERR, errstr, sizeof(errstr));
+    assert_true(dd_store_state_lost());
+    dd_free(id);
+}
+
+/*----- AUTH as an ACL user -----*/
+
+static void test_store_auth_as_acl_user(void **state) {
+    fixture_t *f = start(state);
+    dd_store_conf_t conf = test_conf();
+    dd_store_load_t l;
+    dd_store_t *st;
+    char errstr[256];
+
+    cmd_ok(f->c, "ACL SETUSER dd_test_user reset on >pw ~* +@all");
+    conf.user = "dd_test_user";
+    conf.password = "pw";
+    st = dd_store_new(&conf, errstr, sizeof(errstr));
+    assert_non_null(st);
+    cmd_ok(f->c, "SET %sresult:r-acl done", PREFIX);
+    memset(&l, 0, sizeof(l));
+    l.request_id = "r-acl";
+    if (dd_store_load(st, &l, 1, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("load as dd_test_user: %s", errstr);
+    assert_string_equal(l.ledger, "done");
+    dd_store_load_clear(&l);
+    dd_store_destroy(st);
+
+    /* Wrong password: one clear AUTH error, the password not in it. */
+    conf.password = "wrong-pw";
+    st = dd_store_new(&conf, errstr, sizeof(errstr));
+    assert_non_null(st);
+    assert_int_equal(dd_store_ping(st, errstr, sizeof(errstr)), DD_ERR);
+    print_message("acl auth: %s\n", errstr);
+    assert_non_null(strstr(errstr, "redis AUTH"));
+    assert_non_null(strstr(errstr, "WRONGPASS"));
+    assert_null(strstr(errstr, "wrong-pw"));
+    dd_store_destroy(st);
+    cmd_ok(f->c, "ACL DELUSER dd_test_user");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -642,6 +756,8 @@ int main(void) {
         T(test_store_reconnects_after_connection_killed),
         T(test_store_command_timeout_is_error),
         T(test_store_dispatch_batch_replays_identically),
+        T(test_store_flushed_state_is_refused_until_acknowledged),
+        T(test_store_auth_as_acl_user),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

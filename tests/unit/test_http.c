@@ -547,6 +547,56 @@ static void test_http_new_rejects_bad_address_and_busy_port(void **state) {
     free(r);
 }
 
+/* The admin source: 202 for its one action, 404 for any other path. */
+static unsigned fake_admin(void *opaque, const char *path, char *body,
+                           size_t body_size) {
+    fake_t *f = opaque;
+    atomic_fetch_add(&f->calls, 1);
+    if (strcmp(path, "/admin/act") != 0) {
+        snprintf(body, body_size, "not found\n");
+        return 404;
+    }
+    snprintf(body, body_size, "done\n");
+    return 202;
+}
+
+static void test_http_admin_is_post_only(void **state) {
+    fixture_t *fx = *state;
+    fake_t fake;
+    dd_http_sources_t src = {NULL, NULL, NULL, &fake, fake_admin};
+    dd_http_conf_t conf = {0};
+    char errstr[256] = "", allow[64];
+    resp_t *r = malloc(sizeof(*r));
+    dd_http_t *h;
+    int port;
+
+    assert_non_null(r);
+    memset(&fake, 0, sizeof(fake));
+    conf.addr = "127.0.0.1";
+    h = dd_http_new(&conf, &src, errstr, sizeof(errstr));
+    assert_non_null(h);
+    port = dd_http_port(h);
+    request(port, "POST", "/admin/act", r);
+    assert_int_equal(r->status, 202);
+    assert_string_equal(r->body, "done\n");
+    request(port, "POST", "/admin/other", r);
+    assert_int_equal(r->status, 404);
+    request(port, "GET", "/admin/act", r);
+    assert_int_equal(r->status, 405);
+    assert_string_equal(header(r, "Allow", allow, sizeof(allow)), "POST");
+    assert_int_equal(atomic_load(&fake.calls), 2);
+    /* POST elsewhere is still 405 with GET, HEAD. */
+    request(port, "POST", "/metrics", r);
+    assert_int_equal(r->status, 405);
+    dd_http_destroy(h);
+    /* Without an admin source, /admin/... is an unknown path. */
+    request(fx->port, "POST", "/admin/act", r);
+    assert_int_equal(r->status, 405);
+    request(fx->port, "GET", "/admin/act", r);
+    assert_int_equal(r->status, 404);
+    free(r);
+}
+
 static void test_http_destroy_with_open_connection_is_prompt(void **state) {
     fixture_t *fx = *state;
     int fd = connect_to(fx->port);
@@ -590,6 +640,8 @@ int main(void) {
             test_http_new_rejects_bad_address_and_busy_port, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_http_destroy_with_open_connection_is_prompt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_admin_is_post_only, setup,
+                                        teardown),
     };
 
     /* A reset peer must not kill the test with SIGPIPE. */
