@@ -47,6 +47,7 @@
 #include "kafka_int.h"
 #include "log.h"
 #include "metrics.h"
+#include "replay_range.h"
 #include "util.h"
 
 #define POLL_TIMEOUT_MS         100
@@ -546,73 +547,6 @@ char *dd_consumer_format_parts(const int32_t *ids, size_t n, char *buf,
     return buf;
 }
 
-static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) {
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
-int dd_replay_resolve(const dd_replay_bound_t *from,
-                      const dd_replay_bound_t *to, dd_replay_span_t *spans,
-                      size_t n, char *errstr, size_t errstr_size) {
-    int64_t total = 0, max_end = 0;
-    int any_start = 0; /* a partition has something at or after the start */
-    char ts[32];
-
-    for (size_t i = 0; i < n; i++) {
-        dd_replay_span_t *s = &spans[i];
-        int64_t hi = s->high > s->low ? s->high : s->low;
-
-        s->end = hi;
-        if (to->kind == DD_REPLAY_TIMESTAMP && s->to_ts >= 0)
-            s->end = clamp64(s->to_ts, s->low, hi);
-        switch (from->kind) {
-            case DD_REPLAY_OFFSET:
-                s->start = clamp64(from->value, s->low, hi);
-                break;
-            case DD_REPLAY_TIMESTAMP:
-                s->start =
-                    s->from_ts >= 0 ? clamp64(s->from_ts, s->low, hi) : hi;
-                break;
-            default:
-                s->start = s->low;
-                break;
-        }
-        if (s->start < hi)
-            any_start = 1;
-        if (s->start > s->end)
-            s->start = s->end;
-        total += s->end - s->start;
-        if (hi > max_end)
-            max_end = hi;
-    }
-    if (from->kind == DD_REPLAY_TIMESTAMP && !any_start) {
-        dd_set_error(errstr, errstr_size,
-                     "--replay-from %s is later than the last message of "
-                     "every partition: nothing to replay",
-                     dd_format_iso8601(from->value, ts, sizeof(ts)));
-        return DD_ERR;
-    }
-    if (from->kind == DD_REPLAY_OFFSET && !any_start) {
-        dd_set_error(errstr, errstr_size,
-                     "--replay-from %" PRId64 " is at or past the end of every "
-                     "partition (the largest end offset is %" PRId64 ")",
-                     from->value, max_end);
-        return DD_ERR;
-    }
-    if (to->kind == DD_REPLAY_TIMESTAMP && total == 0) {
-        dd_set_error(errstr, errstr_size,
-                     "--replay-to %s is not after --replay-from on any "
-                     "partition: nothing to replay",
-                     dd_format_iso8601(to->value, ts, sizeof(ts)));
-        return DD_ERR;
-    }
-    return DD_OK;
-}
-
-static int cmp_span(const void *a, const void *b) {
-    const dd_replay_span_t *x = a, *y = b;
-    return (x->partition > y->partition) - (x->partition < y->partition);
-}
-
 /* offsets_for_times for every span at ts; stores the answers in from_ts or
  * to_ts. */
 static int query_times(dd_consumer_t *c, dd_replay_span_t *spans, size_t n,
@@ -698,7 +632,7 @@ static int read_partitions(dd_consumer_t *c, dd_replay_span_t **spansp,
     spans = dd_xcalloc(n, sizeof(*spans));
     for (size_t i = 0; i < n; i++)
         spans[i].partition = t->partitions[i].id;
-    qsort(spans, n, sizeof(*spans), cmp_span);
+    dd_replay_sort_spans(spans, n);
     for (size_t i = 0; i < n; i++) {
         err = rd_kafka_query_watermark_offsets(c->rk, topic, spans[i].partition,
                                                &spans[i].low, &spans[i].high,
