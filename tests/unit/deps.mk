@@ -6,4 +6,4 @@ UNIT_DEPS_test_dispatch = dispatch codec route
 UNIT_FAKES_test_dispatch = fake_store
 UNIT_DEPS_test_http = metrics
 UNIT_DEPS_test_consumer = offsets queue job kafka metrics
-UNIT_DEPS_test_consumer += replay_range
+UNIT_DEPS_test_consumer += consumer_replay replay_range
