@@ -20,19 +20,15 @@
  * it, bumps its epoch (late completions are ignored) and unassigns. Every
  * rebalance_assign and rebalance_revoke log line names its partitions.
  *
- * Replay (cfg->replay_from set): no subscription, no group membership and
- * no commits. dd_consumer_replay_plan() reads the topic's partitions, their
- * end offsets (captured once, at start) and the timestamp lookups on the
- * main thread, before dd-poll exists, then assigns every partition with
- * something to replay at its start offset under a throwaway group.id with
- * enable.auto.commit=false. Offsets are not dense, so a partition is
- * finished when its message at end-1 was dispatched, or when a message or
- * a partition-EOF event at or past its end shows up; it is then paused.
- * start/end are read-only once dd-poll runs; `finished` is atomic.
+ * Replay mode (cfg->replay_from set) lives in consumer_replay.c: the poll
+ * loop reaches it through one hook, handle_message() handing each message
+ * to dd_consumer_replay_on_message(); dd_consumer_new() makes the one
+ * choice between the modes (configuration, commits or not, the replay
+ * state) and dd_consumer_start() acts on it (subscribe, or check the
+ * replay's plan).
  */
 #include "consumer.h"
 
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -49,9 +45,8 @@
 #include "metrics.h"
 #include "util.h"
 
-#define POLL_TIMEOUT_MS         100
-#define REPLAY_QUERY_TIMEOUT_MS 10000 /* metadata, watermarks, times */
-#define PARTS_TEXT_MAX          512   /* partition list in a log line */
+#define POLL_TIMEOUT_MS 100
+#define PARTS_TEXT_MAX  512 /* partition list in a log line */
 
 /* Overflow dd-poll keeps, in order, when the job queue is full, before it
  * pauses (see backpressure()): at most this many jobs and this many key +
@@ -59,55 +54,9 @@
 #define HOLD_MAX_JOBS  16384
 #define HOLD_MAX_BYTES ((size_t)4 << 20)
 
-typedef struct held {
+struct held {
     dd_job_t *job;
     struct held *next;
-} held_t;
-
-/* Per-partition bookkeeping of dd-poll (indexes are partition ids). */
-typedef struct pstate {
-    uint8_t assigned;
-    uint8_t paused;    /* paused by us (backpressure), not by librdkafka */
-    uint8_t finished;  /* replay: reached its end, stays paused */
-    uint8_t discarded; /* dd_consumer_stop() dropped its held jobs */
-    int64_t stored;    /* last watermark given to offsets_store, -1 = none */
-} pstate_t;
-
-/* One partition of a replay, indexed by partition id. */
-typedef struct replay_part {
-    int64_t start;       /* first offset; read-only once dd-poll runs */
-    int64_t end;         /* end offset captured at start (exclusive) */
-    atomic_int finished; /* every message below end was dispatched */
-} replay_part_t;
-
-struct dd_consumer {
-    const dd_config_t *cfg;
-    dd_queue_t *jq;
-    dd_offsets_t *ot;
-    rd_kafka_t *rk;
-    pthread_t thread;
-    int thread_started;
-    atomic_int stop;
-    atomic_int assigned_cnt;
-    atomic_int joined;
-    _Atomic int64_t last_poll_ms;
-    /* Partitions < DD_CONSUMER_PAUSED_MAX paused by us, one bit each, for
-     * dd_consumer_is_paused() on any thread; written in set_paused(). */
-    _Atomic uint64_t paused_bits[DD_CONSUMER_PAUSED_MAX / 64];
-
-    /* dd-poll only (then the closing thread). */
-    pstate_t *ps;
-    size_t ps_cap;
-    held_t *held_head, *held_tail; /* jobs the full queue did not take */
-    size_t held_cnt;
-    size_t held_bytes; /* key + value bytes of the held jobs */
-    int backpressure;  /* 1 while we keep the assignment paused */
-
-    /* Replay mode; rp is NULL until dd_consumer_replay_plan(). */
-    int replay;               /* 1: cfg->replay_from is set */
-    replay_part_t *rp;        /* nrp entries, indexed by partition id */
-    size_t nrp;               /* highest partition id + 1 */
-    atomic_int rp_unfinished; /* partitions not finished yet */
 };
 
 int dd_consumer_assigned_count(const dd_consumer_t *c) {
@@ -122,7 +71,7 @@ int64_t dd_consumer_last_poll_ms(const dd_consumer_t *c) {
     return atomic_load(&((dd_consumer_t *)c)->last_poll_ms);
 }
 
-static pstate_t *pst(dd_consumer_t *c, int32_t p) {
+pstate_t *dd_consumer_pstate(dd_consumer_t *c, int32_t p) {
     if ((size_t)p >= c->ps_cap) {
         size_t ncap = (size_t)p + 16;
         c->ps = dd_xrealloc(c->ps, ncap * sizeof(*c->ps));
@@ -144,7 +93,7 @@ static int is_cooperative(rd_kafka_t *rk) {
 static void store_offsets(dd_consumer_t *c) {
     rd_kafka_topic_partition_list_t *list = NULL;
 
-    if (c->replay)
+    if (!c->commits)
         return; /* a replay never commits */
     for (size_t p = 0; p < c->ps_cap; p++) {
         int64_t w;
@@ -190,8 +139,8 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /*----- Backpressure -----*/
 
-static void set_paused(dd_consumer_t *c, rd_kafka_topic_partition_list_t *list,
-                       int pause) {
+void dd_consumer_set_paused(dd_consumer_t *c,
+                            rd_kafka_topic_partition_list_t *list, int pause) {
     if (list->cnt == 0)
         return;
     if (pause)
@@ -201,7 +150,8 @@ static void set_paused(dd_consumer_t *c, rd_kafka_topic_partition_list_t *list,
     for (int i = 0; i < list->cnt; i++) {
         if (list->elems[i].err)
             continue;
-        pst(c, list->elems[i].partition)->paused = (uint8_t)pause;
+        dd_consumer_pstate(c, list->elems[i].partition)->paused =
+            (uint8_t)pause;
         if (list->elems[i].partition < DD_CONSUMER_PAUSED_MAX) {
             int32_t p = list->elems[i].partition;
             uint64_t bit = UINT64_C(1) << (p % 64);
@@ -226,7 +176,7 @@ static int pause_all(dd_consumer_t *c, int pause) {
     for (size_t p = 0; p < c->ps_cap; p++)
         if (c->ps[p].assigned && !c->ps[p].finished && c->ps[p].paused != pause)
             rd_kafka_topic_partition_list_add(list, c->cfg->topic, (int32_t)p);
-    set_paused(c, list, pause);
+    dd_consumer_set_paused(c, list, pause);
     n = list->cnt;
     rd_kafka_topic_partition_list_destroy(list);
     return n;
@@ -404,7 +354,7 @@ static void revoke(dd_consumer_t *c, rd_kafka_topic_partition_list_t *parts,
                "committed the done prefix of %d revoked partition(s): %s",
                commit->cnt, rd_kafka_err2str(err));
     }
-    set_paused(c, resume, 0);
+    dd_consumer_set_paused(c, resume, 0);
     for (size_t i = 0; i < n; i++) {
         c->ps[ids[i]].assigned = 0;
         c->ps[ids[i]].stored = -1;
@@ -431,7 +381,7 @@ static void assign(dd_consumer_t *c, rd_kafka_topic_partition_list_t *parts) {
         int32_t p = parts->elems[i].partition;
         uint32_t epoch;
         dd_offsets_assign(c->ot, p, &epoch);
-        pst(c, p)->assigned = 1;
+        dd_consumer_pstate(c, p)->assigned = 1;
         c->ps[p].stored = -1;
         c->ps[p].paused = 0;
         ids[i] = p;
@@ -518,7 +468,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque) {
     return 0;
 }
 
-/*----- Replay -----*/
+/*----- Log lines -----*/
 
 char *dd_consumer_format_parts(const int32_t *ids, size_t n, char *buf,
                                size_t size) {
@@ -546,353 +496,20 @@ char *dd_consumer_format_parts(const int32_t *ids, size_t n, char *buf,
     return buf;
 }
 
-static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) {
-    return v < lo ? lo : v > hi ? hi : v;
-}
-
-int dd_replay_resolve(const dd_replay_bound_t *from,
-                      const dd_replay_bound_t *to, dd_replay_span_t *spans,
-                      size_t n, char *errstr, size_t errstr_size) {
-    int64_t total = 0, max_end = 0;
-    int any_start = 0; /* a partition has something at or after the start */
-    char ts[32];
-
-    for (size_t i = 0; i < n; i++) {
-        dd_replay_span_t *s = &spans[i];
-        int64_t hi = s->high > s->low ? s->high : s->low;
-
-        s->end = hi;
-        if (to->kind == DD_REPLAY_TIMESTAMP && s->to_ts >= 0)
-            s->end = clamp64(s->to_ts, s->low, hi);
-        switch (from->kind) {
-            case DD_REPLAY_OFFSET:
-                s->start = clamp64(from->value, s->low, hi);
-                break;
-            case DD_REPLAY_TIMESTAMP:
-                s->start =
-                    s->from_ts >= 0 ? clamp64(s->from_ts, s->low, hi) : hi;
-                break;
-            default:
-                s->start = s->low;
-                break;
-        }
-        if (s->start < hi)
-            any_start = 1;
-        if (s->start > s->end)
-            s->start = s->end;
-        total += s->end - s->start;
-        if (hi > max_end)
-            max_end = hi;
-    }
-    if (from->kind == DD_REPLAY_TIMESTAMP && !any_start) {
-        dd_set_error(errstr, errstr_size,
-                     "--replay-from %s is later than the last message of "
-                     "every partition: nothing to replay",
-                     dd_format_iso8601(from->value, ts, sizeof(ts)));
-        return DD_ERR;
-    }
-    if (from->kind == DD_REPLAY_OFFSET && !any_start) {
-        dd_set_error(errstr, errstr_size,
-                     "--replay-from %" PRId64 " is at or past the end of every "
-                     "partition (the largest end offset is %" PRId64 ")",
-                     from->value, max_end);
-        return DD_ERR;
-    }
-    if (to->kind == DD_REPLAY_TIMESTAMP && total == 0) {
-        dd_set_error(errstr, errstr_size,
-                     "--replay-to %s is not after --replay-from on any "
-                     "partition: nothing to replay",
-                     dd_format_iso8601(to->value, ts, sizeof(ts)));
-        return DD_ERR;
-    }
-    return DD_OK;
-}
-
-static int cmp_span(const void *a, const void *b) {
-    const dd_replay_span_t *x = a, *y = b;
-    return (x->partition > y->partition) - (x->partition < y->partition);
-}
-
-/* offsets_for_times for every span at ts; stores the answers in from_ts or
- * to_ts. */
-static int query_times(dd_consumer_t *c, dd_replay_span_t *spans, size_t n,
-                       int64_t ts, int is_from, char *errstr,
-                       size_t errstr_size) {
-    rd_kafka_topic_partition_list_t *list =
-        rd_kafka_topic_partition_list_new((int)n);
-    rd_kafka_resp_err_t err;
-    int rc = DD_ERR;
-
-    for (size_t i = 0; i < n; i++)
-        rd_kafka_topic_partition_list_add(list, c->cfg->topic,
-                                          spans[i].partition)
-            ->offset = ts;
-    err = rd_kafka_offsets_for_times(c->rk, list, REPLAY_QUERY_TIMEOUT_MS);
-    if (err) {
-        dd_set_error(errstr, errstr_size, "offsets_for_times on %s: %s",
-                     c->cfg->topic, rd_kafka_err2str(err));
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const rd_kafka_topic_partition_t *e =
-            rd_kafka_topic_partition_list_find(list, c->cfg->topic,
-                                               spans[i].partition);
-        if (e == NULL || e->err) {
-            dd_set_error(
-                errstr, errstr_size, "offsets_for_times on %s [%d]: %s",
-                c->cfg->topic, (int)spans[i].partition,
-                rd_kafka_err2str(e ? e->err : RD_KAFKA_RESP_ERR__NOENT));
-            goto out;
-        }
-        if (is_from)
-            spans[i].from_ts = e->offset;
-        else
-            spans[i].to_ts = e->offset;
-    }
-    rc = DD_OK;
-out:
-    rd_kafka_topic_partition_list_destroy(list);
-    return rc;
-}
-
-/* The topic's partitions with their watermarks, sorted by partition id. */
-static int read_partitions(dd_consumer_t *c, dd_replay_span_t **spansp,
-                           size_t *np, dd_consumer_fail_t *why, char *errstr,
-                           size_t errstr_size) {
-    const char *topic = c->cfg->topic;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    const struct rd_kafka_metadata_topic *t;
-    dd_replay_span_t *spans = NULL;
-    rd_kafka_resp_err_t err;
-    size_t n = 0;
-    int rc = DD_ERR;
-
-    *why = DD_CONSUMER_FAIL_UNAVAILABLE;
-    if (rkt == NULL) {
-        dd_set_error(errstr, errstr_size, "topic %s: %s", topic,
-                     rd_kafka_err2str(rd_kafka_last_error()));
-        *why = DD_CONSUMER_FAIL_RANGE;
-        goto out;
-    }
-    err = rd_kafka_metadata(c->rk, 0, rkt, &md, REPLAY_QUERY_TIMEOUT_MS);
-    if (err) {
-        dd_set_error(errstr, errstr_size,
-                     "cannot read the metadata of topic %s from %s: %s", topic,
-                     c->cfg->brokers, rd_kafka_err2str(err));
-        goto out;
-    }
-    t = md->topic_cnt == 1 ? &md->topics[0] : NULL;
-    if (t == NULL || t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-        (t->err == RD_KAFKA_RESP_ERR_NO_ERROR && t->partition_cnt == 0)) {
-        dd_set_error(errstr, errstr_size, "topic %s does not exist", topic);
-        *why = DD_CONSUMER_FAIL_RANGE;
-        goto out;
-    }
-    if (t->err) {
-        dd_set_error(errstr, errstr_size, "metadata of topic %s: %s", topic,
-                     rd_kafka_err2str(t->err));
-        goto out;
-    }
-    n = (size_t)t->partition_cnt;
-    spans = dd_xcalloc(n, sizeof(*spans));
-    for (size_t i = 0; i < n; i++)
-        spans[i].partition = t->partitions[i].id;
-    qsort(spans, n, sizeof(*spans), cmp_span);
-    for (size_t i = 0; i < n; i++) {
-        err = rd_kafka_query_watermark_offsets(c->rk, topic, spans[i].partition,
-                                               &spans[i].low, &spans[i].high,
-                                               REPLAY_QUERY_TIMEOUT_MS);
-        if (err) {
-            dd_set_error(errstr, errstr_size, "end offsets of %s [%d]: %s",
-                         topic, (int)spans[i].partition, rd_kafka_err2str(err));
-            goto out;
-        }
-        spans[i].from_ts = spans[i].to_ts = -1;
-    }
-    *spansp = spans;
-    *np = n;
-    spans = NULL;
-    rc = DD_OK;
-out:
-    dd_free(spans);
-    if (md != NULL)
-        rd_kafka_metadata_destroy(md);
-    if (rkt != NULL)
-        rd_kafka_topic_destroy(rkt);
-    return rc;
-}
-
-int dd_consumer_replay_plan(dd_consumer_t *c, dd_consumer_fail_t *why,
-                            char *errstr, size_t errstr_size) {
-    const dd_config_t *cfg = c->cfg;
-    rd_kafka_topic_partition_list_t *list = NULL;
-    dd_replay_span_t *spans = NULL;
-    size_t n = 0, len = 0;
-    int64_t total = 0;
-    int32_t maxp = 0;
-    rd_kafka_resp_err_t err;
-    char msg[512], ranges[1024];
-    int rc = DD_ERR;
-
-    if (!c->replay || c->rp != NULL) {
-        dd_set_error(errstr, errstr_size, "replay: not in replay mode");
-        *why = DD_CONSUMER_FAIL_INTERNAL;
-        return DD_ERR;
-    }
-    if (read_partitions(c, &spans, &n, why, errstr, errstr_size) != DD_OK)
-        goto out;
-    *why = DD_CONSUMER_FAIL_UNAVAILABLE;
-    if (cfg->replay_from.kind == DD_REPLAY_TIMESTAMP &&
-        query_times(c, spans, n, cfg->replay_from.value, 1, errstr,
-                    errstr_size) != DD_OK)
-        goto out;
-    if (cfg->replay_to.kind == DD_REPLAY_TIMESTAMP &&
-        query_times(c, spans, n, cfg->replay_to.value, 0, errstr,
-                    errstr_size) != DD_OK)
-        goto out;
-    if (dd_replay_resolve(&cfg->replay_from, &cfg->replay_to, spans, n, msg,
-                          sizeof(msg)) != DD_OK) {
-        dd_set_error(errstr, errstr_size, "replay of %s: %s", cfg->topic, msg);
-        *why = DD_CONSUMER_FAIL_RANGE;
-        goto out;
-    }
-
-    for (size_t i = 0; i < n; i++)
-        if (spans[i].partition > maxp)
-            maxp = spans[i].partition;
-    c->nrp = (size_t)maxp + 1;
-    c->rp = dd_xcalloc(c->nrp, sizeof(*c->rp));
-    list = rd_kafka_topic_partition_list_new((int)n + 1);
-    ranges[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        const dd_replay_span_t *s = &spans[i];
-        replay_part_t *r = &c->rp[s->partition];
-        int k;
-
-        r->start = s->start;
-        r->end = s->end;
-        total += s->end - s->start;
-        k = snprintf(ranges + len, sizeof(ranges) - len,
-                     "%s%d:[%" PRId64 ",%" PRId64 ")", i > 0 ? " " : "",
-                     (int)s->partition, s->start, s->end);
-        if (k > 0 && len + (size_t)k < sizeof(ranges))
-            len += (size_t)k;
-        if (s->start >= s->end) {
-            pst(c, s->partition)->finished = 1;
-            atomic_store(&r->finished, 1);
-            continue;
-        }
-        dd_offsets_assign(c->ot, s->partition, NULL);
-        pst(c, s->partition)->assigned = 1;
-        rd_kafka_topic_partition_list_add(list, cfg->topic, s->partition)
-            ->offset = s->start;
-    }
-    /* Partition ids missing from the topic count as finished. */
-    for (size_t p = 0; p < c->nrp; p++)
-        if (!pst(c, (int32_t)p)->assigned)
-            atomic_store(&c->rp[p].finished, 1);
-    atomic_store(&c->rp_unfinished, list->cnt);
-    if (list->cnt > 0 && (err = rd_kafka_assign(c->rk, list)) != 0) {
-        dd_set_error(errstr, errstr_size, "replay: assign: %s",
-                     rd_kafka_err2str(err));
-        *why = DD_CONSUMER_FAIL_INTERNAL;
-        goto out;
-    }
-    atomic_store(&c->assigned_cnt, list->cnt);
-    atomic_store(&c->joined, 1);
-    dd_metrics_gauge_set(DD_G_PARTITIONS_ASSIGNED, list->cnt);
-    DD_LOG(DD_LOG_INFO, "consumer", "replay_plan",
-           "replaying %s: %zu partition(s), %" PRId64
-           " offset(s) in range, end offsets captured now: %s",
-           cfg->topic, n, total, ranges);
-    rc = DD_OK;
-out:
-    if (list != NULL)
-        rd_kafka_topic_partition_list_destroy(list);
-    dd_free(spans);
-    return rc;
-}
-
-size_t dd_consumer_replay_parts(const dd_consumer_t *c,
-                                dd_consumer_replay_part_t *out, size_t max) {
-    dd_consumer_t *mc = (dd_consumer_t *)c;
-    size_t n = 0;
-
-    for (size_t p = 0; mc->rp != NULL && p < mc->nrp; p++, n++) {
-        if (n >= max)
-            continue;
-        out[n].partition = (int32_t)p;
-        out[n].start = mc->rp[p].start;
-        out[n].end = mc->rp[p].end;
-        out[n].finished = atomic_load(&mc->rp[p].finished);
-    }
-    return n;
-}
-
-int dd_consumer_replay_finished(const dd_consumer_t *c) {
-    dd_consumer_t *mc = (dd_consumer_t *)c;
-    return mc->rp != NULL && atomic_load(&mc->rp_unfinished) == 0;
-}
-
-/* A partition of the replay has nothing more in range: pause it for good
- * (pause_all() leaves it alone from now on). */
-static void replay_finish(dd_consumer_t *c, int32_t p, const char *why) {
-    pstate_t *s = pst(c, p);
-
-    if (s->finished)
-        return;
-    if (!s->paused) {
-        rd_kafka_topic_partition_list_t *list =
-            rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(list, c->cfg->topic, p);
-        set_paused(c, list, 1);
-        rd_kafka_topic_partition_list_destroy(list);
-    }
-    s->finished = 1;
-    atomic_store(&c->rp[p].finished, 1);
-    atomic_fetch_sub(&c->rp_unfinished, 1);
-    DD_LOG_TP(DD_LOG_INFO, "consumer", "replay_partition_end", c->cfg->topic, p,
-              "reached end offset %" PRId64 " (%s)", c->rp[p].end, why);
-}
-
-/* 1 when the message is to be processed; a message at or past the end
- * finishes its partition (offsets are not dense: never wait for end-1). */
-static int replay_in_range(dd_consumer_t *c, int32_t p, int64_t offset) {
-    if (p < 0 || (size_t)p >= c->nrp || pst(c, p)->finished)
-        return 0;
-    if (offset >= c->rp[p].end) {
-        replay_finish(c, p, "message past the end");
-        return 0;
-    }
-    return 1;
-}
-
-static void replay_eof(dd_consumer_t *c, int32_t p, int64_t offset) {
-    if (p >= 0 && (size_t)p < c->nrp && !pst(c, p)->finished &&
-        offset >= c->rp[p].end)
-        replay_finish(c, p, "partition end");
-}
-
 /*----- Poll loop -----*/
 
-static void handle_message(dd_consumer_t *c, rd_kafka_message_t *rkm) {
+int dd_consumer_dispatch(dd_consumer_t *c, rd_kafka_message_t *rkm) {
     uint32_t epoch;
     dd_job_t *job;
 
     if (rkm->err) {
-        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            if (c->replay)
-                replay_eof(c, rkm->partition, rkm->offset);
-            return;
-        }
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            return 0;
         DD_LOG(rkm->err == RD_KAFKA_RESP_ERR__MAX_POLL_EXCEEDED ? DD_LOG_ERROR
                                                                 : DD_LOG_WARN,
                "consumer", "consume_error", "%s", rd_kafka_message_errstr(rkm));
-        return;
+        return 0;
     }
-    if (c->replay && !replay_in_range(c, rkm->partition, rkm->offset))
-        return;
     if ((size_t)rkm->partition >= c->ps_cap ||
         !c->ps[rkm->partition].assigned ||
         dd_offsets_dispatch(c->ot, rkm->partition, rkm->offset, &epoch) !=
@@ -901,14 +518,21 @@ static void handle_message(dd_consumer_t *c, rd_kafka_message_t *rkm) {
         DD_LOG_TPO(DD_LOG_DEBUG, "consumer", "message_ignored", c->cfg->topic,
                    rkm->partition, rkm->offset,
                    "message of an unassigned partition ignored");
-        return;
+        return 0;
     }
     job = dd_job_new(rkm, epoch);
     if (c->held_cnt > 0 || dd_queue_try_push(c->jq, job) != DD_OK)
         hold(c, job);
-    /* Dispatched (and tracked) before the partition counts as finished. */
-    if (c->replay && rkm->offset + 1 >= c->rp[rkm->partition].end)
-        replay_finish(c, rkm->partition, "last offset dispatched");
+    return 1;
+}
+
+/* The poll loop's only replay hook: a replay filters each message by its
+ * range, and finishes partitions, around dd_consumer_dispatch(). */
+static void handle_message(dd_consumer_t *c, rd_kafka_message_t *rkm) {
+    if (c->replay != NULL)
+        dd_consumer_replay_on_message(c, rkm);
+    else
+        dd_consumer_dispatch(c, rkm);
 }
 
 static void *poll_main(void *arg) {
@@ -942,7 +566,6 @@ dd_consumer_t *dd_consumer_new(const dd_config_t *cfg, dd_queue_t *jq,
                                dd_offsets_t *ot, char *errstr,
                                size_t errstr_size) {
     char stats_ms[32];
-    char replay_group[96];
     /* Group timing (README "Operating a consumer group"): a dead member's
      * partitions wait session.timeout.ms for a new owner, so 10 s instead
      * of 45 s; a static member (--instance-id) gets 30 s so that a restart
@@ -967,14 +590,6 @@ dd_consumer_t *dd_consumer_new(const dd_config_t *cfg, dd_queue_t *jq,
         {"group.id", cfg->group},
         {"group.instance.id", cfg->instance_id},
     };
-    /* Replay: rd_kafka_assign() needs a group.id in 2.0.2, so a throwaway
-     * one that never joins (no subscribe) and never commits. */
-    dd_kafka_kv_t replay_forced[] = {
-        {"enable.auto.offset.store", "false"},
-        {"enable.auto.commit", "false"},
-        {"enable.partition.eof", "true"},
-        {"group.id", replay_group},
-    };
     dd_consumer_t *c = dd_xcalloc(1, sizeof(*c));
     rd_kafka_conf_t *conf;
     char msg[512];
@@ -982,24 +597,25 @@ dd_consumer_t *dd_consumer_new(const dd_config_t *cfg, dd_queue_t *jq,
     c->cfg = cfg;
     c->jq = jq;
     c->ot = ot;
-    c->replay = cfg->replay_from.kind != DD_REPLAY_NONE;
     snprintf(stats_ms, sizeof(stats_ms), "%lld",
              (long long)cfg->stats_interval_ms);
-    /* Unique per run: the wall clock plus the monotonic microseconds. */
-    snprintf(replay_group, sizeof(replay_group), "dispatchd-replay-%lld-%lld",
-             (long long)dd_wall_ms(), (long long)(dd_now_us() % 1000000));
-    if (c->replay)
-        conf = dd_kafka_conf_new(
-            cfg, DD_KAFKA_TARGET_CONSUMER, defaults,
-            sizeof(defaults) / sizeof(defaults[0]), replay_forced,
-            sizeof(replay_forced) / sizeof(replay_forced[0]), errstr,
-            errstr_size);
-    else
+    /* The one choice between the modes. Group mode: subscribe in
+     * dd_consumer_start(), partitions from rebalance_cb, offsets stored and
+     * committed. Replay: consumer_replay.c configures the client, assigns
+     * the range itself (dd_consumer_replay_plan()), filters every message
+     * (handle_message()), and nothing is ever stored or committed. */
+    if (cfg->replay_from.kind != DD_REPLAY_NONE) {
+        c->replay = dd_consumer_replay_new(
+            cfg, defaults, sizeof(defaults) / sizeof(defaults[0]), &conf,
+            errstr, errstr_size);
+    } else {
+        c->commits = 1;
         conf = dd_kafka_conf_new(cfg, DD_KAFKA_TARGET_CONSUMER, defaults,
                                  sizeof(defaults) / sizeof(defaults[0]), forced,
                                  sizeof(forced) / sizeof(forced[0]) -
                                      (cfg->instance_id[0] ? 0 : 1),
                                  errstr, errstr_size);
+    }
     if (conf == NULL)
         goto err;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
@@ -1016,6 +632,7 @@ dd_consumer_t *dd_consumer_new(const dd_config_t *cfg, dd_queue_t *jq,
     dd_metrics_set_lag_topic(cfg->topic);
     return c;
 err:
+    dd_consumer_replay_destroy(c->replay);
     dd_free(c);
     return NULL;
 }
@@ -1024,22 +641,21 @@ int dd_consumer_start(dd_consumer_t *c, char *errstr, size_t errstr_size) {
     rd_kafka_topic_partition_list_t *sub;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
-    if (c->replay && c->rp == NULL) {
-        dd_set_error(errstr, errstr_size, "replay: no plan");
-        return DD_ERR;
-    }
-    if (!c->replay) {
+    if (c->replay != NULL) {
         /* A replay was assigned by dd_consumer_replay_plan(). */
+        if (dd_consumer_replay_ready(c->replay, errstr, errstr_size) != DD_OK)
+            return DD_ERR;
+    } else {
         sub = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(sub, c->cfg->topic,
                                           RD_KAFKA_PARTITION_UA);
         err = rd_kafka_subscribe(c->rk, sub);
         rd_kafka_topic_partition_list_destroy(sub);
-    }
-    if (err) {
-        dd_set_error(errstr, errstr_size, "subscribe to %s: %s", c->cfg->topic,
-                     rd_kafka_err2str(err));
-        return DD_ERR;
+        if (err) {
+            dd_set_error(errstr, errstr_size, "subscribe to %s: %s",
+                         c->cfg->topic, rd_kafka_err2str(err));
+            return DD_ERR;
+        }
     }
     atomic_store(&c->last_poll_ms, dd_now_ms());
     if (pthread_create(&c->thread, NULL, poll_main, c) != 0) {
@@ -1067,7 +683,7 @@ void dd_consumer_stop(dd_consumer_t *c) {
                c->held_cnt);
     while (c->held_head) {
         held_t *h = c->held_head;
-        pstate_t *s = pst(c, h->job->partition);
+        pstate_t *s = dd_consumer_pstate(c, h->job->partition);
         if (s->assigned && !s->discarded) {
             dd_offsets_discard_from(c->ot, h->job->partition, h->job->offset);
             s->discarded = 1;
@@ -1087,7 +703,7 @@ void dd_consumer_destroy(dd_consumer_t *c) {
     if (c == NULL)
         return;
     dd_consumer_stop(c);
-    if (c->rk != NULL && !c->replay) {
+    if (c->rk != NULL && c->commits) {
         store_offsets(c);
         err = rd_kafka_commit(c->rk, NULL, 0);
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -1103,7 +719,7 @@ void dd_consumer_destroy(dd_consumer_t *c) {
                    "consumer close: %s", rd_kafka_err2str(err));
         rd_kafka_destroy(c->rk);
     }
-    dd_free(c->rp);
+    dd_consumer_replay_destroy(c->replay);
     dd_free(c->ps);
     dd_free(c);
 }

@@ -1,54 +1,105 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * consumer, private: the pure part of replay mode, exposed for unit tests
- * (tests/unit/test_consumer.c). dd_replay_resolve() turns the operator's
- * --replay-from/--replay-to and what the broker said about each partition
- * (watermarks, offsets_for_times answers) into the offset range to replay.
- * No librdkafka types: the consumer does the queries and fills the spans.
+ * consumer, private: what consumer.c (the live poll loop) and
+ * consumer_replay.c (replay mode) share: the consumer struct, the
+ * per-partition state of dd-poll, the few poll-loop helpers replay mode
+ * calls, and the replay hooks the poll loop calls. Not for other modules.
+ *
+ * DESIGN: everything here runs on dd-poll, except dd_consumer_new() and
+ * dd_consumer_replay_plan() (main thread, before dd-poll exists) and the
+ * atomics read by the HTTP side; see src/consumer.c.
  */
 #ifndef DD_CONSUMER_INT_H
 #define DD_CONSUMER_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include <librdkafka/rdkafka.h>
 
-/** One partition of a replay: what the broker said, and the range. */
-typedef struct dd_replay_span {
-    /* in */
-    int32_t partition;
-    int64_t low;     /* log start offset */
-    int64_t high;    /* end offset captured at start (high watermark, or
-                      * the LSO with read_committed) */
-    int64_t from_ts; /* TIMESTAMP start: offsets_for_times answer, the first
-                      * offset with a timestamp >= it, or < 0 for none */
-    int64_t to_ts;   /* TIMESTAMP end: the same for --replay-to */
-    /* out */
-    int64_t start; /* first offset to replay */
-    int64_t end;   /* replay offsets < end; start == end: nothing */
-} dd_replay_span_t;
+#include "config.h"
+#include "consumer.h"
+#include "kafka_int.h"
+#include "offsets.h"
+#include "queue.h"
+
+/** A job the full queue did not take (body in consumer.c). */
+typedef struct held held_t;
+
+/** Replay mode's state (body in consumer_replay.c). */
+typedef struct dd_consumer_replay dd_consumer_replay_t;
+
+/** Per-partition bookkeeping of dd-poll (indexes are partition ids). */
+typedef struct pstate {
+    uint8_t assigned;
+    uint8_t paused;    /* paused by us (backpressure), not by librdkafka */
+    uint8_t finished;  /* paused for good (a replay partition at its end);
+                        * backpressure leaves it paused */
+    uint8_t discarded; /* dd_consumer_stop() dropped its held jobs */
+    int64_t stored;    /* last watermark given to offsets_store, -1 = none */
+} pstate_t;
+
+struct dd_consumer {
+    const dd_config_t *cfg;
+    dd_queue_t *jq;
+    dd_offsets_t *ot;
+    rd_kafka_t *rk;
+    pthread_t thread;
+    int thread_started;
+    atomic_int stop;
+    atomic_int assigned_cnt;
+    atomic_int joined;
+    _Atomic int64_t last_poll_ms;
+    /* Partitions < DD_CONSUMER_PAUSED_MAX paused by us, one bit each, for
+     * dd_consumer_is_paused() on any thread; written in
+     * dd_consumer_set_paused(). */
+    _Atomic uint64_t paused_bits[DD_CONSUMER_PAUSED_MAX / 64];
+    /* 1: store and commit offsets (group mode); 0: never (a replay).
+     * Fixed by dd_consumer_new(). */
+    int commits;
+
+    /* dd-poll only (then the closing thread). */
+    pstate_t *ps;
+    size_t ps_cap;
+    held_t *held_head, *held_tail; /* jobs the full queue did not take */
+    size_t held_cnt;
+    size_t held_bytes; /* key + value bytes of the held jobs */
+    int backpressure;  /* 1 while we keep the assignment paused */
+
+    /* Replay mode (cfg->replay_from set), else NULL; consumer_replay.c. */
+    dd_consumer_replay_t *replay;
+};
+
+/*----- Poll loop helpers (consumer.c) -----*/
 
 /**
- * @brief Compute [start, end) of every span from the bounds.
- *
- * end: `end` -> high; TIMESTAMP -> to_ts clamped to [low, high] (high when
- * no message is that late). start: `earliest` -> low; OFFSET -> the offset
- * clamped to [low, high]; TIMESTAMP -> from_ts clamped to [low, high] (high
- * when no message is that late). A start past the end gives an empty span.
- *
- * @param from, to borrowed bounds (from->kind is not DD_REPLAY_NONE)
- * @param spans borrowed, n spans with the in fields set
- * @param errstr (optional) one line for the operator on DD_ERR
- * @returns DD_OK; DD_ERR for a bad range: a TIMESTAMP start later than
- *          every message, an OFFSET start at or past the end of every
- *          partition, or an end (TIMESTAMP) that leaves nothing to replay.
- *          An empty topic replayed from earliest to end is not an error.
- * @locality any thread (pure)
+ * @brief The state of partition p, grown (zeroed, stored -1) as needed.
+ * @returns borrowed, valid until the next call
+ * @locality dd-poll (or the main thread before dd-poll exists)
  */
-int dd_replay_resolve(const dd_replay_bound_t *from,
-                      const dd_replay_bound_t *to, dd_replay_span_t *spans,
-                      size_t n, char *errstr, size_t errstr_size);
+pstate_t *dd_consumer_pstate(dd_consumer_t *c, int32_t p);
+
+/**
+ * @brief rd_kafka_pause_partitions() (pause) or resume the partitions of
+ *        list, and record them as paused by us.
+ * @param list borrowed
+ * @locality dd-poll
+ */
+void dd_consumer_set_paused(dd_consumer_t *c,
+                            rd_kafka_topic_partition_list_t *list, int pause);
+
+/**
+ * @brief Turn a message of an assigned partition into a job: register it
+ *        in the tracker and push it into the queue (or hold it). Errors are
+ *        logged (partition EOF silently ignored).
+ * @param rkm borrowed; the job copies what it needs
+ * @returns 1 when a job was dispatched and tracked, 0 when not (an error,
+ *          or a partition no longer ours)
+ * @locality dd-poll
+ */
+int dd_consumer_dispatch(dd_consumer_t *c, rd_kafka_message_t *rkm);
 
 /**
  * @brief "0,3,6" from n partition ids into buf (truncated with "..." when
@@ -57,5 +108,44 @@ int dd_replay_resolve(const dd_replay_bound_t *from,
  */
 char *dd_consumer_format_parts(const int32_t *ids, size_t n, char *buf,
                                size_t size);
+
+/*----- Replay hooks (consumer_replay.c) -----*/
+
+/**
+ * @brief The replay state of a new consumer (no plan yet), and in *conf its
+ *        librdkafka configuration: no group membership, no commits,
+ *        partition EOF events on.
+ * @param defaults borrowed, ndefaults entries, as for dd_kafka_conf_new()
+ * @param conf receives the owned configuration, or NULL with errstr
+ * @returns owned replay state (also when *conf is NULL)
+ * @locality main thread
+ */
+dd_consumer_replay_t *dd_consumer_replay_new(const dd_config_t *cfg,
+                                             const dd_kafka_kv_t *defaults,
+                                             size_t ndefaults,
+                                             rd_kafka_conf_t **conf,
+                                             char *errstr, size_t errstr_size);
+
+/** @brief Free the replay state. NULL is allowed. @locality main thread */
+void dd_consumer_replay_destroy(dd_consumer_replay_t *r);
+
+/**
+ * @brief DD_OK once dd_consumer_replay_plan() succeeded, else DD_ERR with
+ *        errstr.
+ * @locality main thread
+ */
+int dd_consumer_replay_ready(const dd_consumer_replay_t *r, char *errstr,
+                             size_t errstr_size);
+
+/**
+ * @brief The poll loop's one replay hook: every message (and event) of a
+ *        replay goes through here instead of dd_consumer_dispatch(). It
+ *        skips what is out of range, dispatches the rest with
+ *        dd_consumer_dispatch(), and finishes (pauses for good) a partition
+ *        at its end offset, after its last message was dispatched.
+ * @param rkm borrowed
+ * @locality dd-poll
+ */
+void dd_consumer_replay_on_message(dd_consumer_t *c, rd_kafka_message_t *rkm);
 
 #endif /* DD_CONSUMER_INT_H */
