@@ -22,7 +22,7 @@ PARCELS = 2000
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 
-def request(rid, parcel, courier):
+def req_record(rid, parcel, courier):
     body = {"request_id": rid, "parcel_id": parcel, "courier_id": courier}
     return (parcel.encode(), json.dumps(body, separators=(",", ":")).encode(), None)
 
@@ -31,7 +31,7 @@ def good_requests(n, tag, start=0):
     """n valid requests for seeded parcels and couriers (any outcome)."""
     out = []
     for i in range(start, start + n):
-        out.append(request(f"r-{tag}-{i:05d}", f"p-{i % PARCELS + 1:05d}",
+        out.append(req_record(f"r-{tag}-{i:05d}", f"p-{i % PARCELS + 1:05d}",
                            f"c-{i % COURIERS + 1:04d}"))
     return out
 
@@ -124,10 +124,10 @@ def test_wrong_type_keys_dead_letter_only_their_requests(brokers, redis_addr, re
     r.lpush("parcel:p-9", "x")
     poisoned = {"r-poison": "result:r-poison", "r-res-c1": "reservation:c-1",
                 "r-courier-c9": "courier:c-9", "r-parcel-p9": "parcel:p-9"}
-    poison_recs = [request("r-poison", "p-00001", "c-0002"),
-                   request("r-res-c1", "p-00002", "c-1"),
-                   request("r-courier-c9", "p-00003", "c-9"),
-                   request("r-parcel-p9", "p-9", "c-0003")]
+    poison_recs = [req_record("r-poison", "p-00001", "c-0002"),
+                   req_record("r-res-c1", "p-00002", "c-1"),
+                   req_record("r-courier-c9", "p-00003", "c-9"),
+                   req_record("r-parcel-p9", "p-9", "c-0003")]
     records = []
     good = good_requests(400, "g", start=10)
     for i, rec in enumerate(good):  # a poisoned one every 100 records
@@ -158,7 +158,7 @@ def test_four_poisoned_requests_do_not_stop_four_workers(brokers, redis_addr, re
         records.append(rec)
         if i % 100 == 0:  # one early in each quarter
             k = i // 100
-            records.append(request(f"r-poison-{k}", f"p-{k + 1:05d}", f"c-{k + 1:04d}"))
+            records.append(req_record(f"r-poison-{k}", f"p-{k + 1:05d}", f"c-{k + 1:04d}"))
     produce(topics.brokers, topics.requests, records)
     d = dispatchd_factory(["--workers", "4"],
                           extra_env=dict(HTTP_ENV, DISPATCHD_TOPIC=topics.requests,
