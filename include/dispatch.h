@@ -14,6 +14,9 @@
  * every request was a ledger hit).
  *
  * Rules, in order, per request:
+ *   0. a key the request reads or writes gives a store data error
+ *      (WRONGTYPE, an unparsable reply): no result; data_error is set and
+ *      the caller dead-letters it. The other requests are not held by it.
  *   1. result:{request_id} exists: answer with its bytes (from_ledger).
  *   2. deadline_ms > 0, msg_ts_ms >= 0 and now > msg_ts_ms + deadline_ms:
  *      expired (deadline_expired); the courier and parcel are not read.
@@ -64,6 +67,12 @@ typedef struct dd_dispatch_item {
     int eta_errors;     /* cache reads that failed or held junk, plus
                          * cache writes of this item's misses that
                          * failed (the result is still produced) */
+    int data_error;     /* 1: a key of this request gave a store data
+                         * error (WRONGTYPE, unparsable reply): no
+                         * result; the request is to be dead-lettered
+                         * with data_text */
+    char data_text[DD_STORE_ERROR_MAX]; /* on data_error: the command,
+                                         * the key and Redis's text */
 } dd_dispatch_item_t;
 
 /*----- Batches -----*/
@@ -77,10 +86,13 @@ typedef struct dd_dispatch_item {
  * @param now_wall_ms wall clock, ms since the epoch: the expiry check and
  *        every processed_at of this batch
  * @param errstr (optional) borrowed buffer for the error text
- * @returns DD_OK with every item answered; or DD_ERR when the store failed
- *          (Redis unreachable, timeout, error reply): no item has a result,
- *          and the caller retries the whole batch after
- *          dd_store_backoff_ms() (safe: the store's writes are idempotent)
+ * @returns DD_OK with every item answered: a result, or data_error set
+ *          when a key of that request gave a store data error (the others
+ *          are not held by it); or DD_ERR when the store failed transiently
+ *          (Redis unreachable, timeout, a transient error reply): no item
+ *          has a result, and the caller retries the batch (or parts of it)
+ *          after dd_store_backoff_ms() (safe: the store's writes are
+ *          idempotent)
  * @locality the thread that owns st
  */
 int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
@@ -102,8 +114,9 @@ int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
  *
  * @param st, items, now_wall_ms, errstr as for dd_dispatch_batch()
  * @returns DD_OK with every item answered (result holds the JSON a real run
- *          would have stored, processed_at = now_wall_ms), or DD_ERR when
- *          the store failed (retry the batch)
+ *          would have stored, processed_at = now_wall_ms; or data_error as
+ *          for dd_dispatch_batch()), or DD_ERR when the store failed
+ *          transiently (retry the batch)
  * @locality the thread that owns st
  */
 int dd_dispatch_batch_dry_run(dd_store_t *st, dd_dispatch_item_t *items,

@@ -20,19 +20,31 @@
  *
  * DESIGN: a dd_store_t owns one hiredis context and is NOT thread-safe: it
  * belongs to one worker thread, which creates the connection (lazily, on the
- * first call) and makes every call. Errors: a dead context (connect failure,
- * I/O error, timeout, EOF) is freed and the call returns DD_ERR; the next
- * call reconnects, but not before a capped exponential backoff with jitter
- * (dd_store_backoff_ms()). The first reconnect after a connection that
- * worked is immediate. An error reply that fails a batch (READONLY, OOM,
- * a WRONGTYPE result key, ...) drops the connection the same way, so a
- * failing batch is retried at the backoff's pace, never in a hot loop.
+ * first call) and makes every call.
+ *
+ * Errors come in two classes (dd_store_error_class(), the one place that
+ * decides):
+ *   - transient: a dead context (connect failure, I/O error, timeout, EOF)
+ *     or an error reply that says "not now" for every key (LOADING, BUSY,
+ *     MASTERDOWN, TRYAGAIN, CLUSTERDOWN, READONLY, OOM, MISCONF, NOAUTH,
+ *     NOPERM, ...). The call returns DD_ERR and nothing of the batch may be
+ *     considered done; the context is dropped and the next call reconnects,
+ *     but not before a capped exponential backoff with jitter
+ *     (dd_store_backoff_ms(); the first reconnect after a connection that
+ *     worked is immediate). The caller retries later, which is safe because
+ *     the script and the NX writes are idempotent.
+ *   - data: an error reply about the key itself (WRONGTYPE, any other ERR)
+ *     or a reply of the wrong type or shape. Since the replies of a
+ *     pipeline map one-to-one to its commands, it is charged to the load or
+ *     commit whose key caused it (data_error set, error naming the key and
+ *     Redis's text); the call still returns DD_OK, the other loads and
+ *     commits are valid, and the connection stays up. ETA cache errors stay
+ *     what they were: a miss to recompute (DD_STORE_ETA_ERROR, put.error).
+ *
  * While Redis is known to have lost dispatchd's state (store_marker.c: the
  * store id marker went missing or changed), every batch call fails with
- * "redis state lost ..." until dd_store_state_ack(), the same way.
- * DD_ERR from a batch call means nothing of the batch
- * may be considered done: the caller retries the whole batch later, which is
- * safe because the script and the NX writes are idempotent.
+ * "redis state lost ..." (DD_ERR, like a transient error) until
+ * dd_store_state_ack().
  */
 #ifndef DD_STORE_H
 #define DD_STORE_H
@@ -51,8 +63,18 @@
 #define DD_STORE_ETA_MISS  (-1) /* dd_store_eta_get(): key absent */
 #define DD_STORE_ETA_ERROR (-2) /* dd_store_eta_get(): error reply or junk */
 
+#define DD_STORE_ERROR_MAX 240 /* data error text, with the NUL */
+
 #define DD_STORE_COMMIT_FALLBACK (-1) /* no candidate free: fallback stored */
 #define DD_STORE_COMMIT_EXISTING (-2) /* result:{rid} existed: returned it */
+
+/** @brief What an error from Redis means for the batch that got it. */
+typedef enum dd_store_error_class {
+    DD_STORE_ERROR_TRANSIENT = 0, /* Redis cannot serve now: retry later */
+    DD_STORE_ERROR_NOSCRIPT,      /* the script cache was flushed: reload */
+    DD_STORE_ERROR_DATA,          /* the key's data: permanent for the
+                                   * request(s) whose key it is */
+} dd_store_error_class_t;
 
 /**
  * @brief One Redis connection with its reconnect state. NOT thread-safe:
@@ -104,12 +126,17 @@ typedef struct dd_store_load {
     const char *const *courier_ids; /* borrowed, ncouriers ids */
     size_t ncouriers;               /* 0 for no courier lookup */
     /* out */
-    char *ledger;                 /* owned (dd_free), NUL-terminated
-                                   * copy of result:{rid}, or NULL */
-    size_t ledger_len;            /* bytes in ledger, without the NUL */
-    dd_store_parcel_t parcel;     /* found = 0 when parcel_id is NULL */
-    dd_store_courier_t *couriers; /* borrowed caller storage of
-                                   * ncouriers entries, filled */
+    char *ledger;                   /* owned (dd_free), NUL-terminated
+                                     * copy of result:{rid}, or NULL */
+    size_t ledger_len;              /* bytes in ledger, without the NUL */
+    dd_store_parcel_t parcel;       /* found = 0 when parcel_id is NULL */
+    dd_store_courier_t *couriers;   /* borrowed caller storage of
+                                     * ncouriers entries, filled */
+    int data_error;                 /* 1: a key of this load gave a data
+                                     * error; the fields above are not
+                                     * to be used */
+    char error[DD_STORE_ERROR_MAX]; /* on data_error: "GET result:r-1:
+                                     * WRONGTYPE ..." (key with prefix) */
 } dd_store_load_t;
 
 /** @brief One ETA cache write of RT3. */
@@ -136,6 +163,10 @@ typedef struct dd_store_commit {
     int chosen;        /* candidate index reserved, or
                         * DD_STORE_COMMIT_FALLBACK or
                         * DD_STORE_COMMIT_EXISTING */
+    int data_error;    /* 1: the script failed on this commit's data
+                        * (result NULL) */
+    char error[DD_STORE_ERROR_MAX]; /* on data_error: "EVALSHA result:r-1:
+                                     * WRONGTYPE ..." */
 } dd_store_commit_t;
 
 /** @brief Cumulative counters since dd_store_new(); callers diff them. */
@@ -147,6 +178,7 @@ typedef struct dd_store_stats {
     uint64_t connect_errors; /* failed connect/AUTH/SELECT/SCRIPT LOAD */
     uint64_t io_errors;      /* contexts lost mid-call (I/O, timeout, EOF) */
     uint64_t reply_errors;   /* error replies (WRONGTYPE, OOM, ...) */
+    uint64_t data_errors;    /* loads and commits failed by a data error */
     uint64_t eta_hits;       /* dd_store_eta_get() */
     uint64_t eta_misses;     /* dd_store_eta_get() */
     uint64_t eta_errors;     /* dd_store_eta_get() errors + failed puts */
@@ -201,6 +233,24 @@ int dd_store_backoff_ms(dd_store_t *st);
  */
 void dd_store_get_stats(const dd_store_t *st, dd_store_stats_t *out);
 
+/**
+ * @brief Class of a Redis error reply, by its text (the one table; see the
+ *        file comment). The code is the first word; for a script error
+ *        wrapped as "ERR Error running script ... @user_script:N: CODE ..."
+ *        (Redis 6) the wrapped code counts.
+ * @param text (borrowed) the error reply's text, without the '-'
+ * @returns DD_STORE_ERROR_TRANSIENT for LOADING, BUSY, MASTERDOWN,
+ *          TRYAGAIN, CLUSTERDOWN, READONLY, OOM, MISCONF, NOREPLICAS,
+ *          NOAUTH, NOPERM, MOVED, ASK, EXECABORT and "ERR unknown command";
+ *          DD_STORE_ERROR_NOSCRIPT for NOSCRIPT; DD_STORE_ERROR_DATA for
+ *          everything else (WRONGTYPE, other ERR, unknown codes)
+ * @locality any thread
+ * @remark Transient codes fail every key alike, so retrying is the only
+ *         answer and nothing is lost; an unknown code is charged to the
+ *         key rather than retried forever.
+ */
+dd_store_error_class_t dd_store_error_class(const char *text);
+
 /*----- Lost state (process-wide, see src/store_marker.c) -----*/
 
 /** The /readyz reason while the state is lost (static). */
@@ -236,17 +286,19 @@ void dd_store_state_reset(void);
  * @brief RT1: for each load, GET the ledger, HMGET the parcel (when
  *        parcel_id) and HMGET each courier, all in one pipeline.
  * @param loads (borrowed) n loads; their out fields are overwritten
- * @returns DD_OK; or DD_ERR (connection lost, or an error reply other than
- *          WRONGTYPE on a hash) with every ledger NULL again
+ * @returns DD_OK, each load either filled or with data_error set (a data
+ *          error reply or an unparsable reply on one of its keys); or
+ *          DD_ERR (connection lost, or a transient error reply) with every
+ *          ledger NULL again
  * @locality owner thread
- * @remark WRONGTYPE on a parcel or courier key reads as not found.
- *         Release the ledgers with dd_store_load_clear().
+ * @remark Release the ledgers with dd_store_load_clear().
  */
 int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
                   char *errstr, size_t errstr_size);
 
 /**
- * @brief Free a load's ledger and reset its out fields (not couriers).
+ * @brief Free a load's ledger and reset its out fields (not couriers),
+ *        data_error and error included.
  * @locality any thread
  */
 void dd_store_load_clear(dd_store_load_t *load);
@@ -272,8 +324,10 @@ int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
  * @param commits (borrowed) n commits; their out fields are overwritten
  * @param eta_put_errors (optional) receives the number of puts that got an
  *        error reply (the results are still valid)
- * @returns DD_OK; or DD_ERR (connection lost, or the script failed) with
- *          every result NULL again
+ * @returns DD_OK, each commit either done or with data_error set (the
+ *          script failed on its keys, or its reply cannot be parsed); or
+ *          DD_ERR (connection lost, or a transient error reply) with every
+ *          result NULL again
  * @locality owner thread
  * @remark Release the results with dd_store_commit_clear().
  */

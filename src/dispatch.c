@@ -63,6 +63,7 @@ typedef struct work {
     dd_store_courier_t *couriers; /* borrowed slice of the batch array */
     int expired;
     int answered;          /* result known after RT1 */
+    int failed;            /* a store data error answers it (RT1) */
     dd_status_t fb_status; /* fallback when no candidate is free */
     const char *fb_reason;
     char pickup_cell[DD_ROUTE_CELL_SIZE];
@@ -106,6 +107,14 @@ void dd_dispatch_item_reset(dd_dispatch_item_t *item) {
     item->eta_hits = 0;
     item->eta_misses = 0;
     item->eta_errors = 0;
+    item->data_error = 0;
+    item->data_text[0] = '\0';
+}
+
+/* A store data error on one of the item's keys: its answer. */
+static void data_error(dd_dispatch_item_t *it, const char *text) {
+    it->data_error = 1;
+    dd_strlcpy(it->data_text, text, sizeof(it->data_text));
 }
 
 static int is_expired(const dd_dispatch_item_t *it, int64_t now_wall_ms) {
@@ -210,6 +219,10 @@ static void evaluate(batch_t *b, dd_dispatch_item_t *items, size_t n) {
         const dd_store_parcel_t *p = &l->parcel;
         int courier_mode = items[i].req->n_candidates == 0;
 
+        if (l->data_error) {
+            w->failed = 1;
+            continue;
+        }
         if (l->ledger != NULL) {
             w->answered = 1;
             continue;
@@ -435,7 +448,7 @@ int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
     /* RT3. */
     b.commits = dd_xcalloc(n, sizeof(*b.commits));
     for (size_t i = 0; i < n; i++)
-        if (!b.w[i].answered)
+        if (!b.w[i].answered && !b.w[i].failed)
             build(&b, &items[i], &b.w[i], &b.loads[i], now_wall_ms);
     if (dd_store_commit(st, b.puts, b.nputs, b.commits, b.ncommits, &put_errors,
                         errstr, errstr_size) != DD_OK)
@@ -449,6 +462,10 @@ int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
         dd_dispatch_item_t *it = &items[i];
         work_t *w = &b.w[i];
 
+        if (w->failed) {
+            data_error(it, b.loads[i].error);
+            continue;
+        }
         if (w->answered) {
             dd_store_load_t *l = &b.loads[i];
             it->result = l->ledger;
@@ -461,6 +478,10 @@ int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
         }
         {
             dd_store_commit_t *cm = &b.commits[w->commit];
+            if (cm->data_error) {
+                data_error(it, cm->error);
+                continue;
+            }
             it->result = cm->result;
             it->result_len = cm->result_len;
             cm->result = NULL;
@@ -506,6 +527,10 @@ int dd_dispatch_batch_dry_run(dd_store_t *st, dd_dispatch_item_t *items,
         work_t *w = &b.w[i];
         char **json;
 
+        if (w->failed) {
+            data_error(it, b.loads[i].error);
+            continue;
+        }
         if (w->answered) {
             dd_store_load_t *l = &b.loads[i];
             it->result = l->ledger;

@@ -18,9 +18,13 @@
  *
  * DESIGN: one store, one connection, used by one thread. Every batch call
  * appends all of its commands and then reads exactly as many replies: one
- * round trip. A lost connection fails the call with DD_ERR and the next
- * call reconnects after the backoff; an error reply that fails a batch
- * drops the connection too, so the batch is retried at the backoff's pace.
+ * round trip. Every error reply goes through reply_error(), which classes
+ * it with dd_store_error_class() (store_parse.c): a transient one fails the
+ * call like a lost connection (DD_ERR; the connection is dropped so the
+ * batch is retried at the backoff's pace, never in a hot loop); a data
+ * error is charged to the load or commit whose command got it, since the
+ * replies of a pipeline come back one per command in order, and the call
+ * goes on. A reply of the wrong type or shape is a data error too.
  *
  * The reserve-and-record script runs atomically on the server, so two
  * workers (or two dispatchd instances) racing for a courier reserve it
@@ -218,6 +222,8 @@ void dd_store_load_clear(dd_store_load_t *load) {
     load->ledger = NULL;
     load->ledger_len = 0;
     memset(&load->parcel, 0, sizeof(load->parcel));
+    load->data_error = 0;
+    load->error[0] = '\0';
 }
 
 static void loads_clear(dd_store_load_t *loads, size_t n) {
@@ -225,30 +231,89 @@ static void loads_clear(dd_store_load_t *loads, size_t n) {
         dd_store_load_clear(&loads[i]);
 }
 
-/* Every error reply counts, also one that reads as "not found". */
-static void count_error(dd_store_t *st, const redisReply *r) {
-    if (r->type == REDIS_REPLY_ERROR)
-        st->stats.reply_errors++;
+/* The one place an error reply is taken: counts it and classes it. A
+ * transient one (or NOSCRIPT outside EVALSHA) fills errstr with "redis
+ * <cmd> <key>: <text>" and returns DD_STORE_ERROR_TRANSIENT; a data error
+ * fills text (the load's or commit's error) the same way. Returns -1 when
+ * r is no error reply. */
+static int reply_error(dd_store_t *st, const redisReply *r, const char *cmd,
+                       const char *key, char *text, size_t text_size,
+                       char *errstr, size_t errstr_size) {
+    dd_store_error_class_t cls;
+
+    if (r->type != REDIS_REPLY_ERROR)
+        return -1;
+    st->stats.reply_errors++;
+    cls = dd_store_error_class(r->str);
+    if (cls == DD_STORE_ERROR_DATA) {
+        dd_set_error(text, text_size, "redis %s %s: %s", cmd, key, r->str);
+        return DD_STORE_ERROR_DATA;
+    }
+    if (cls == DD_STORE_ERROR_NOSCRIPT && strcmp(cmd, "EVALSHA") == 0)
+        return DD_STORE_ERROR_NOSCRIPT;
+    dd_set_error(errstr, errstr_size, "redis %s %s: %s", cmd, key, r->str);
+    return DD_STORE_ERROR_TRANSIENT;
+}
+
+/* A data error on one of a load's keys: the load is answered by it alone. */
+static void load_fail(dd_store_t *st, dd_store_load_t *l) {
+    dd_free(l->ledger);
+    l->ledger = NULL;
+    l->ledger_len = 0;
+    memset(&l->parcel, 0, sizeof(l->parcel));
+    for (size_t j = 0; j < l->ncouriers; j++)
+        memset(&l->couriers[j], 0, sizeof(l->couriers[j]));
+    l->data_error = 1;
+    st->stats.data_errors++;
+}
+
+/* Takes one reply of load l for the command cmd on key (prefix included).
+ * Returns 1 when r can be parsed; 0 when it was charged to l as a data
+ * error, or when the batch already failed (*failed) or l already did. */
+static int take_load_reply(dd_store_t *st, const redisReply *r,
+                           dd_store_load_t *l, const char *cmd, const char *key,
+                           int *failed, char *errstr, size_t errstr_size) {
+    int cls;
+
+    if (*failed || l->data_error)
+        return 0;
+    cls = reply_error(st, r, cmd, key, l->error, sizeof(l->error), errstr,
+                      errstr_size);
+    if (cls == DD_STORE_ERROR_DATA)
+        load_fail(st, l);
+    else if (cls >= 0)
+        *failed = 1;
+    return cls < 0;
+}
+
+/* The parser refused a reply that is no error: a data error of l. */
+static void load_unparsable(dd_store_t *st, dd_store_load_t *l, const char *cmd,
+                            const char *key) {
+    dd_set_error(l->error, sizeof(l->error), "redis %s %s: unexpected reply",
+                 cmd, key);
+    load_fail(st, l);
 }
 
 /* Reads the replies of one load, in the order they were appended. Returns
  * DD_ERR only when the context was lost (then nothing more can be read);
- * *failed is set for an error reply that fails the batch. */
+ * *failed is set for a transient error reply, which fails the batch; a
+ * data error is charged to l (data_error) and the batch goes on. */
 static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
                      char *errstr, size_t errstr_size) {
+    char key[DD_STORE_PREFIX_MAX + 16 + 256];
+    char perr[128];
     redisReply *r;
 
     if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) != DD_OK)
         return DD_ERR;
-    if (r->type == REDIS_REPLY_STRING) {
-        l->ledger = dd_xstrndup(r->str, r->len);
-        l->ledger_len = r->len;
-    } else if (r->type != REDIS_REPLY_NIL && !*failed) {
-        st->stats.reply_errors++;
-        dd_set_error(errstr, errstr_size, "redis GET result: %s",
-                     r->type == REDIS_REPLY_ERROR ? r->str
-                                                  : "unexpected reply");
-        *failed = 1;
+    snprintf(key, sizeof(key), "%sresult:%s", st->prefix, l->request_id);
+    if (take_load_reply(st, r, l, "GET", key, failed, errstr, errstr_size)) {
+        if (r->type == REDIS_REPLY_STRING) {
+            l->ledger = dd_xstrndup(r->str, r->len);
+            l->ledger_len = r->len;
+        } else if (r->type != REDIS_REPLY_NIL) {
+            load_unparsable(st, l, "GET", key);
+        }
     }
     freeReplyObject(r);
 
@@ -256,25 +321,26 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
         if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
             DD_OK)
             return DD_ERR;
-        if (!*failed) {
-            count_error(st, r);
-            if (dd_store_parse_parcel(r, &l->parcel, errstr, errstr_size) !=
-                DD_OK)
-                *failed = 1;
-        }
+        snprintf(key, sizeof(key), "%sparcel:%s", st->prefix, l->parcel_id);
+        if (take_load_reply(st, r, l, "HMGET", key, failed, errstr,
+                            errstr_size) &&
+            dd_store_parse_parcel(r, &l->parcel, perr, sizeof(perr)) != DD_OK)
+            load_unparsable(st, l, "HMGET", key);
         freeReplyObject(r);
     }
     for (size_t j = 0; j < l->ncouriers; j++) {
-        memset(&l->couriers[j], 0, sizeof(l->couriers[j]));
+        if (!l->data_error)
+            memset(&l->couriers[j], 0, sizeof(l->couriers[j]));
         if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
             DD_OK)
             return DD_ERR;
-        if (!*failed) {
-            count_error(st, r);
-            if (dd_store_parse_courier(r, &l->couriers[j], errstr,
-                                       errstr_size) != DD_OK)
-                *failed = 1;
-        }
+        snprintf(key, sizeof(key), "%scourier:%s", st->prefix,
+                 l->courier_ids[j]);
+        if (take_load_reply(st, r, l, "HMGET", key, failed, errstr,
+                            errstr_size) &&
+            dd_store_parse_courier(r, &l->couriers[j], perr, sizeof(perr)) !=
+                DD_OK)
+            load_unparsable(st, l, "HMGET", key);
         freeReplyObject(r);
     }
     return DD_OK;
@@ -289,6 +355,8 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
         loads[i].ledger = NULL;
         loads[i].ledger_len = 0;
         memset(&loads[i].parcel, 0, sizeof(loads[i].parcel));
+        loads[i].data_error = 0;
+        loads[i].error[0] = '\0';
     }
     if (n == 0)
         return DD_OK;
@@ -335,7 +403,7 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
             return DD_ERR;
         }
     }
-    if (failed) {
+    if (failed) { /* a transient error reply */
         loads_clear(loads, n);
         dd_store_conn_drop(&st->conn);
         return DD_ERR;
@@ -402,6 +470,16 @@ void dd_store_commit_clear(dd_store_commit_t *commit) {
     commit->result = NULL;
     commit->result_len = 0;
     commit->chosen = DD_STORE_COMMIT_FALLBACK;
+    commit->data_error = 0;
+    commit->error[0] = '\0';
+}
+
+/* Drops a commit's result, keeping its error. */
+static void commit_drop_result(dd_store_commit_t *cm) {
+    dd_free(cm->result);
+    cm->result = NULL;
+    cm->result_len = 0;
+    cm->chosen = DD_STORE_COMMIT_FALLBACK;
 }
 
 static void commits_clear(dd_store_commit_t *commits, size_t n) {
@@ -431,21 +509,62 @@ static int append_evalsha(dd_store_t *st, dd_store_argv_t *a,
     return argv_append(st, a);
 }
 
-/* Takes the script's {index, bytes} reply. 0 = done, 1 = NOSCRIPT (send
- * again), -1 = the batch fails (errstr filled). */
+/* The keys of a commit for an error text: result:{rid}, then as many
+ * reservation keys as fit. */
+static void commit_keys(const dd_store_t *st, const dd_store_commit_t *cm,
+                        char *buf, size_t size) {
+    size_t len;
+
+    snprintf(buf, size, "%sresult:%s", st->prefix, cm->request_id);
+    for (size_t j = 0; j < cm->ncandidates; j++) {
+        len = strlen(buf);
+        if (len + strlen(st->prefix) + strlen(cm->candidate_ids[j]) + 18 >=
+            size) {
+            snprintf(buf + len, size - len, " ...");
+            break;
+        }
+        snprintf(buf + len, size - len, " %sreservation:%s", st->prefix,
+                 cm->candidate_ids[j]);
+    }
+}
+
+/* Takes the script's {index, bytes} reply. 0 = done or charged to cm as a
+ * data error, 1 = NOSCRIPT (send again), -1 = a transient error fails the
+ * batch (errstr filled). */
 static int take_script_reply(dd_store_t *st, const redisReply *r,
                              dd_store_commit_t *cm, char *errstr,
                              size_t errstr_size) {
-    count_error(st, r);
+    char keys[160], perr[128];
+    int cls;
+
     if (r->type == REDIS_REPLY_ERROR &&
         strncmp(r->str, STATELOST, sizeof(STATELOST) - 1) == 0) {
+        /* The script found the store id marker gone or changed: not a
+         * data error of this request, the whole store is held. */
+        st->stats.reply_errors++;
         dd_store_marker_lost(st->conn.marker_key,
                              "does not hold this process's store id "
                              "(reserve script)");
         dd_set_error(errstr, errstr_size, "%s", dd_store_state_lost_reason);
         return -1;
     }
-    return dd_store_parse_script_reply(r, cm, errstr, errstr_size);
+    commit_keys(st, cm, keys, sizeof(keys));
+    cls = reply_error(st, r, "EVALSHA", keys, cm->error, sizeof(cm->error),
+                      errstr, errstr_size);
+    if (cls == DD_STORE_ERROR_NOSCRIPT)
+        return 1;
+    if (cls == DD_STORE_ERROR_TRANSIENT)
+        return -1;
+    if (cls < 0 && dd_store_parse_script_reply(r, cm, perr, sizeof(perr)) == 0)
+        return 0;
+    if (cls < 0) /* "redis EVALSHA: <why>" */
+        dd_set_error(cm->error, sizeof(cm->error), "redis EVALSHA %s: %s", keys,
+                     strncmp(perr, "redis EVALSHA: ", 15) == 0 ? perr + 15
+                                                               : perr);
+    commit_drop_result(cm);
+    cm->data_error = 1;
+    st->stats.data_errors++;
+    return 0;
 }
 
 /* SCRIPT LOAD again after NOSCRIPT (SCRIPT FLUSH, or a restarted server
@@ -487,6 +606,8 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
         commits[i].result = NULL;
         commits[i].result_len = 0;
         commits[i].chosen = DD_STORE_COMMIT_FALLBACK;
+        commits[i].data_error = 0;
+        commits[i].error[0] = '\0';
         dd_assert(commits[i].ncandidates <= CANDIDATES_MAX);
     }
     if (eta_put_errors != NULL)
@@ -599,6 +720,6 @@ err:
     dd_free(noscript);
     commits_clear(commits, n);
     if (dd_store_conn_is_up(&st->conn))
-        dd_store_conn_drop(&st->conn); /* an error reply failed the batch */
+        dd_store_conn_drop(&st->conn); /* a transient error reply */
     return DD_ERR;
 }

@@ -216,11 +216,11 @@ int dd_store_parse_double(const redisReply *r, double *out);
 int dd_store_parse_secs(const redisReply *r, int64_t *out);
 
 /**
- * @brief An HMGET reply for a hash read: an array of @p n elements, or a
- *        WRONGTYPE error (bad data, reads as not found).
+ * @brief An HMGET reply for a hash read: an array of @p n elements.
  * @param usable out: 1 when the array can be read
- * @returns DD_OK, or DD_ERR with errstr for a reply that fails the batch
- *          (any other error reply, another type or length).
+ * @returns DD_OK, or DD_ERR with errstr for an error reply (the caller
+ *          classes it with dd_store_error_class()), another type or
+ *          another length.
  */
 int dd_store_parse_hmget(const redisReply *r, size_t n, int *usable,
                          char *errstr, size_t errstr_size);
@@ -228,7 +228,7 @@ int dd_store_parse_hmget(const redisReply *r, size_t n, int *usable,
 /**
  * @brief HMGET parcel:{id} pickup_lat pickup_lon dropoff_lat dropoff_lon.
  * @param p out: found = 1 only when all four are finite numbers; zeroed
- *        otherwise (absent, incomplete, junk or WRONGTYPE)
+ *        otherwise (absent, incomplete or junk)
  * @returns DD_OK, or DD_ERR with errstr (see dd_store_parse_hmget()).
  */
 int dd_store_parse_parcel(const redisReply *r, dd_store_parcel_t *p,
@@ -248,8 +248,9 @@ int dd_store_parse_courier(const redisReply *r, dd_store_courier_t *co,
 /**
  * @brief The reserve-and-record script's {index, bytes} reply.
  * @param cm out: chosen, and result (owned, dd_free) on 0
- * @returns 0 done, 1 NOSCRIPT (load and send again), -1 the batch fails
- *          (errstr filled).
+ * @returns 0 done, 1 NOSCRIPT (load and send again), -1 another error
+ *          reply or a reply of the wrong shape (errstr filled; the caller
+ *          classes error replies first).
  */
 int dd_store_parse_script_reply(const redisReply *r, dd_store_commit_t *cm,
                                 char *errstr, size_t errstr_size);

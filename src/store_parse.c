@@ -2,9 +2,11 @@
 /*
  * store_parse: the reply parsers of the Redis adapter. Their one job is to
  * turn a hiredis reply tree into the values of store.h (numbers, a parcel,
- * a courier, the script's {index, bytes}) or into the error that fails a
- * batch. They do no I/O and count nothing, so they can be unit-tested and
- * fuzzed with reply trees built by hand (tests/unit/test_store_parse.c).
+ * a courier, the script's {index, bytes}) or into an error, and to class
+ * Redis's error replies (dd_store_error_class(): the one table of what is
+ * transient and what is the data's fault). They do no I/O and count
+ * nothing, so they can be unit-tested and fuzzed with reply trees built by
+ * hand (tests/unit/test_store_parse.c).
  */
 #include "store_int.h"
 
@@ -14,6 +16,75 @@
 #include <string.h>
 
 #include "util.h"
+
+/*
+ * Error codes that say "not now" for every key, so that retrying later is
+ * the answer and nothing is the request's fault:
+ *   LOADING      the server loads its dataset after a restart
+ *   BUSY         a script or module runs past its time limit
+ *   MASTERDOWN   a replica lost its master (replica-serve-stale-data no)
+ *   TRYAGAIN     a multi-key command during resharding (Cluster)
+ *   CLUSTERDOWN  the cluster is down
+ *   READONLY     we reached a replica (a failover; a reconnect through the
+ *                same name may reach the new master)
+ *   OOM          maxmemory reached with noeviction: writes of every key
+ *                fail until memory frees or the operator acts
+ *   MISCONF      background saves fail and writes are refused
+ *   NOREPLICAS   min-replicas-to-write not met
+ *   NOAUTH       the connection lost its authentication
+ *   NOPERM       an ACL refuses the command (a configuration matter)
+ *   MOVED, ASK   Redis Cluster redirections (not supported: configuration)
+ *   EXECABORT    a transaction aborted by an earlier error
+ * "ERR unknown command" (a renamed or disabled command) is a configuration
+ * matter too. NOSCRIPT has its own class: the caller loads the script and
+ * sends it again. Everything else, WRONGTYPE and any other ERR included, is
+ * charged to the key that got it: retrying it could never succeed.
+ */
+static const char *const transient_codes[] = {
+    "LOADING",  "BUSY",  "MASTERDOWN", "TRYAGAIN",   "CLUSTERDOWN",
+    "READONLY", "OOM",   "MISCONF",    "NOREPLICAS", "NOAUTH",
+    "NOPERM",   "MOVED", "ASK",        "EXECABORT",
+};
+
+/* 1 when text starts with the word code (followed by a space or the end). */
+static int has_code(const char *text, const char *code) {
+    size_t len = strlen(code);
+    return strncmp(text, code, len) == 0 &&
+           (text[len] == ' ' || text[len] == '\0');
+}
+
+dd_store_error_class_t dd_store_error_class(const char *text) {
+    static const char wrapped[] = "ERR Error running script";
+    const char *code = text != NULL ? text : "";
+
+    /* Redis 6 wraps an error of redis.call() in the script's own error:
+     * "ERR Error running script (call to f_...): @user_script:4:
+     * @user_script: 4: -OOM command not allowed ..." or "...:4: WRONGTYPE
+     * ...". Redis 7 keeps the wrapped code first. */
+    if (strncmp(code, wrapped, sizeof(wrapped) - 1) == 0) {
+        const char *p = code, *at;
+        while ((at = strstr(p, "@user_script")) != NULL) {
+            const char *q = at + 12;
+            while (*q == ':' || *q == ' ' || (*q >= '0' && *q <= '9'))
+                q++;
+            p = q;
+        }
+        if (p != code) {
+            code = p;
+            if (*code == '-')
+                code++;
+        }
+    }
+    if (has_code(code, "NOSCRIPT"))
+        return DD_STORE_ERROR_NOSCRIPT;
+    for (size_t i = 0; i < sizeof(transient_codes) / sizeof(transient_codes[0]);
+         i++)
+        if (has_code(code, transient_codes[i]))
+            return DD_STORE_ERROR_TRANSIENT;
+    if (strncmp(code, "ERR unknown command", 19) == 0)
+        return DD_STORE_ERROR_TRANSIENT;
+    return DD_STORE_ERROR_DATA;
+}
 
 int dd_store_parse_double(const redisReply *r, double *out) {
     char buf[64], *end;
@@ -49,8 +120,6 @@ int dd_store_parse_hmget(const redisReply *r, size_t n, int *usable,
                          char *errstr, size_t errstr_size) {
     *usable = 0;
     if (r->type == REDIS_REPLY_ERROR) {
-        if (strncmp(r->str, "WRONGTYPE", 9) == 0)
-            return DD_OK;
         dd_set_error(errstr, errstr_size, "redis HMGET: %s", r->str);
         return DD_ERR;
     }

@@ -45,6 +45,7 @@ struct dd_store {
     int down;
     int fail_puts;
     int fail_gets;
+    kv_t *bad; /* poisoned keys: val = error text, ttl = 1 transient */
     dd_store_stats_t stats;
 };
 
@@ -85,6 +86,38 @@ static void kv_set2(dd_store_t *st, const char *kind, const char *id,
 
     snprintf(key, sizeof(key), "%s%s", kind, id);
     kv_set(st, key, val, ttl);
+}
+
+/* The poisoned entry of kind + id, or NULL. */
+static const kv_t *bad_find(const dd_store_t *st, const char *kind,
+                            const char *id) {
+    char key[512];
+
+    snprintf(key, sizeof(key), "%s%s", kind, id);
+    for (const kv_t *e = st->bad; e != NULL; e = e->next)
+        if (strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+/* Checks one key of a call: a transient poison fails the whole call
+ * (*transient, errstr); a data poison is written to text once (*data). */
+static void bad_check(const dd_store_t *st, const char *cmd, const char *kind,
+                      const char *id, int *transient, int *data, char *text,
+                      size_t text_size, char *errstr, size_t errstr_size) {
+    const kv_t *e = bad_find(st, kind, id);
+
+    if (e == NULL)
+        return;
+    if (e->ttl == 1) {
+        if (!*transient)
+            dd_set_error(errstr, errstr_size, "redis %s %s: %s", cmd, e->key,
+                         e->val);
+        *transient = 1;
+    } else if (!*data) {
+        dd_set_error(text, text_size, "redis %s %s: %s", cmd, e->key, e->val);
+        *data = 1;
+    }
 }
 
 /* One round trip of a call type; DD_ERR when a failure is due. */
@@ -133,6 +166,13 @@ void dd_store_destroy(dd_store_t *st) {
         dd_free(e->val);
         dd_free(e);
     }
+    while (st->bad != NULL) {
+        kv_t *e = st->bad;
+        st->bad = e->next;
+        dd_free(e->key);
+        dd_free(e->val);
+        dd_free(e);
+    }
     while (st->couriers != NULL) {
         courier_t *c = st->couriers;
         st->couriers = c->next;
@@ -168,6 +208,8 @@ void dd_store_load_clear(dd_store_load_t *load) {
     load->ledger = NULL;
     load->ledger_len = 0;
     memset(&load->parcel, 0, sizeof(load->parcel));
+    load->data_error = 0;
+    load->error[0] = '\0';
 }
 
 static const courier_t *find_courier(const dd_store_t *st, const char *id) {
@@ -186,10 +228,15 @@ static const parcel_t *find_parcel(const dd_store_t *st, const char *id) {
 
 int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
                   char *errstr, size_t errstr_size) {
+    int transient = 0;
+
     for (size_t i = 0; i < n; i++) {
-        loads[i].ledger = NULL;
-        loads[i].ledger_len = 0;
-        memset(&loads[i].parcel, 0, sizeof(loads[i].parcel));
+        dd_store_load_t *l = &loads[i];
+        l->ledger = NULL;
+        l->ledger_len = 0;
+        memset(&l->parcel, 0, sizeof(l->parcel));
+        l->data_error = 0;
+        l->error[0] = '\0';
     }
     if (n == 0)
         return DD_OK;
@@ -197,8 +244,34 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
         return DD_ERR;
     for (size_t i = 0; i < n; i++) {
         dd_store_load_t *l = &loads[i];
+        bad_check(st, "GET", "result:", l->request_id, &transient,
+                  &l->data_error, l->error, sizeof(l->error), errstr,
+                  errstr_size);
+        if (l->parcel_id != NULL)
+            bad_check(st, "HMGET", "parcel:", l->parcel_id, &transient,
+                      &l->data_error, l->error, sizeof(l->error), errstr,
+                      errstr_size);
+        for (size_t j = 0; j < l->ncouriers; j++)
+            bad_check(st, "HMGET", "courier:", l->courier_ids[j], &transient,
+                      &l->data_error, l->error, sizeof(l->error), errstr,
+                      errstr_size);
+    }
+    if (transient) {
+        for (size_t i = 0; i < n; i++)
+            dd_store_load_clear(&loads[i]);
+        st->stats.reply_errors++;
+        return DD_ERR;
+    }
+    for (size_t i = 0; i < n; i++) {
+        dd_store_load_t *l = &loads[i];
         const char *led = kv_get2(st, "result:", l->request_id);
         st->stats.commands++;
+        if (l->data_error) {
+            st->stats.data_errors++;
+            for (size_t j = 0; j < l->ncouriers; j++)
+                memset(&l->couriers[j], 0, sizeof(l->couriers[j]));
+            continue;
+        }
         if (led != NULL) {
             l->ledger = dd_xstrdup(led);
             l->ledger_len = strlen(led);
@@ -265,6 +338,8 @@ void dd_store_commit_clear(dd_store_commit_t *commit) {
     commit->result = NULL;
     commit->result_len = 0;
     commit->chosen = DD_STORE_COMMIT_FALLBACK;
+    commit->data_error = 0;
+    commit->error[0] = '\0';
 }
 
 /* The reserve-and-record script. */
@@ -298,12 +373,14 @@ static void run_script(dd_store_t *st, dd_store_commit_t *cm) {
 int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
                     dd_store_commit_t *commits, size_t n, int *eta_put_errors,
                     char *errstr, size_t errstr_size) {
-    int put_errors = 0;
+    int put_errors = 0, transient = 0;
 
     for (size_t i = 0; i < n; i++) {
         commits[i].result = NULL;
         commits[i].result_len = 0;
         commits[i].chosen = DD_STORE_COMMIT_FALLBACK;
+        commits[i].data_error = 0;
+        commits[i].error[0] = '\0';
     }
     for (size_t i = 0; i < nputs; i++)
         puts[i].error = 0;
@@ -313,6 +390,22 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
         return DD_OK;
     if (round_trip(st, FAKE_STORE_COMMIT, errstr, errstr_size) != DD_OK)
         return DD_ERR;
+    for (size_t i = 0; i < n; i++) {
+        dd_store_commit_t *cm = &commits[i];
+        bad_check(st, "EVALSHA", "result:", cm->request_id, &transient,
+                  &cm->data_error, cm->error, sizeof(cm->error), errstr,
+                  errstr_size);
+        for (size_t j = 0; j < cm->ncandidates; j++)
+            bad_check(st, "EVALSHA", "reservation:", cm->candidate_ids[j],
+                      &transient, &cm->data_error, cm->error, sizeof(cm->error),
+                      errstr, errstr_size);
+    }
+    if (transient) {
+        for (size_t i = 0; i < n; i++)
+            dd_store_commit_clear(&commits[i]);
+        st->stats.reply_errors++;
+        return DD_ERR;
+    }
     for (size_t i = 0; i < nputs; i++) {
         char secs[24];
         st->stats.commands++;
@@ -326,6 +419,10 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
     }
     for (size_t i = 0; i < n; i++) {
         st->stats.commands++;
+        if (commits[i].data_error) {
+            st->stats.data_errors++;
+            continue;
+        }
         run_script(st, &commits[i]);
     }
     st->stats.eta_errors += (uint64_t)put_errors;
@@ -446,4 +543,15 @@ void fake_store_fail_eta_puts(dd_store_t *st, int on) {
 
 void fake_store_fail_eta_gets(dd_store_t *st, int on) {
     st->fail_gets = on;
+}
+
+void fake_store_poison(dd_store_t *st, const char *key, const char *text,
+                       int transient) {
+    kv_t *e = dd_xcalloc(1, sizeof(*e));
+
+    e->key = dd_xstrdup(key);
+    e->val = dd_xstrdup(text);
+    e->ttl = transient ? 1 : 0;
+    e->next = st->bad;
+    st->bad = e;
 }

@@ -88,4 +88,16 @@ void fake_store_fail_eta_puts(dd_store_t *st, int on);
 /** @brief While on, ETA GETs answer DD_STORE_ETA_ERROR. */
 void fake_store_fail_eta_gets(dd_store_t *st, int on);
 
+/**
+ * @brief Poison a key (without prefix: "result:r-1", "parcel:p-1",
+ *        "courier:c-1", "reservation:c-1"). A load or commit that touches
+ *        it gets data_error with "redis <CMD> <key>: <text>", as the real
+ *        store does for a data error reply; with transient set, the whole
+ *        call fails with DD_ERR instead (an error nobody can be charged
+ *        with, such as a timeout), while PING still works.
+ * @param text (borrowed, copied) the error reply's text
+ */
+void fake_store_poison(dd_store_t *st, const char *key, const char *text,
+                       int transient);
+
 #endif /* DD_FAKE_STORE_H */

@@ -181,7 +181,8 @@ static void test_store_loads_32_requests_in_one_round_trip(void **state) {
         loads[i].ncouriers = 2;
         loads[i].couriers = couriers[i];
     }
-    /* Bad data: junk coordinate, missing field, wrong type; and a ledger. */
+    /* Bad data: junk coordinate, missing field (both read as not found),
+     * wrong type (a data error of load 2 alone); and a ledger. */
     seed_courier(f->c, "c-1", "north", "13.41", "car", "available");
     cmd_ok(f->c, "HSET %scourier:c-3 lat 1 lon 2 vehicle car", PREFIX);
     cmd_ok(f->c, "SET %scourier:c-5 oops", PREFIX);
@@ -200,6 +201,15 @@ static void test_store_loads_32_requests_in_one_round_trip(void **state) {
 
     for (int i = 0; i < N_LOADS; i++) {
         const dd_store_load_t *l = &loads[i];
+        if (i == 2) { /* c-5 is a string: WRONGTYPE, charged to load 2 */
+            assert_int_equal(l->data_error, 1);
+            assert_non_null(strstr(l->error, "HMGET " PREFIX "courier:c-5: "
+                                             "WRONGTYPE"));
+            assert_null(l->ledger);
+            assert_int_equal(l->parcel.found, 0);
+            continue;
+        }
+        assert_int_equal(l->data_error, 0);
         if (i == 7) {
             assert_string_equal(l->ledger, "{\"stored\":1}");
             assert_int_equal(l->ledger_len, 12);
@@ -484,23 +494,96 @@ static void test_store_auth_failure_is_error_without_password(void **state) {
     dd_store_destroy(st);
 }
 
-static void test_store_error_reply_fails_batch_with_backoff(void **state) {
+/* A data error (WRONGTYPE) is charged to the load or commit whose key got
+ * it; the others of the batch are answered and the connection stays up. */
+static void test_store_data_error_is_charged_to_its_request(void **state) {
     fixture_t *f = start(state);
-    dd_store_load_t l;
-    char errstr[256];
+    dd_store_load_t l[3];
+    dd_store_courier_t co[1];
+    const char *cids[1] = {"c-wt"};
+    const char *ids[1] = {"c-wt2"};
+    const char *json[1] = {"{\"for\":\"c-wt2\"}"};
+    dd_store_commit_t cm[2];
+    dd_store_stats_t s;
+    char errstr[256] = "";
 
-    /* A hash where the ledger string should be: GET says WRONGTYPE. */
     cmd_ok(f->c, "HSET %sresult:r-wt a b", PREFIX);
-    memset(&l, 0, sizeof(l));
-    l.request_id = "r-wt";
-    assert_int_equal(dd_store_load(f->st, &l, 1, errstr, sizeof(errstr)),
-                     DD_ERR);
-    print_message("error reply: %s\n", errstr);
-    assert_non_null(strstr(errstr, "WRONGTYPE"));
-    assert_null(l.ledger);
+    cmd_ok(f->c, "SET %sresult:r-ok stored", PREFIX);
+    cmd_ok(f->c, "SET %scourier:c-wt x", PREFIX);
+    memset(l, 0, sizeof(l));
+    memset(co, 0, sizeof(co));
+    l[0].request_id = "r-ok";
+    l[1].request_id = "r-wt";
+    l[2].request_id = "r-c";
+    l[2].courier_ids = cids;
+    l[2].ncouriers = 1;
+    l[2].couriers = co;
+    if (dd_store_load(f->st, l, 3, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("load: %s", errstr);
+    assert_int_equal(l[0].data_error, 0);
+    assert_string_equal(l[0].ledger, "stored");
+    assert_int_equal(l[1].data_error, 1);
+    assert_null(l[1].ledger);
+    print_message("data error: %s\n", l[1].error);
+    assert_string_equal(l[1].error,
+                        "redis GET " PREFIX "result:r-wt: WRONGTYPE Operation "
+                        "against a key holding the wrong kind of value");
+    assert_int_equal(l[2].data_error, 1);
+    assert_non_null(strstr(l[2].error, "HMGET " PREFIX "courier:c-wt: "
+                                       "WRONGTYPE"));
+    assert_int_equal(dd_store_backoff_ms(f->st), 0);
+    dd_store_load_clear(&l[0]);
+    dd_store_load_clear(&l[1]);
+    assert_int_equal(l[1].data_error, 0);
+
+    /* The script meets a list where a reservation should be. */
+    cmd_ok(f->c, "RPUSH %sreservation:c-wt2 x", PREFIX);
+    make_commit(&cm[0], "r-s1", ids, json, 1, "{\"none\":1}");
+    make_commit(&cm[1], "r-s2", NULL, NULL, 0, "{\"none\":2}");
+    if (dd_store_commit(f->st, NULL, 0, cm, 2, NULL, errstr, sizeof(errstr)) !=
+        DD_OK)
+        fail_msg("commit: %s", errstr);
+    assert_int_equal(cm[0].data_error, 1);
+    assert_null(cm[0].result);
+    print_message("script data error: %s\n", cm[0].error);
+    assert_non_null(strstr(cm[0].error,
+                           "redis EVALSHA " PREFIX "result:r-s1 " PREFIX
+                           "reservation:c-wt2: WRONGTYPE"));
+    assert_int_equal(cm[1].data_error, 0);
+    assert_string_equal(cm[1].result, "{\"none\":2}");
+    dd_store_commit_clear(&cm[0]);
+    dd_store_commit_clear(&cm[1]);
+    dd_store_get_stats(f->st, &s);
+    assert_int_equal(s.data_errors, 3);
+    assert_int_equal(s.io_errors, 0);
+    assert_int_equal(s.connects, 1);
+}
+
+/* A transient error reply (OOM with maxmemory reached) fails the whole
+ * batch and drops the connection: retried at the backoff's pace. */
+static void
+test_store_transient_error_reply_fails_batch_with_backoff(void **state) {
+    fixture_t *f = start(state);
+    dd_store_commit_t cm[1];
+    char errstr[256] = "";
+    int rc;
+
+    assert_int_equal(dd_store_ping(f->st, errstr, sizeof(errstr)), DD_OK);
+    cmd_ok(f->c, "CONFIG SET maxmemory 1");
+    make_commit(&cm[0], "r-oom", NULL, NULL, 0, "{\"none\":1}");
+    rc = dd_store_commit(f->st, NULL, 0, cm, 1, NULL, errstr, sizeof(errstr));
+    cmd_ok(f->c, "CONFIG SET maxmemory 0");
+    print_message("transient: %s\n", errstr);
+    assert_int_equal(rc, DD_ERR);
+    assert_non_null(strstr(errstr, "OOM"));
+    assert_int_equal(cm[0].data_error, 0);
+    assert_null(cm[0].result);
     assert_int_equal(dd_store_backoff_ms(f->st), 0); /* one quick retry */
-    assert_int_equal(dd_store_load(f->st, &l, 1, errstr, sizeof(errstr)),
-                     DD_ERR);
+    cmd_ok(f->c, "CONFIG SET maxmemory 1");
+    make_commit(&cm[0], "r-oom", NULL, NULL, 0, "{\"none\":1}");
+    rc = dd_store_commit(f->st, NULL, 0, cm, 1, NULL, errstr, sizeof(errstr));
+    cmd_ok(f->c, "CONFIG SET maxmemory 0");
+    assert_int_equal(rc, DD_ERR);
     assert_true(dd_store_backoff_ms(f->st) > 0); /* then it slows down */
 }
 
@@ -752,7 +835,8 @@ int main(void) {
         T(test_store_script_reserves_once_under_contention),
         T(test_store_closed_port_is_io_error),
         T(test_store_auth_failure_is_error_without_password),
-        T(test_store_error_reply_fails_batch_with_backoff),
+        T(test_store_data_error_is_charged_to_its_request),
+        T(test_store_transient_error_reply_fails_batch_with_backoff),
         T(test_store_reconnects_after_connection_killed),
         T(test_store_command_timeout_is_error),
         T(test_store_dispatch_batch_replays_identically),

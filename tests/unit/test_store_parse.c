@@ -211,7 +211,8 @@ static void test_courier_nil_and_wrong_reply_type(void **state) {
     assert_string_equal(err, "redis HMGET: unexpected reply");
 }
 
-/* WRONGTYPE is bad data (not found); any other error fails the batch. */
+/* Every error reply is refused with its text; the caller classes it
+ * (WRONGTYPE is a data error of the request, not "not found"). */
 static void test_courier_error_replies(void **state) {
     redisReply r;
     char buf[VAL_MAX];
@@ -221,9 +222,11 @@ static void test_courier_error_replies(void **state) {
 
     set_str(&r, buf, REDIS_REPLY_ERROR,
             "WRONGTYPE Operation against a key holding the wrong kind");
-    assert_int_equal(dd_store_parse_courier(&r, &co, err, sizeof(err)), DD_OK);
+    assert_int_equal(dd_store_parse_courier(&r, &co, err, sizeof(err)), DD_ERR);
     assert_int_equal(co.found, 0);
-    assert_string_equal(err, "");
+    assert_string_equal(
+        err, "redis HMGET: WRONGTYPE Operation against a key holding the "
+             "wrong kind");
 
     set_str(&r, buf, REDIS_REPLY_ERROR, "LOADING Redis is loading");
     assert_int_equal(dd_store_parse_courier(&r, &co, err, sizeof(err)), DD_ERR);
@@ -375,6 +378,85 @@ static void test_script_reply(void **state) {
     assert_string_equal(err, "redis EVALSHA: OOM command not allowed");
 }
 
+/* The one table of what a Redis error reply means. */
+static void test_error_class_table(void **state) {
+    static const struct {
+        const char *text;
+        dd_store_error_class_t cls;
+    } rows[] = {
+        {"LOADING Redis is loading the dataset in memory",
+         DD_STORE_ERROR_TRANSIENT},
+        {"BUSY Redis is busy running a script. You can only call "
+         "SCRIPT KILL or SHUTDOWN NOSAVE.",
+         DD_STORE_ERROR_TRANSIENT},
+        {"MASTERDOWN Link with MASTER is down", DD_STORE_ERROR_TRANSIENT},
+        {"TRYAGAIN Multiple keys request during rehashing of slot",
+         DD_STORE_ERROR_TRANSIENT},
+        {"CLUSTERDOWN The cluster is down", DD_STORE_ERROR_TRANSIENT},
+        {"READONLY You can't write against a read only replica.",
+         DD_STORE_ERROR_TRANSIENT},
+        {"OOM command not allowed when used memory > 'maxmemory'.",
+         DD_STORE_ERROR_TRANSIENT},
+        {"MISCONF Redis is configured to save RDB snapshots, but it's "
+         "currently unable to persist to disk.",
+         DD_STORE_ERROR_TRANSIENT},
+        {"NOREPLICAS Not enough good replicas to write.",
+         DD_STORE_ERROR_TRANSIENT},
+        {"NOAUTH Authentication required.", DD_STORE_ERROR_TRANSIENT},
+        {"NOPERM this user has no permissions to run the 'evalsha' command",
+         DD_STORE_ERROR_TRANSIENT},
+        {"MOVED 3999 127.0.0.1:6381", DD_STORE_ERROR_TRANSIENT},
+        {"ASK 3999 127.0.0.1:6381", DD_STORE_ERROR_TRANSIENT},
+        {"EXECABORT Transaction discarded because of previous errors.",
+         DD_STORE_ERROR_TRANSIENT},
+        {"ERR unknown command 'EVALSHA', with args beginning with: ",
+         DD_STORE_ERROR_TRANSIENT},
+        {"OOM", DD_STORE_ERROR_TRANSIENT},
+        {"NOSCRIPT No matching script. Please use EVAL.",
+         DD_STORE_ERROR_NOSCRIPT},
+        {"WRONGTYPE Operation against a key holding the wrong kind of value",
+         DD_STORE_ERROR_DATA},
+        /* Redis 7: the code of redis.call()'s error comes first. */
+        {"WRONGTYPE Operation against a key holding the wrong kind of value "
+         "script: 0123abcd, on @user_script:4.",
+         DD_STORE_ERROR_DATA},
+        {"OOM command not allowed when used memory > 'maxmemory'. script: "
+         "0123abcd, on @user_script:5.",
+         DD_STORE_ERROR_TRANSIENT},
+        /* Redis 6 wraps it in the script's own ERR. */
+        {"ERR Error running script (call to f_0123abcd): @user_script:4: "
+         "WRONGTYPE Operation against a key holding the wrong kind of value",
+         DD_STORE_ERROR_DATA},
+        {"ERR Error running script (call to f_0123abcd): @user_script:5: "
+         "@user_script: 5: -OOM command not allowed when used memory > "
+         "'maxmemory'.",
+         DD_STORE_ERROR_TRANSIENT},
+        {"ERR Error running script (call to f_0123abcd): @user_script:3: "
+         "@user_script: 3: -READONLY You can't write against a read only "
+         "replica.",
+         DD_STORE_ERROR_TRANSIENT},
+        {"ERR value is not an integer or out of range", DD_STORE_ERROR_DATA},
+        {"ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+         DD_STORE_ERROR_DATA},
+        {"ERR Error running script (call to f_0123abcd): user_script:1: "
+         "attempt to compare nil with number",
+         DD_STORE_ERROR_DATA},
+        /* A code only starts a word: BUSYKEY is no BUSY, OOMX no OOM. */
+        {"BUSYKEY Target key name already exists.", DD_STORE_ERROR_DATA},
+        {"OOMX something", DD_STORE_ERROR_DATA},
+        {"SOMETHINGNEW we have never seen", DD_STORE_ERROR_DATA},
+        {"", DD_STORE_ERROR_DATA},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        if (dd_store_error_class(rows[i].text) != rows[i].cls)
+            fail_msg("row %zu \"%s\": class %d, want %d", i, rows[i].text,
+                     (int)dd_store_error_class(rows[i].text), (int)rows[i].cls);
+    }
+    assert_int_equal(dd_store_error_class(NULL), DD_STORE_ERROR_DATA);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_courier_valid_hash),
@@ -385,6 +467,7 @@ int main(void) {
         cmocka_unit_test(test_courier_wrong_element_type),
         cmocka_unit_test(test_courier_nil_and_wrong_reply_type),
         cmocka_unit_test(test_courier_error_replies),
+        cmocka_unit_test(test_error_class_table),
         cmocka_unit_test(test_parcel),
         cmocka_unit_test(test_parse_secs),
         cmocka_unit_test(test_parse_double),
