@@ -67,6 +67,10 @@
       "the requested courier is busy, offline or reserved")                    \
     X(NO_CANDIDATE_AVAILABLE, "no_candidate_available", REJECTED,              \
       "no candidate courier is free")                                          \
+    X(COURIER_DATA_INVALID, "courier_data_invalid", REJECTED,                  \
+      "the courier's record exists but holds invalid data")                    \
+    X(PARCEL_DATA_INVALID, "parcel_data_invalid", REJECTED,                    \
+      "the parcel's record exists but holds invalid data")                     \
     X(DEADLINE_EXPIRED, "deadline_expired", EXPIRED,                           \
       "deadline_ms passed before the request was answered")
 
@@ -91,12 +95,13 @@ typedef enum dd_reason {
  * (each rendered, at 0 until used) and the README check read this list, so
  * a new class is one row here.
  *
- * The first five are request parse errors (see the order above). The last
- * three are reserved for classes that no code path produces yet:
- * record_too_large (a dead letter or result record that cannot be written
- * whole), store_data_error (a Redis data error such as WRONGTYPE, or a reply
- * that cannot be parsed) and result_rejected (the broker permanently refused
- * the result).
+ * The first five are request parse errors (see the order above).
+ * store_data_error is a request whose stored result (result:{request_id})
+ * is not a valid result of this request: the ledger is corrupted, and the
+ * request is not answered from it (dispatch.h). The other two are reserved
+ * for classes that no code path produces yet: record_too_large (a dead
+ * letter or result record that cannot be written whole) and result_rejected
+ * (the broker permanently refused the result).
  */
 #define DD_DLQ_CLASS_MAP(X)                                                    \
     X(TOO_LARGE, "too_large", "over 64 KiB, not parsed")                       \
@@ -107,7 +112,7 @@ typedef enum dd_reason {
     X(RECORD_TOO_LARGE, "record_too_large",                                    \
       "reserved: a record that cannot be written whole")                       \
     X(STORE_DATA_ERROR, "store_data_error",                                    \
-      "reserved: a Redis data error (WRONGTYPE, unparsable reply)")            \
+      "the stored result of the request is not a valid result of it")          \
     X(RESULT_REJECTED, "result_rejected",                                      \
       "reserved: the broker permanently refused the result")
 
@@ -267,5 +272,31 @@ char *dd_codec_result_json(const dd_result_t *res, size_t *lenp);
  */
 int dd_codec_result_outcome(const char *buf, size_t len, dd_status_t *status,
                             const char **reason);
+
+/**
+ * @brief Validate stored result bytes (a `result:{request_id}` record) as
+ *        a result of the request @p request_id before they are republished:
+ *        the checks of schemas/assignment.schema.json (a JSON object with
+ *        only the known fields, ids on the id pattern, a known status, the
+ *        reason exactly when not assigned and of that status, the route
+ *        numbers exactly when assigned, non-negative integers, source with
+ *        a topic, partition and offset, processed_at on the pattern), plus
+ *        request_id equal to @p request_id. Parsed as strictly as requests
+ *        (duplicate keys refused).
+ * @param buf (borrowed) the stored bytes; need not be NUL-terminated
+ * @param len length of buf in bytes
+ * @param request_id (borrowed, optional) the id the result must carry;
+ *        NULL accepts any id
+ * @param status (borrowed, optional) receives the status on DD_OK
+ * @param reason (borrowed, optional) receives the static DD_REASON_* string
+ *        on DD_OK (NULL when assigned)
+ * @param why (borrowed, optional) receives one printable ASCII sentence on
+ *        DD_ERR (e.g. "field 'status' is not a status"), "" on DD_OK
+ * @returns DD_OK, or DD_ERR when buf is not such a result
+ * @locality any thread
+ */
+int dd_codec_result_check(const char *buf, size_t len, const char *request_id,
+                          dd_status_t *status, const char **reason, char *why,
+                          size_t why_size);
 
 #endif /* DD_CODEC_H */
