@@ -195,6 +195,14 @@ void dd_worker_batch_run(dd_worker_batch_t *b, dd_pool_worker_t *w,
                              b->reqs[0].request_id, m);
     for (size_t i = 0; i < answered; i++) {
         dd_job_t *job = b->item_job[i];
+        if (b->items[i].data_error) {
+            /* The stored result is corrupted: not republished. */
+            dd_codec_error_t err = {.code = DD_DLQ_STORE_DATA_ERROR};
+            dd_strlcpy(err.text, b->items[i].data_error_text, sizeof(err.text));
+            dd_dispatch_item_reset(&b->items[i]);
+            dead_letter(b, job, &err);
+            continue;
+        }
         count_result(&b->items[i]);
         marshal_result(job, &b->items[i], &b->reqs[i]);
         dd_metrics_observe(DD_H_PROCESSING,

@@ -2,7 +2,8 @@
 # names under tests/fakes/). Default for test_<m>: <m>, util and log.
 # UNIT_DEPS_test_<m>  = <module> ...
 # UNIT_FAKES_test_<m> = <fake> ...
-UNIT_DEPS_test_dispatch = dispatch codec route
+UNIT_DEPS_test_dispatch = dispatch codec route store_parse
+UNIT_DEPS_test_store_parse = route
 UNIT_FAKES_test_dispatch = fake_store
 UNIT_DEPS_test_http = metrics
 UNIT_DEPS_test_consumer = offsets queue job kafka metrics
