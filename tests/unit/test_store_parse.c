@@ -435,6 +435,16 @@ static void test_script_reply(void **state) {
     dd_free(cm.result);
     cm.result = NULL;
 
+    /* Stored bytes with a NUL: every byte is copied, result_len of them. */
+    memcpy(buf, "\0junk", 6);
+    el[1].len = 5;
+    assert_int_equal(dd_store_parse_script_reply(&arr, &cm, err, sizeof(err)),
+                     0);
+    assert_int_equal(cm.result_len, 5);
+    assert_memory_equal(cm.result, "\0junk", 6);
+    dd_free(cm.result);
+    cm.result = NULL;
+
     el[0].integer = 2; /* no third candidate */
     assert_int_equal(dd_store_parse_script_reply(&arr, &cm, err, sizeof(err)),
                      -1);
