@@ -269,6 +269,9 @@ char *dd_codec_result_json(const dd_result_t *res, size_t *lenp);
  *          three status names, DD_ERR otherwise (status and reason are set
  *          either way)
  * @locality any thread
+ * @remark Reads the outcome only. Stored bytes about to be republished are
+ *         checked whole with dd_codec_result_check(), which gives the
+ *         outcome too.
  */
 int dd_codec_result_outcome(const char *buf, size_t len, dd_status_t *status,
                             const char **reason);

@@ -24,6 +24,7 @@
 
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,24 +146,33 @@ static int is_expired(const dd_dispatch_item_t *it, int64_t now_wall_ms) {
            now_wall_ms > it->msg_ts_ms + it->req->deadline_ms;
 }
 
+/* " (N similar lines suppressed)" when N > 0, else "". */
+static const char *suppressed_note(uint64_t n, char *buf, size_t size) {
+    if (n == 0)
+        return "";
+    snprintf(buf, size, " (%" PRIu64 " similar line(s) suppressed)", n);
+    return buf;
+}
+
 /* A courier or parcel hash that exists but holds invalid data. */
 static void log_fleet_invalid(const dd_dispatch_item_t *it, const char *kind,
                               const char *id, const char *field) {
     uint64_t suppressed;
+    char note[64];
 
     if (dd_log_enabled(DD_LOG_WARN) && log_allowed(&rl_fleet, &suppressed))
         DD_LOG_TPO(DD_LOG_WARN, "dispatch", "fleet_data_invalid",
                    it->source_topic, it->source_partition, it->source_offset,
-                   "%s:%s holds invalid data (field %s), request %s; "
-                   "%" PRIu64 " similar line(s) suppressed",
-                   kind, id, field, it->req->request_id, suppressed);
+                   "%s:%s holds invalid data (field %s), request %s%s", kind,
+                   id, field, it->req->request_id,
+                   suppressed_note(suppressed, note, sizeof(note)));
 }
 
 /* Hands stored result bytes (transferred from *bytes) to the item when
  * they are a valid result of its request; otherwise frees them and marks
  * the item as a store data error. */
 static void take_stored(dd_dispatch_item_t *it, char **bytes, size_t len) {
-    char why[160];
+    char why[160], note[64];
     uint64_t suppressed;
 
     if (dd_codec_result_check(*bytes, len, it->req->request_id, &it->status,
@@ -184,9 +194,9 @@ static void take_stored(dd_dispatch_item_t *it, char **bytes, size_t len) {
     if (dd_log_enabled(DD_LOG_ERROR) && log_allowed(&rl_result, &suppressed))
         DD_LOG_TPO(DD_LOG_ERROR, "dispatch", "stored_result_invalid",
                    it->source_topic, it->source_partition, it->source_offset,
-                   "%s; not republished, answered as a dead letter; "
-                   "%" PRIu64 " similar line(s) suppressed",
-                   it->data_error_text, suppressed);
+                   "%s; not republished, answered as a dead letter%s",
+                   it->data_error_text,
+                   suppressed_note(suppressed, note, sizeof(note)));
 }
 
 /* The couriers a request names, without duplicates, in request order. */
@@ -402,18 +412,19 @@ static void check_eta(batch_t *b, const dd_dispatch_item_t *items) {
         const leg_t *lg = &b->legs[b->ufirst[u]];
         const dd_dispatch_item_t *it = &items[lg->item];
         uint64_t suppressed;
+        char note[64];
 
         if (b->ufetched[u] < 0 || eta_plausible(lg, b->ufetched[u]))
             continue;
         if (dd_log_enabled(DD_LOG_WARN) && log_allowed(&rl_eta, &suppressed))
-            DD_LOG_TPO(DD_LOG_WARN, "dispatch", "eta_cache_invalid",
-                       it->source_topic, it->source_partition,
-                       it->source_offset,
-                       "%s holds %" PRId64 " s, not a leg time of the route "
-                       "model (at most %" PRId64 " s); recomputed and "
-                       "rewritten; %" PRIu64 " similar line(s) suppressed",
-                       lg->key, b->ufetched[u],
-                       dd_route_leg_seconds_max(lg->vehicle), suppressed);
+            DD_LOG_TPO(
+                DD_LOG_WARN, "dispatch", "eta_cache_invalid", it->source_topic,
+                it->source_partition, it->source_offset,
+                "%s holds %" PRId64 " s, not a leg time of the route "
+                "model (at most %" PRId64 " s); recomputed and "
+                "rewritten%s",
+                lg->key, b->ufetched[u], dd_route_leg_seconds_max(lg->vehicle),
+                suppressed_note(suppressed, note, sizeof(note)));
         b->ufetched[u] = DD_STORE_ETA_ERROR;
     }
 }

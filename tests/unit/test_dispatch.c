@@ -13,11 +13,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codec.h"
 #include "dispatch.h"
 #include "fake_store.h"
+#include "log.h"
 #include "route.h"
 #include "util.h"
 
@@ -774,6 +777,54 @@ static void test_dispatch_invalid_candidates(void **state) {
     assert_string_equal(c->reason, DD_REASON(NO_CANDIDATE_AVAILABLE));
 }
 
+/* Lines of event in the log written to fd since offset 0. */
+static int count_event_lines(int fd, const char *event) {
+    char buf[16384], needle[64];
+    ssize_t n;
+    int lines = 0;
+
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    n = read(fd, buf, sizeof(buf) - 1);
+    assert_true(n >= 0);
+    buf[n] = '\0';
+    snprintf(needle, sizeof(needle), "\"event\":\"%s\"", event);
+    for (const char *p = buf; (p = strstr(p, needle)) != NULL; p++)
+        lines++;
+    return lines;
+}
+
+/* Invalid data read once per request does not log once per request: at
+ * most one line per event per 10 s. */
+static void test_dispatch_data_warnings_are_rate_limited(void **state) {
+    fixture_t *f = *state;
+    char path[] = "/tmp/dd-test-dispatch-log-XXXXXX";
+    int fd = mkstemp(path);
+
+    assert_true(fd >= 0);
+    unlink(path);
+    fake_store_add_courier_fields(f->st, "c-bad", "abc", "1", "car", "busy");
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 4; i++) {
+            char json[128];
+            snprintf(json, sizeof(json),
+                     "{\"request_id\":\"r-rl-%d-%d\",\"parcel_id\":\"p-77\","
+                     "\"courier_id\":\"c-bad\"}",
+                     round, i);
+            add(f, json, NOW_MS);
+        }
+        dd_log_set_fd(fd);
+        run(f);
+        dd_log_set_fd(STDERR_FILENO);
+        for (size_t i = 0; i < f->n; i++)
+            assert_string_equal(f->items[i].reason,
+                                DD_REASON(COURIER_DATA_INVALID));
+        clear_items(f);
+    }
+    /* 12 invalid reads; earlier tests may already hold this 10 s slot. */
+    assert_true(count_event_lines(fd, "fleet_data_invalid") <= 1);
+    close(fd);
+}
+
 static void test_dispatch_invalid_parcel_data(void **state) {
     fixture_t *f = *state;
     dd_dispatch_item_t *a, *b;
@@ -1113,6 +1164,7 @@ int main(void) {
         T(test_dispatch_invalid_courier_data),
         T(test_dispatch_invalid_candidates),
         T(test_dispatch_invalid_parcel_data),
+        T(test_dispatch_data_warnings_are_rate_limited),
         T(test_dispatch_store_failure_gives_no_output),
         T(test_dispatch_store_down_gives_no_output),
         T(test_dispatch_batch_uses_three_round_trips),
