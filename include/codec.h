@@ -67,6 +67,10 @@
       "the requested courier is busy, offline or reserved")                    \
     X(NO_CANDIDATE_AVAILABLE, "no_candidate_available", REJECTED,              \
       "no candidate courier is free")                                          \
+    X(COURIER_DATA_INVALID, "courier_data_invalid", REJECTED,                  \
+      "the courier's record exists but holds invalid data")                    \
+    X(PARCEL_DATA_INVALID, "parcel_data_invalid", REJECTED,                    \
+      "the parcel's record exists but holds invalid data")                     \
     X(DEADLINE_EXPIRED, "deadline_expired", EXPIRED,                           \
       "deadline_ms passed before the request was answered")
 
@@ -96,7 +100,9 @@ typedef enum dd_reason {
  * (src/producer.c): a dead letter written reduced because it was over a size
  * limit (it is also counted under its original class), and a result the
  * broker refused permanently. store_data_error is a per-request Redis data
- * error (WRONGTYPE, a reply that cannot be parsed).
+ * error (WRONGTYPE, a reply that cannot be parsed) or a stored result
+ * (result:{request_id}) that is not a valid result of the request: the
+ * ledger is corrupted and is not republished (dispatch.h).
  */
 #define DD_DLQ_CLASS_MAP(X)                                                    \
     X(TOO_LARGE, "too_large", "over 64 KiB, not parsed")                       \
@@ -107,7 +113,7 @@ typedef enum dd_reason {
     X(RECORD_TOO_LARGE, "record_too_large",                                    \
       "a dead letter written reduced: over a size limit")                      \
     X(STORE_DATA_ERROR, "store_data_error",                                    \
-      "a Redis data error (WRONGTYPE, unparsable reply)")                      \
+      "a Redis data error or a corrupted stored result")                       \
     X(RESULT_REJECTED, "result_rejected",                                      \
       "the broker permanently refused the result")
 
@@ -264,8 +270,37 @@ char *dd_codec_result_json(const dd_result_t *res, size_t *lenp);
  *          three status names, DD_ERR otherwise (status and reason are set
  *          either way)
  * @locality any thread
+ * @remark Reads the outcome only. Stored bytes about to be republished are
+ *         checked whole with dd_codec_result_check(), which gives the
+ *         outcome too.
  */
 int dd_codec_result_outcome(const char *buf, size_t len, dd_status_t *status,
                             const char **reason);
+
+/**
+ * @brief Validate stored result bytes (a `result:{request_id}` record) as
+ *        a result of the request @p request_id before they are republished:
+ *        the checks of schemas/assignment.schema.json (a JSON object with
+ *        only the known fields, ids on the id pattern, a known status, the
+ *        reason exactly when not assigned and of that status, the route
+ *        numbers exactly when assigned, non-negative integers, source with
+ *        a topic, partition and offset, processed_at on the pattern), plus
+ *        request_id equal to @p request_id. Parsed as strictly as requests
+ *        (duplicate keys refused).
+ * @param buf (borrowed) the stored bytes; need not be NUL-terminated
+ * @param len length of buf in bytes
+ * @param request_id (borrowed, optional) the id the result must carry;
+ *        NULL accepts any id
+ * @param status (borrowed, optional) receives the status on DD_OK
+ * @param reason (borrowed, optional) receives the static DD_REASON_* string
+ *        on DD_OK (NULL when assigned)
+ * @param why (borrowed, optional) receives one printable ASCII sentence on
+ *        DD_ERR (e.g. "field 'status' is not a status"), "" on DD_OK
+ * @returns DD_OK, or DD_ERR when buf is not such a result
+ * @locality any thread
+ */
+int dd_codec_result_check(const char *buf, size_t len, const char *request_id,
+                          dd_status_t *status, const char **reason, char *why,
+                          size_t why_size);
 
 #endif /* DD_CODEC_H */

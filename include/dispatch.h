@@ -13,28 +13,52 @@
  * reads (RT2, skipped when no leg is needed) and writes (RT3, skipped when
  * every request was a ledger hit).
  *
+ * Data read from Redis is checked before it is used (src/store_int.h says
+ * what a valid courier and parcel hash is).
+ *
  * Rules, in order, per request:
  *   0. a key the request reads or writes gives a store data error
  *      (WRONGTYPE, an unparsable reply): no result; data_error is set and
  *      the caller dead-letters it. The other requests are not held by it.
- *   1. result:{request_id} exists: answer with its bytes (from_ledger).
+ *   1. result:{request_id} exists: when it is a valid result of this
+ *      request (dd_codec_result_check()), answer with its bytes
+ *      (from_ledger); otherwise the ledger is corrupted and is not
+ *      republished: the item gets data_error (no result; it is answered as
+ *      a dead letter of class store_data_error), logged at error level
+ *      (stored_result_invalid). Computing a new answer instead would hide
+ *      the corruption and could contradict an answer already published.
  *   2. deadline_ms > 0, msg_ts_ms >= 0 and now > msg_ts_ms + deadline_ms:
  *      expired (deadline_expired); the courier and parcel are not read.
- *   3. parcel absent, incomplete, or with coordinates out of range:
- *      rejected, unknown_parcel.
- *   4. courier_id: absent, incomplete, coordinates out of range or an
- *      unknown vehicle: rejected, unknown_courier; status not "available",
- *      or reserved by another request: rejected, courier_unavailable.
- *   5. candidates (duplicates ignored): the known, available ones ranked by
- *      pickup ETA (courier cell -> pickup cell), ties in request order; the
- *      first one whose reservation is free or already this request's is
- *      assigned; none: rejected, no_candidate_available.
+ *   3. parcel absent: rejected, unknown_parcel; present but invalid (a
+ *      field missing, not a number or out of range, or not a hash):
+ *      rejected, parcel_data_invalid.
+ *   4. courier_id: absent: rejected, unknown_courier; present but invalid
+ *      (a field missing, a position off the globe, an unknown vehicle or
+ *      status, not a hash): rejected, courier_data_invalid; status not
+ *      "available", or reserved by another request: rejected,
+ *      courier_unavailable.
+ *   5. candidates (duplicates ignored): absent and invalid ones are skipped
+ *      like unavailable ones; the known, available ones ranked by pickup
+ *      ETA (courier cell -> pickup cell), ties in request order; the first
+ *      one whose reservation is free or already this request's is assigned.
+ *      None: rejected, courier_data_invalid when every candidate holds
+ *      invalid data (nothing else could ever be assigned), else
+ *      no_candidate_available.
+ * Every invalid courier or parcel is logged (fleet_data_invalid, warn, the
+ * key without the prefix and the field). A cached ETA is used only when it
+ * is a leg the route model can give: at most dd_route_leg_seconds_max() of
+ * its vehicle, and 0 only between a cell and itself. Any other value is
+ * treated as a cache error (eta_errors): recomputed and written back, and
+ * logged (eta_cache_invalid, warn). The three data warnings are rate
+ * limited: at most one line per event every 10 s, the next one counting
+ * those suppressed.
  * An assignment has pickup_eta_seconds = leg 1, eta_seconds = leg 1 + leg 2
  * (pickup cell -> dropoff cell), distance_m from the exact positions, and
  * eta_cached = 1 only when both legs came from the cache.
  *
- * The module holds no state: every function may run on any thread, with a
- * store owned by that thread. It never includes hiredis or librdkafka.
+ * The module holds no state but the log rate limiter (atomics): every
+ * function may run on any thread, with a store owned by that thread. It never
+ * includes hiredis or librdkafka.
  */
 #ifndef DD_DISPATCH_H
 #define DD_DISPATCH_H
@@ -64,13 +88,15 @@ typedef struct dd_dispatch_item {
     int from_ledger;    /* 1: result:{request_id} already existed */
     int eta_hits;       /* ETA legs read from the cache */
     int eta_misses;     /* ETA legs computed (absent in the cache) */
-    int eta_errors;     /* cache reads that failed or held junk, plus
-                         * cache writes of this item's misses that
-                         * failed (the result is still produced) */
+    int eta_errors;     /* cache reads that failed or held junk or a
+                         * value out of the model's range, plus cache
+                         * writes of this item's misses that failed
+                         * (the result is still produced) */
     int data_error;     /* 1: a key of this request gave a store data
-                         * error (WRONGTYPE, unparsable reply): no
-                         * result; the request is to be dead-lettered
-                         * with data_text */
+                         * error (WRONGTYPE, unparsable reply), or
+                         * result:{request_id} is not a valid result of
+                         * this request: no result; the request is to
+                         * be dead-lettered with data_text */
     char data_text[DD_STORE_ERROR_MAX]; /* on data_error: the command,
                                          * the key and Redis's text */
 } dd_dispatch_item_t;

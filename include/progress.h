@@ -31,9 +31,11 @@ typedef struct dd_progress {
 } dd_progress_t;
 
 /** Rejection reasons counted separately in the summary, in this order. */
-#define DD_PROGRESS_REASONS 4
-/** @brief "unknown_courier", "unknown_parcel", "courier_unavailable",
- *         "no_candidate_available" for 0..3; NULL otherwise. */
+#define DD_PROGRESS_REASONS 6
+/** @brief The rejected rows of DD_REASON_MAP (codec.h) in order:
+ *         "unknown_courier", "unknown_parcel", "courier_unavailable",
+ *         "no_candidate_available", "courier_data_invalid",
+ *         "parcel_data_invalid" for 0..5; NULL otherwise. */
 const char *dd_progress_reason_name(int i);
 /** @brief Index of a reason wire string among the above, or -1. */
 int dd_progress_reason_index(const char *reason);

@@ -120,6 +120,16 @@ int64_t dd_route_leg_seconds(dd_vehicle_t v, const char *from_cell,
                              const char *to_cell);
 
 /**
+ * @brief The largest value dd_route_leg_seconds() can give for a vehicle:
+ *        half the earth's circumference times 1.3 at its speed, rounded up
+ *        (car 3,122,355 s, foot 18,734,123 s, with 1 s of slack). A cached leg
+ * above it was not written by this model.
+ * @returns seconds, > 0; -1 for a value outside the enum
+ * @locality any thread
+ */
+int64_t dd_route_leg_seconds_max(dd_vehicle_t v);
+
+/**
  * @brief Road distance of a delivery from the exact positions:
  *        llround((haversine(courier, pickup) + haversine(pickup, dropoff))
  *        * 1.3).

@@ -99,23 +99,33 @@ typedef struct dd_store_conf {
 
 /** @brief A courier as read from `courier:{id}` in RT1. */
 typedef struct dd_store_courier {
-    int found;  /* 1: the hash has lat, lon, vehicle and status, and
-                 * lat/lon are finite numbers; 0 otherwise (absent,
-                 * incomplete or wrong type: all mean unknown) */
-    double lat; /* degrees, as stored (range not checked) */
-    double lon; /* degrees, as stored (range not checked) */
-    char vehicle[DD_STORE_VEHICLE_MAX]; /* as stored, truncated; "" if too
-                                         * long (never a valid name) */
-    int available; /* 1 when status is exactly "available" */
+    int found;             /* 1: the hash has lat, lon, vehicle and status, all
+                            * valid (see invalid); 0 otherwise */
+    int invalid;           /* 1: the key exists but holds invalid data: a field
+                            * is missing or not a valid value (found = 0,
+                            * bad_field names the field); a key that is not
+                            * a hash is a data error of the load instead */
+    const char *bad_field; /* static: "lat", "lon", "vehicle" or "status";
+                            * NULL unless invalid */
+    double lat;            /* degrees, -90..90 */
+    double lon;            /* degrees, -180..180 */
+    char vehicle[DD_STORE_VEHICLE_MAX]; /* foot, bike, scooter or car */
+    int available; /* 1 when status is "available" (else busy or
+                    * offline) */
 } dd_store_courier_t;
 
 /** @brief A parcel as read from `parcel:{id}` in RT1. */
 typedef struct dd_store_parcel {
-    int found;          /* 1: all four fields present and finite numbers */
-    double pickup_lat;  /* degrees */
-    double pickup_lon;  /* degrees */
-    double dropoff_lat; /* degrees */
-    double dropoff_lon; /* degrees */
+    int found;             /* 1: all four fields present and valid positions */
+    int invalid;           /* 1: the key exists but holds invalid data (found =
+                            * 0, bad_field names the field) */
+    const char *bad_field; /* static: "pickup_lat", "pickup_lon",
+                            * "dropoff_lat" or "dropoff_lon";
+                            * NULL unless invalid */
+    double pickup_lat;     /* degrees */
+    double pickup_lon;     /* degrees */
+    double dropoff_lat;    /* degrees */
+    double dropoff_lon;    /* degrees */
 } dd_store_parcel_t;
 
 /** @brief One request's RT1 lookups. */

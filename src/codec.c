@@ -446,3 +446,204 @@ int dd_codec_result_outcome(const char *buf, size_t len, dd_status_t *status,
     json_decref(root);
     return rc;
 }
+
+/*----- Stored result validation -----*/
+
+/* One check of dd_codec_result_check(): why gets the sentence when false. */
+typedef struct check {
+    char *why;
+    size_t why_size;
+} check_t;
+
+static int refuse(check_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int refuse(check_t *c, const char *fmt, ...) {
+    va_list ap;
+
+    if (c->why != NULL && c->why_size > 0) {
+        va_start(ap, fmt);
+        vsnprintf(c->why, c->why_size, fmt, ap);
+        va_end(ap);
+        sanitize(c->why);
+    }
+    return 0;
+}
+
+static int id_field_ok(const json_t *obj, const char *name, int required,
+                       check_t *c) {
+    const json_t *v = json_object_get(obj, name);
+
+    if (v == NULL)
+        return required ? refuse(c, "field '%s' is missing", name) : 1;
+    if (!json_is_string(v) ||
+        !id_bytes_ok(json_string_value(v), json_string_length(v)))
+        return refuse(c, "field '%s' is not an id", name);
+    return 1;
+}
+
+/* A JSON integer >= 0 (dispatchd never writes 2.0 for 2). */
+static int count_field_ok(const json_t *obj, const char *name, check_t *c) {
+    const json_t *v = json_object_get(obj, name);
+
+    if (v == NULL)
+        return refuse(c, "field '%s' is missing", name);
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return refuse(c, "field '%s' is not an integer >= 0", name);
+    return 1;
+}
+
+/* Two decimal digits at s as a number, or -1. */
+static int two_digits(const char *s) {
+    if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
+        return -1;
+    return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+/* YYYY-MM-DDTHH:MM:SS.mmmZ naming a real instant (the schema's pattern
+ * and date-time format). */
+static int timestamp_ok(const char *s, size_t len) {
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30,
+                                  31, 31, 30, 31, 30, 31};
+    int year, month, day;
+
+    if (len != sizeof(shape) - 1)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+            return 0;
+    }
+    year = two_digits(s) * 100 + two_digits(s + 2);
+    month = two_digits(s + 5);
+    day = two_digits(s + 8);
+    if (month < 1 || month > 12 || day < 1 || day > mdays[month - 1])
+        return 0;
+    if (month == 2 && day == 29 &&
+        !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)))
+        return 0;
+    return two_digits(s + 11) <= 23 && two_digits(s + 14) <= 59 &&
+           two_digits(s + 17) <= 60;
+}
+
+static int source_ok(const json_t *src, check_t *c) {
+    const json_t *topic = json_object_get(src, "topic");
+    const char *key;
+    const json_t *v;
+
+    if (!json_is_object(src))
+        return refuse(c, "field 'source' is not an object");
+    json_object_foreach((json_t *)src, key, v) {
+        if (strcmp(key, "topic") != 0 && strcmp(key, "partition") != 0 &&
+            strcmp(key, "offset") != 0)
+            return refuse(c, "field 'source' has an unknown field");
+    }
+    if (!json_is_string(topic) || json_string_length(topic) == 0)
+        return refuse(c, "field 'source.topic' is not a non-empty string");
+    return count_field_ok(src, "partition", c) &&
+           count_field_ok(src, "offset", c);
+}
+
+/* The checks of assignment.schema.json on a parsed document. */
+static int stored_result_ok(const json_t *root, const char *request_id,
+                            dd_status_t *status, const char **reason,
+                            check_t *c) {
+    static const char *const known[] = {"request_id",
+                                        "status",
+                                        "reason",
+                                        "parcel_id",
+                                        "courier_id",
+                                        "eta_seconds",
+                                        "pickup_eta_seconds",
+                                        "distance_m",
+                                        "eta_cached",
+                                        "source",
+                                        "processed_at"};
+    static const char *const route[] = {"eta_seconds", "pickup_eta_seconds",
+                                        "distance_m", "eta_cached"};
+    const char *key, *s;
+    const json_t *v;
+    int st = -1, r;
+
+    if (!json_is_object(root))
+        return refuse(c, "not a JSON object");
+    json_object_foreach((json_t *)root, key, v) {
+        size_t k = 0;
+
+        while (k < sizeof(known) / sizeof(known[0]) &&
+               strcmp(key, known[k]) != 0)
+            k++;
+        if (k == sizeof(known) / sizeof(known[0]))
+            return refuse(c, "unknown field '%.64s'", key);
+    }
+    if (!id_field_ok(root, "request_id", 1, c))
+        return 0;
+    if (request_id != NULL &&
+        strcmp(json_string_value(json_object_get(root, "request_id")),
+               request_id) != 0)
+        return refuse(c, "field 'request_id' names another request");
+    s = json_string_value(json_object_get(root, "status"));
+    for (size_t i = 0; s != NULL && i < N_STATUSES; i++)
+        if (strcmp(s, status_names[i]) == 0)
+            st = (int)i;
+    if (st < 0)
+        return refuse(c, "field 'status' is not a status");
+    if (!id_field_ok(root, "parcel_id", 1, c) ||
+        !id_field_ok(root, "courier_id", st == DD_STATUS_ASSIGNED, c))
+        return 0;
+
+    v = json_object_get(root, "reason");
+    r = dd_codec_reason_find(json_string_value(v));
+    if (st == DD_STATUS_ASSIGNED) {
+        if (v != NULL)
+            return refuse(c, "an assigned result has a reason");
+        if (!count_field_ok(root, "eta_seconds", c) ||
+            !count_field_ok(root, "pickup_eta_seconds", c) ||
+            !count_field_ok(root, "distance_m", c))
+            return 0;
+        if (!json_is_boolean(json_object_get(root, "eta_cached")))
+            return refuse(c, "field 'eta_cached' is not a boolean");
+    } else {
+        if (r < 0 || reasons[r].status != (dd_status_t)st)
+            return refuse(c, "field 'reason' is not a reason of status %s",
+                          status_names[st]);
+        for (size_t i = 0; i < sizeof(route) / sizeof(route[0]); i++)
+            if (json_object_get(root, route[i]) != NULL)
+                return refuse(c, "a %s result has field '%s'", status_names[st],
+                              route[i]);
+    }
+    if (!source_ok(json_object_get(root, "source"), c))
+        return 0;
+    v = json_object_get(root, "processed_at");
+    if (!json_is_string(v) ||
+        !timestamp_ok(json_string_value(v), json_string_length(v)))
+        return refuse(c, "field 'processed_at' is not a UTC time with ms");
+
+    if (status != NULL)
+        *status = (dd_status_t)st;
+    if (reason != NULL)
+        *reason = st == DD_STATUS_ASSIGNED ? NULL : reasons[r].wire;
+    return 1;
+}
+
+int dd_codec_result_check(const char *buf, size_t len, const char *request_id,
+                          dd_status_t *status, const char **reason, char *why,
+                          size_t why_size) {
+    check_t c = {why, why_size};
+    json_error_t jerr;
+    json_t *root;
+    int ok;
+
+    if (why != NULL && why_size > 0)
+        why[0] = '\0';
+    root = json_loadb(buf, len, LOAD_FLAGS, &jerr);
+    if (root == NULL) {
+        if (json_error_code(&jerr) == json_error_out_of_memory)
+            dd_panic("out of memory parsing a %zu-byte stored result", len);
+        refuse(&c, "not JSON: %s at byte %d", jerr.text, jerr.position);
+        return DD_ERR;
+    }
+    ok = stored_result_ok(root, request_id, status, reason, &c);
+    json_decref(root);
+    return ok ? DD_OK : DD_ERR;
+}

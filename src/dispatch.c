@@ -12,22 +12,35 @@
  *               the result JSON for each ranked candidate and the fallback
  *               rejection built here, all with the same processed_at.
  *
- * The status and reason of a result that was already stored are read back
- * from its JSON (dd_codec_result_outcome()), since the stored bytes are the
- * answer.
+ * A result that was already stored is validated (dd_codec_result_check())
+ * and its status and reason read back from its JSON, since the stored
+ * bytes are the answer.
  *
- * No state, no locks: it runs on the thread that owns the store. Never
- * includes hiredis or librdkafka.
+ * No state, no locks: it runs on the thread that owns the store. The one
+ * exception is the rate limiter of the data warnings, a few atomics shared
+ * by every thread. Never includes hiredis or librdkafka.
  */
 #include "dispatch.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
+#include "log.h"
 #include "route.h"
 #include "store.h"
 #include "util.h"
+
+#define DATA_LOG_INTERVAL_MS 10000 /* one data warning per event per 10 s */
+
+/* The three data warnings, each rate limited on its own (log.c). */
+static dd_log_ratelimit_t rl_fleet =
+    DD_LOG_RATELIMIT_INIT(DATA_LOG_INTERVAL_MS);
+static dd_log_ratelimit_t rl_eta = DD_LOG_RATELIMIT_INIT(DATA_LOG_INTERVAL_MS);
+static dd_log_ratelimit_t rl_result =
+    DD_LOG_RATELIMIT_INIT(DATA_LOG_INTERVAL_MS);
 
 /* One ranked candidate of one request. */
 typedef struct cand {
@@ -122,6 +135,61 @@ static int is_expired(const dd_dispatch_item_t *it, int64_t now_wall_ms) {
            now_wall_ms > it->msg_ts_ms + it->req->deadline_ms;
 }
 
+/* " (N similar lines suppressed)" when N > 0, else "". */
+static const char *suppressed_note(uint64_t n, char *buf, size_t size) {
+    if (n == 0)
+        return "";
+    snprintf(buf, size, " (%" PRIu64 " similar line(s) suppressed)", n);
+    return buf;
+}
+
+/* A courier or parcel hash that exists but holds invalid data. */
+static void log_fleet_invalid(const dd_dispatch_item_t *it, const char *kind,
+                              const char *id, const char *field) {
+    uint64_t suppressed;
+    char note[64];
+
+    if (dd_log_enabled(DD_LOG_WARN) &&
+        dd_log_ratelimit_allow(&rl_fleet, &suppressed))
+        DD_LOG_TPO(DD_LOG_WARN, "dispatch", "fleet_data_invalid",
+                   it->source_topic, it->source_partition, it->source_offset,
+                   "%s:%s holds invalid data (field %s), request %s%s", kind,
+                   id, field, it->req->request_id,
+                   suppressed_note(suppressed, note, sizeof(note)));
+}
+
+/* Hands stored result bytes (transferred from *bytes) to the item when
+ * they are a valid result of its request; otherwise frees them and marks
+ * the item as a store data error. */
+static void take_stored(dd_dispatch_item_t *it, char **bytes, size_t len) {
+    char why[160], note[64];
+    uint64_t suppressed;
+
+    if (dd_codec_result_check(*bytes, len, it->req->request_id, &it->status,
+                              &it->reason, why, sizeof(why)) == DD_OK) {
+        it->result = *bytes;
+        it->result_len = len;
+        it->from_ledger = 1;
+        *bytes = NULL;
+        return;
+    }
+    dd_free(*bytes);
+    *bytes = NULL;
+    it->status = DD_STATUS_REJECTED;
+    it->reason = NULL;
+    it->data_error = 1;
+    dd_set_error(it->data_text, sizeof(it->data_text),
+                 "result:%s is not a valid result of the request: %s",
+                 it->req->request_id, why);
+    if (dd_log_enabled(DD_LOG_ERROR) &&
+        dd_log_ratelimit_allow(&rl_result, &suppressed))
+        DD_LOG_TPO(DD_LOG_ERROR, "dispatch", "stored_result_invalid",
+                   it->source_topic, it->source_partition, it->source_offset,
+                   "%s; not republished, answered as a dead letter%s",
+                   it->data_text,
+                   suppressed_note(suppressed, note, sizeof(note)));
+}
+
 /* The couriers a request names, without duplicates, in request order. */
 static void collect_ids(const dd_request_t *req, work_t *w) {
     w->nids = 0;
@@ -203,9 +271,9 @@ static void add_leg(batch_t *b, size_t item, dd_vehicle_t v, const char *from,
 }
 
 /* After RT1: decide what each item needs. Items with a ledger entry are
- * answered; expired ones, unknown parcels and unknown or unavailable
- * couriers go to the script with no candidate; the rest get two legs per
- * eligible candidate. */
+ * answered; expired ones, unknown or invalid parcels and unknown, invalid
+ * or unavailable couriers go to the script with no candidate; the rest get
+ * two legs per eligible candidate. */
 static void evaluate(batch_t *b, dd_dispatch_item_t *items, size_t n) {
     size_t maxlegs = 0;
 
@@ -218,6 +286,7 @@ static void evaluate(batch_t *b, dd_dispatch_item_t *items, size_t n) {
         const dd_store_load_t *l = &b->loads[i];
         const dd_store_parcel_t *p = &l->parcel;
         int courier_mode = items[i].req->n_candidates == 0;
+        size_t ninvalid = 0;
 
         if (l->data_error) {
             w->failed = 1;
@@ -238,7 +307,15 @@ static void evaluate(batch_t *b, dd_dispatch_item_t *items, size_t n) {
                           sizeof(w->pickup_cell)) != DD_OK ||
             dd_route_cell(p->dropoff_lat, p->dropoff_lon, w->dropoff_cell,
                           sizeof(w->dropoff_cell)) != DD_OK) {
-            w->fb_reason = DD_REASON(UNKNOWN_PARCEL);
+            /* A found parcel is on the globe (store_parse.c), so its cells
+             * exist; "pickup_lat" covers a store that did not check. */
+            int invalid = p->invalid || p->found;
+
+            w->fb_reason = invalid ? DD_REASON(PARCEL_DATA_INVALID)
+                                   : DD_REASON(UNKNOWN_PARCEL);
+            if (invalid)
+                log_fleet_invalid(&items[i], "parcel", items[i].req->parcel_id,
+                                  p->invalid ? p->bad_field : "pickup_lat");
             continue;
         }
         w->fb_reason = courier_mode ? DD_REASON(COURIER_UNAVAILABLE)
@@ -246,12 +323,24 @@ static void evaluate(batch_t *b, dd_dispatch_item_t *items, size_t n) {
         for (size_t j = 0; j < w->nids; j++) {
             const dd_store_courier_t *co = &w->couriers[j];
             cand_t *c = &w->cands[w->ncands];
+            const char *bad = co->invalid ? co->bad_field : NULL;
 
-            if (!co->found ||
+            /* As for the parcel: checked by the store, kept for safety. */
+            if (co->found &&
                 dd_route_vehicle_parse(co->vehicle, strlen(co->vehicle),
-                                       &c->vehicle) != DD_OK ||
-                dd_route_cell(co->lat, co->lon, c->cell, sizeof(c->cell)) !=
-                    DD_OK) {
+                                       &c->vehicle) != DD_OK)
+                bad = "vehicle";
+            else if (co->found && dd_route_cell(co->lat, co->lon, c->cell,
+                                                sizeof(c->cell)) != DD_OK)
+                bad = "lat";
+            if (bad != NULL) {
+                ninvalid++;
+                log_fleet_invalid(&items[i], "courier", w->ids[j], bad);
+                if (courier_mode)
+                    w->fb_reason = DD_REASON(COURIER_DATA_INVALID);
+                continue;
+            }
+            if (!co->found) {
                 if (courier_mode)
                     w->fb_reason = DD_REASON(UNKNOWN_COURIER);
                 continue;
@@ -267,6 +356,9 @@ static void evaluate(batch_t *b, dd_dispatch_item_t *items, size_t n) {
                     &c->leg2);
             w->ncands++;
         }
+        /* Every candidate invalid: only fixing the data can help. */
+        if (!courier_mode && ninvalid == w->nids)
+            w->fb_reason = DD_REASON(COURIER_DATA_INVALID);
     }
 }
 
@@ -299,8 +391,43 @@ static void plan_eta(batch_t *b) {
     }
 }
 
+/* True when secs is a value the route model can give for the leg: within
+ * the vehicle's maximum, and 0 exactly between a cell and itself. */
+static int eta_plausible(const leg_t *lg, int64_t secs) {
+    int same = strcmp(lg->from, lg->to) == 0;
+
+    return secs <= dd_route_leg_seconds_max(lg->vehicle) &&
+           (same ? secs == 0 : secs > 0);
+}
+
+/* After RT2: a cached value the model cannot give is an error (recomputed
+ * and written back below); logged, rate limited. */
+static void check_eta(batch_t *b, const dd_dispatch_item_t *items) {
+    for (size_t u = 0; u < b->nuniq; u++) {
+        const leg_t *lg = &b->legs[b->ufirst[u]];
+        const dd_dispatch_item_t *it = &items[lg->item];
+        uint64_t suppressed;
+        char note[64];
+
+        if (b->ufetched[u] < 0 || eta_plausible(lg, b->ufetched[u]))
+            continue;
+        if (dd_log_enabled(DD_LOG_WARN) &&
+            dd_log_ratelimit_allow(&rl_eta, &suppressed))
+            DD_LOG_TPO(
+                DD_LOG_WARN, "dispatch", "eta_cache_invalid", it->source_topic,
+                it->source_partition, it->source_offset,
+                "%s holds %" PRId64 " s, not a leg time of the route "
+                "model (at most %" PRId64 " s); recomputed and "
+                "rewritten%s",
+                lg->key, b->ufetched[u], dd_route_leg_seconds_max(lg->vehicle),
+                suppressed_note(suppressed, note, sizeof(note)));
+        b->ufetched[u] = DD_STORE_ETA_ERROR;
+    }
+}
+
 /* After RT2: compute every leg the cache did not have, and plan its put. */
 static void fill_eta(batch_t *b, dd_dispatch_item_t *items) {
+    check_eta(b, items);
     b->puts = dd_xcalloc(b->nuniq, sizeof(*b->puts));
     b->put_uniq = dd_xcalloc(b->nuniq, sizeof(*b->put_uniq));
     for (size_t u = 0; u < b->nuniq; u++) {
@@ -468,12 +595,7 @@ int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
         }
         if (w->answered) {
             dd_store_load_t *l = &b.loads[i];
-            it->result = l->ledger;
-            it->result_len = l->ledger_len;
-            l->ledger = NULL;
-            it->from_ledger = 1;
-            dd_codec_result_outcome(it->result, it->result_len, &it->status,
-                                    &it->reason);
+            take_stored(it, &l->ledger, l->ledger_len);
             continue;
         }
         {
@@ -482,19 +604,20 @@ int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
                 data_error(it, cm->error);
                 continue;
             }
+            if (cm->chosen == DD_STORE_COMMIT_EXISTING) {
+                /* Stored meanwhile by someone else: check it as above. */
+                take_stored(it, &cm->result, cm->result_len);
+                continue;
+            }
             it->result = cm->result;
             it->result_len = cm->result_len;
             cm->result = NULL;
             if (cm->chosen >= 0) {
                 it->status = DD_STATUS_ASSIGNED;
                 it->reason = NULL;
-            } else if (cm->chosen == DD_STORE_COMMIT_FALLBACK) {
+            } else {
                 it->status = w->fb_status;
                 it->reason = w->fb_reason;
-            } else {
-                it->from_ledger = 1;
-                dd_codec_result_outcome(it->result, it->result_len, &it->status,
-                                        &it->reason);
             }
         }
     }
@@ -533,12 +656,7 @@ int dd_dispatch_batch_dry_run(dd_store_t *st, dd_dispatch_item_t *items,
         }
         if (w->answered) {
             dd_store_load_t *l = &b.loads[i];
-            it->result = l->ledger;
-            it->result_len = l->ledger_len;
-            l->ledger = NULL;
-            it->from_ledger = 1;
-            dd_codec_result_outcome(it->result, it->result_len, &it->status,
-                                    &it->reason);
+            take_stored(it, &l->ledger, l->ledger_len);
             continue;
         }
         build(&b, it, w, &b.loads[i], now_wall_ms);

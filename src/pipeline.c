@@ -21,8 +21,8 @@
  *   4. store     [dd-work-N] worker_batch.c:answer answers the valid ones
  *                through the domain (dispatch.c:dd_dispatch_batch: lookups,
  *                reservation and result record in Redis via store.c; a
- *                result already stored is read back with
- *                codec.c:dd_codec_result_outcome), retrying while Redis
+ *                result already stored is validated and read back with
+ *                codec.c:dd_codec_result_check), retrying while Redis
  *                fails; worker_batch.c:marshal_result moves each result into
  *                its job.
  *   5. produce   [dd-work-N] the "job answered" event: pipeline.c:job_answered

@@ -186,6 +186,19 @@ int64_t dd_route_leg_seconds(dd_vehicle_t v, const char *from_cell,
     return (int64_t)ceil(metres * DD_ROUTE_ROAD_FACTOR / speed_mps);
 }
 
+int64_t dd_route_leg_seconds_max(dd_vehicle_t v) {
+    double speed_mps;
+
+    if (!vehicle_ok(v))
+        return -1;
+    speed_mps = vehicles[v].speed_kmh * 1000.0 / 3600.0;
+    /* The haversine of antipodes is pi * R; one second of slack for the
+     * rounding of the two ways of computing it. */
+    return (int64_t)ceil(M_PI * DD_ROUTE_EARTH_RADIUS_M * DD_ROUTE_ROAD_FACTOR /
+                         speed_mps) +
+           1;
+}
+
 int64_t dd_route_distance_m(double courier_lat, double courier_lon,
                             double pickup_lat, double pickup_lon,
                             double dropoff_lat, double dropoff_lon) {

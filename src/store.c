@@ -309,7 +309,11 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
     snprintf(key, sizeof(key), "%sresult:%s", st->prefix, l->request_id);
     if (take_load_reply(st, r, l, "GET", key, failed, errstr, errstr_size)) {
         if (r->type == REDIS_REPLY_STRING) {
-            l->ledger = dd_xstrndup(r->str, r->len);
+            /* Every byte (a NUL included): ledger_len must be what is
+             * there. */
+            l->ledger = dd_xmalloc(r->len + 1);
+            memcpy(l->ledger, r->str, r->len);
+            l->ledger[r->len] = '\0';
             l->ledger_len = r->len;
         } else if (r->type != REDIS_REPLY_NIL) {
             load_unparsable(st, l, "GET", key);

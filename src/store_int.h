@@ -225,10 +225,49 @@ int dd_store_parse_secs(const redisReply *r, int64_t *out);
 int dd_store_parse_hmget(const redisReply *r, size_t n, int *usable,
                          char *errstr, size_t errstr_size);
 
+/** @brief One field of an HMGET reply: borrowed bytes, or s = NULL when
+ *         the field is absent (nil). */
+typedef struct dd_store_field {
+    const char *s;
+    size_t len;
+} dd_store_field_t;
+
+/**
+ * @brief Checks the four fields of parcel:{id} (pickup_lat, pickup_lon,
+ *        dropoff_lat, dropoff_lon): each a finite number (strtod, leading
+ *        blanks allowed), latitudes in -90..90, longitudes in -180..180.
+ * @param f borrowed, four fields, NULL s for an absent one
+ * @param p out, zeroed first: found = 1 when all four are valid; invalid =
+ *        1 with bad_field naming the first field absent or not valid when
+ *        some field is there; neither when all four are absent (no key)
+ * @locality any thread
+ * @remark Pure; the fake store of the unit tests calls it too, so the
+ *         domain sees the same outcomes from both stores.
+ */
+void dd_store_parse_parcel_fields(const dd_store_field_t f[4],
+                                  dd_store_parcel_t *p);
+
+/**
+ * @brief Checks the four fields of courier:{id} (lat, lon, vehicle,
+ *        status): lat and lon as for a parcel, vehicle one of foot, bike,
+ *        scooter, car (dd_route_vehicle_parse()), status one of available,
+ *        busy, offline (exact bytes).
+ * @param f borrowed, four fields, NULL s for an absent one
+ * @param co out, zeroed first: found = 1 when all four are valid
+ *        (available = 1 for "available"); invalid = 1 with bad_field
+ *        naming the first field absent or not valid when some field is
+ *        there; neither when all four are absent (no key)
+ * @locality any thread
+ * @remark Pure, shared with the fake store as above.
+ */
+void dd_store_parse_courier_fields(const dd_store_field_t f[4],
+                                   dd_store_courier_t *co);
+
 /**
  * @brief HMGET parcel:{id} pickup_lat pickup_lon dropoff_lat dropoff_lon.
- * @param p out: found = 1 only when all four are finite numbers; zeroed
- *        otherwise (absent, incomplete or junk)
+ * @param p out: see dd_store_parse_parcel_fields(); an element of another
+ *        type than string or nil is an invalid field (WRONGTYPE is an
+ *        error reply: DD_ERR, classed by the caller as a data error)
  * @returns DD_OK, or DD_ERR with errstr (see dd_store_parse_hmget()).
  */
 int dd_store_parse_parcel(const redisReply *r, dd_store_parcel_t *p,
@@ -236,10 +275,8 @@ int dd_store_parse_parcel(const redisReply *r, dd_store_parcel_t *p,
 
 /**
  * @brief HMGET courier:{id} lat lon vehicle status.
- * @param co out: found = 1 when lat and lon are finite numbers and vehicle
- *        and status are strings (ranges and vehicle names are not checked
- *        here; a vehicle too long for the buffer is left ""); zeroed
- *        otherwise
+ * @param co out: see dd_store_parse_courier_fields(); other element types
+ *        and WRONGTYPE as for dd_store_parse_parcel()
  * @returns DD_OK, or DD_ERR with errstr (see dd_store_parse_hmget()).
  */
 int dd_store_parse_courier(const redisReply *r, dd_store_courier_t *co,

@@ -4,9 +4,12 @@
  * turn a hiredis reply tree into the values of store.h (numbers, a parcel,
  * a courier, the script's {index, bytes}) or into an error, and to class
  * Redis's error replies (dd_store_error_class(): the one table of what is
- * transient and what is the data's fault). They do no I/O and count
- * nothing, so they can be unit-tested and fuzzed with reply trees built by
- * hand (tests/unit/test_store_parse.c).
+ * transient and what is the data's fault). A courier or parcel hash is
+ * checked whole (every field present, positions on the globe, a known
+ * vehicle and status), so that a key that is absent and a key that holds
+ * invalid data read differently, the latter naming the field. They do no
+ * I/O and count nothing, so they can be unit-tested and fuzzed with reply
+ * trees built by hand (tests/unit/test_store_parse.c).
  */
 #include "store_int.h"
 
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "route.h"
 #include "util.h"
 
 /*
@@ -86,20 +90,27 @@ dd_store_error_class_t dd_store_error_class(const char *text) {
     return DD_STORE_ERROR_DATA;
 }
 
-int dd_store_parse_double(const redisReply *r, double *out) {
+/* A number field: finite, strtod syntax, no trailing bytes. */
+static int parse_double_bytes(const char *s, size_t len, double *out) {
     char buf[64], *end;
     double v;
 
-    if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len >= sizeof(buf))
+    if (len == 0 || len >= sizeof(buf))
         return DD_ERR;
-    memcpy(buf, r->str, r->len);
-    buf[r->len] = '\0';
+    memcpy(buf, s, len);
+    buf[len] = '\0';
     errno = 0;
     v = strtod(buf, &end);
     if (errno != 0 || *end != '\0' || end == buf || !isfinite(v))
         return DD_ERR;
     *out = v;
     return DD_OK;
+}
+
+int dd_store_parse_double(const redisReply *r, double *out) {
+    if (r->type != REDIS_REPLY_STRING)
+        return DD_ERR;
+    return parse_double_bytes(r->str, r->len, out);
 }
 
 int dd_store_parse_secs(const redisReply *r, int64_t *out) {
@@ -131,51 +142,138 @@ int dd_store_parse_hmget(const redisReply *r, size_t n, int *usable,
     return DD_OK;
 }
 
+/* A coordinate field: a finite number within [-limit, limit]. */
+static int coord_ok(const dd_store_field_t *f, double limit, double *out) {
+    return f->s != NULL && parse_double_bytes(f->s, f->len, out) == DD_OK &&
+           *out >= -limit && *out <= limit;
+}
+
+/* The HMGET fields of a key: all absent means no key (0); else the
+ * index of the first absent one, or n when all are there. */
+static size_t first_absent(const dd_store_field_t *f, size_t n, int *exists) {
+    size_t absent = n;
+
+    *exists = 0;
+    for (size_t i = n; i-- > 0;) {
+        if (f[i].s == NULL)
+            absent = i;
+        else
+            *exists = 1;
+    }
+    return absent;
+}
+
+static int field_is(const dd_store_field_t *f, const char *s) {
+    return f->len == strlen(s) && memcmp(f->s, s, f->len) == 0;
+}
+
+void dd_store_parse_parcel_fields(const dd_store_field_t f[4],
+                                  dd_store_parcel_t *p) {
+    static const char *const names[4] = {"pickup_lat", "pickup_lon",
+                                         "dropoff_lat", "dropoff_lon"};
+    double *out[4];
+    int exists;
+    size_t absent = first_absent(f, 4, &exists);
+
+    memset(p, 0, sizeof(*p));
+    if (!exists)
+        return;
+    p->invalid = 1;
+    if (absent < 4) {
+        p->bad_field = names[absent];
+        return;
+    }
+    out[0] = &p->pickup_lat;
+    out[1] = &p->pickup_lon;
+    out[2] = &p->dropoff_lat;
+    out[3] = &p->dropoff_lon;
+    for (size_t i = 0; i < 4; i++) {
+        if (!coord_ok(&f[i], i % 2 == 0 ? 90.0 : 180.0, out[i])) {
+            memset(p, 0, sizeof(*p));
+            p->invalid = 1;
+            p->bad_field = names[i];
+            return;
+        }
+    }
+    p->invalid = 0;
+    p->found = 1;
+}
+
+void dd_store_parse_courier_fields(const dd_store_field_t f[4],
+                                   dd_store_courier_t *co) {
+    static const char *const names[4] = {"lat", "lon", "vehicle", "status"};
+    dd_vehicle_t v;
+    int exists;
+    size_t absent = first_absent(f, 4, &exists);
+    const char *bad = NULL;
+
+    memset(co, 0, sizeof(*co));
+    if (!exists)
+        return;
+    if (absent < 4)
+        bad = names[absent];
+    else if (!coord_ok(&f[0], 90.0, &co->lat))
+        bad = "lat";
+    else if (!coord_ok(&f[1], 180.0, &co->lon))
+        bad = "lon";
+    else if (dd_route_vehicle_parse(f[2].s, f[2].len, &v) != DD_OK)
+        bad = "vehicle";
+    else if (!field_is(&f[3], "available") && !field_is(&f[3], "busy") &&
+             !field_is(&f[3], "offline"))
+        bad = "status";
+    if (bad != NULL) {
+        memset(co, 0, sizeof(*co));
+        co->invalid = 1;
+        co->bad_field = bad;
+        return;
+    }
+    /* A valid name always fits the buffer. */
+    memcpy(co->vehicle, f[2].s, f[2].len);
+    co->vehicle[f[2].len] = '\0';
+    co->available = field_is(&f[3], "available");
+    co->found = 1;
+}
+
+/* The four fields of an HMGET array; an element that is neither a string
+ * nor nil is handed on as an empty string, which no field accepts. */
+static void hmget_fields(const redisReply *r, dd_store_field_t f[4]) {
+    for (size_t i = 0; i < 4; i++) {
+        const redisReply *e = r->element[i];
+
+        f[i].s = NULL;
+        f[i].len = 0;
+        if (e->type == REDIS_REPLY_STRING) {
+            f[i].s = e->str;
+            f[i].len = e->len;
+        } else if (e->type != REDIS_REPLY_NIL) {
+            f[i].s = "";
+        }
+    }
+}
+
 int dd_store_parse_parcel(const redisReply *r, dd_store_parcel_t *p,
                           char *errstr, size_t errstr_size) {
+    dd_store_field_t f[4];
     int usable;
 
     memset(p, 0, sizeof(*p));
     if (dd_store_parse_hmget(r, 4, &usable, errstr, errstr_size) != DD_OK)
         return DD_ERR;
-    if (!usable)
-        return DD_OK;
-    if (dd_store_parse_double(r->element[0], &p->pickup_lat) == DD_OK &&
-        dd_store_parse_double(r->element[1], &p->pickup_lon) == DD_OK &&
-        dd_store_parse_double(r->element[2], &p->dropoff_lat) == DD_OK &&
-        dd_store_parse_double(r->element[3], &p->dropoff_lon) == DD_OK)
-        p->found = 1;
-    else
-        memset(p, 0, sizeof(*p));
+    hmget_fields(r, f);
+    dd_store_parse_parcel_fields(f, p);
     return DD_OK;
 }
 
 int dd_store_parse_courier(const redisReply *r, dd_store_courier_t *co,
                            char *errstr, size_t errstr_size) {
-    const redisReply *veh, *status;
+    dd_store_field_t f[4];
     int usable;
 
     memset(co, 0, sizeof(*co));
     if (dd_store_parse_hmget(r, 4, &usable, errstr, errstr_size) != DD_OK)
         return DD_ERR;
-    if (!usable)
-        return DD_OK;
-    veh = r->element[2];
-    status = r->element[3];
-    if (dd_store_parse_double(r->element[0], &co->lat) != DD_OK ||
-        dd_store_parse_double(r->element[1], &co->lon) != DD_OK ||
-        veh->type != REDIS_REPLY_STRING || status->type != REDIS_REPLY_STRING) {
-        memset(co, 0, sizeof(*co));
-        return DD_OK;
-    }
-    /* A name that does not fit is no vehicle we know: leave it empty. */
-    if (veh->len < sizeof(co->vehicle)) {
-        memcpy(co->vehicle, veh->str, veh->len);
-        co->vehicle[veh->len] = '\0';
-    }
-    co->available =
-        status->len == 9 && memcmp(status->str, "available", 9) == 0;
-    co->found = 1;
+    hmget_fields(r, f);
+    dd_store_parse_courier_fields(f, co);
     return DD_OK;
 }
 
@@ -204,7 +302,10 @@ int dd_store_parse_script_reply(const redisReply *r, dd_store_commit_t *cm,
         return -1;
     }
     cm->chosen = (int)idx->integer;
-    cm->result = dd_xstrndup(res->str, res->len);
+    /* Every byte (a NUL included), so result_len is what is there. */
+    cm->result = dd_xmalloc(res->len + 1);
+    memcpy(cm->result, res->str, res->len);
+    cm->result[res->len] = '\0';
     cm->result_len = res->len;
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store_int.h"
 #include "util.h"
 
 typedef struct kv {
@@ -21,17 +22,17 @@ typedef struct kv {
     struct kv *next;
 } kv_t;
 
+/* A hash of four fields, as stored strings (NULL: field absent), read
+ * through the real field checks (dd_store_parse_*_fields()). */
 typedef struct courier {
     char *id;
-    double lat, lon;
-    char *vehicle;
-    char *status;
+    char *f[4]; /* lat, lon, vehicle, status */
     struct courier *next;
 } courier_t;
 
 typedef struct parcel {
     char *id;
-    double c[4];
+    char *f[4]; /* pickup_lat, pickup_lon, dropoff_lat, dropoff_lon */
     struct parcel *next;
 } parcel_t;
 
@@ -177,14 +178,16 @@ void dd_store_destroy(dd_store_t *st) {
         courier_t *c = st->couriers;
         st->couriers = c->next;
         dd_free(c->id);
-        dd_free(c->vehicle);
-        dd_free(c->status);
+        for (int i = 0; i < 4; i++)
+            dd_free(c->f[i]);
         dd_free(c);
     }
     while (st->parcels != NULL) {
         parcel_t *p = st->parcels;
         st->parcels = p->next;
         dd_free(p->id);
+        for (int i = 0; i < 4; i++)
+            dd_free(p->f[i]);
         dd_free(p);
     }
     dd_free(st);
@@ -224,6 +227,14 @@ static const parcel_t *find_parcel(const dd_store_t *st, const char *id) {
         if (strcmp(p->id, id) == 0)
             return p;
     return NULL;
+}
+
+/* The HMGET view of four stored fields. */
+static void to_fields(char *const v[4], dd_store_field_t f[4]) {
+    for (int i = 0; i < 4; i++) {
+        f[i].s = v[i];
+        f[i].len = v[i] != NULL ? strlen(v[i]) : 0;
+    }
 }
 
 int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
@@ -280,11 +291,9 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
             const parcel_t *p = find_parcel(st, l->parcel_id);
             st->stats.commands++;
             if (p != NULL) {
-                l->parcel.found = 1;
-                l->parcel.pickup_lat = p->c[0];
-                l->parcel.pickup_lon = p->c[1];
-                l->parcel.dropoff_lat = p->c[2];
-                l->parcel.dropoff_lon = p->c[3];
+                dd_store_field_t f[4];
+                to_fields(p->f, f);
+                dd_store_parse_parcel_fields(f, &l->parcel);
             }
         }
         for (size_t j = 0; j < l->ncouriers; j++) {
@@ -292,14 +301,11 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
             dd_store_courier_t *co = &l->couriers[j];
             st->stats.commands++;
             memset(co, 0, sizeof(*co));
-            if (c == NULL)
-                continue;
-            co->found = 1;
-            co->lat = c->lat;
-            co->lon = c->lon;
-            if (strlen(c->vehicle) < sizeof(co->vehicle))
-                dd_strlcpy(co->vehicle, c->vehicle, sizeof(co->vehicle));
-            co->available = strcmp(c->status, "available") == 0;
+            if (c != NULL) {
+                dd_store_field_t f[4];
+                to_fields(c->f, f);
+                dd_store_parse_courier_fields(f, co);
+            }
         }
     }
     return DD_OK;
@@ -445,9 +451,18 @@ dd_store_t *fake_store_new(void) {
     return dd_store_new(&conf, NULL, 0);
 }
 
-void fake_store_add_courier(dd_store_t *st, const char *id, double lat,
-                            double lon, const char *vehicle,
-                            const char *status) {
+/* Replaces four stored fields by copies of v (NULL: absent). */
+static void set_fields(char *f[4], const char *const v[4]) {
+    for (int i = 0; i < 4; i++) {
+        dd_free(f[i]);
+        f[i] = v[i] != NULL ? dd_xstrdup(v[i]) : NULL;
+    }
+}
+
+void fake_store_add_courier_fields(dd_store_t *st, const char *id,
+                                   const char *lat, const char *lon,
+                                   const char *vehicle, const char *status) {
+    const char *v[4] = {lat, lon, vehicle, status};
     courier_t *c = (courier_t *)find_courier(st, id);
 
     if (c == NULL) {
@@ -456,17 +471,26 @@ void fake_store_add_courier(dd_store_t *st, const char *id, double lat,
         c->next = st->couriers;
         st->couriers = c;
     }
-    dd_free(c->vehicle);
-    dd_free(c->status);
-    c->lat = lat;
-    c->lon = lon;
-    c->vehicle = dd_xstrdup(vehicle);
-    c->status = dd_xstrdup(status);
+    set_fields(c->f, v);
 }
 
-void fake_store_add_parcel(dd_store_t *st, const char *id, double pickup_lat,
-                           double pickup_lon, double dropoff_lat,
-                           double dropoff_lon) {
+void fake_store_add_courier(dd_store_t *st, const char *id, double lat,
+                            double lon, const char *vehicle,
+                            const char *status) {
+    char a[32], b[32];
+
+    /* %.17g reads back as the same double. */
+    snprintf(a, sizeof(a), "%.17g", lat);
+    snprintf(b, sizeof(b), "%.17g", lon);
+    fake_store_add_courier_fields(st, id, a, b, vehicle, status);
+}
+
+void fake_store_add_parcel_fields(dd_store_t *st, const char *id,
+                                  const char *pickup_lat,
+                                  const char *pickup_lon,
+                                  const char *dropoff_lat,
+                                  const char *dropoff_lon) {
+    const char *v[4] = {pickup_lat, pickup_lon, dropoff_lat, dropoff_lon};
     parcel_t *p = (parcel_t *)find_parcel(st, id);
 
     if (p == NULL) {
@@ -475,10 +499,19 @@ void fake_store_add_parcel(dd_store_t *st, const char *id, double pickup_lat,
         p->next = st->parcels;
         st->parcels = p;
     }
-    p->c[0] = pickup_lat;
-    p->c[1] = pickup_lon;
-    p->c[2] = dropoff_lat;
-    p->c[3] = dropoff_lon;
+    set_fields(p->f, v);
+}
+
+void fake_store_add_parcel(dd_store_t *st, const char *id, double pickup_lat,
+                           double pickup_lon, double dropoff_lat,
+                           double dropoff_lon) {
+    char v[4][32];
+
+    snprintf(v[0], sizeof(v[0]), "%.17g", pickup_lat);
+    snprintf(v[1], sizeof(v[1]), "%.17g", pickup_lon);
+    snprintf(v[2], sizeof(v[2]), "%.17g", dropoff_lat);
+    snprintf(v[3], sizeof(v[3]), "%.17g", dropoff_lon);
+    fake_store_add_parcel_fields(st, id, v[0], v[1], v[2], v[3]);
 }
 
 void fake_store_set(dd_store_t *st, const char *key, const char *value) {

@@ -3,8 +3,9 @@
  * fake_store: test-only controls of the in-memory store.h implementation in
  * fake_store.c, which unit tests link in place of src/store.c. The fake
  * keeps couriers, parcels and string keys (eta:..., reservation:...,
- * result:...) in memory, applies the reserve-and-record rules of the real
- * script, counts round trips per call type, and fails on demand. Keys are
+ * result:...) in memory, reads courier and parcel hashes through the real
+ * field checks of store_parse.c, applies the reserve-and-record rules of the
+ * real script, counts round trips per call type, and fails on demand. Keys are
  * kept without the configured prefix. Not thread-safe, like the real one.
  */
 #ifndef DD_FAKE_STORE_H
@@ -35,10 +36,24 @@ void fake_store_add_courier(dd_store_t *st, const char *id, double lat,
                             double lon, const char *vehicle,
                             const char *status);
 
+/** @brief courier:{id} with the four fields as stored strings (NULL: the
+ *         field is absent), so invalid data can be seeded. */
+void fake_store_add_courier_fields(dd_store_t *st, const char *id,
+                                   const char *lat, const char *lon,
+                                   const char *vehicle, const char *status);
+
 /** @brief parcel:{id} with its four coordinates. */
 void fake_store_add_parcel(dd_store_t *st, const char *id, double pickup_lat,
                            double pickup_lon, double dropoff_lat,
                            double dropoff_lon);
+
+/** @brief parcel:{id} with the four fields as stored strings (NULL: the
+ *         field is absent). */
+void fake_store_add_parcel_fields(dd_store_t *st, const char *id,
+                                  const char *pickup_lat,
+                                  const char *pickup_lon,
+                                  const char *dropoff_lat,
+                                  const char *dropoff_lon);
 
 /** @brief Set a string key (e.g. "eta:v1:...", "reservation:c-1"). */
 void fake_store_set(dd_store_t *st, const char *key, const char *value);

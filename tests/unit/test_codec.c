@@ -751,6 +751,170 @@ static void test_outcome_of_json_that_is_not_an_object(void **state) {
     }
 }
 
+/*----- Stored result validation -----*/
+
+static int only_json(const struct dirent *de) {
+    size_t n = strlen(de->d_name);
+    return n > 5 && strcmp(de->d_name + n - 5, ".json") == 0;
+}
+
+/* Runs dd_codec_result_check() on every example file of dir (relative to
+ * data_dir()); returns how many it accepted, counting the files in *n. */
+static int check_examples(const char *sub, int *n) {
+    char dir[512], path[1024], why[160];
+    struct dirent **names;
+    int accepted = 0;
+
+    snprintf(dir, sizeof(dir), "%s/%s", data_dir(), sub);
+    *n = scandir(dir, &names, only_json, alphasort);
+    if (*n < 0)
+        fail_msg("cannot list %s", dir);
+    for (int i = 0; i < *n; i++) {
+        size_t len;
+        char *text;
+        dd_status_t status;
+        const char *reason;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+        text = read_file(path, &len);
+        if (text == NULL)
+            fail_msg("cannot read %s", path);
+        while (len > 0 && text[len - 1] == '\n')
+            len--;
+        if (dd_codec_result_check(text, len, NULL, &status, &reason, why,
+                                  sizeof(why)) == DD_OK) {
+            accepted++;
+            assert_string_equal(why, "");
+        } else {
+            assert_true(why[0] != '\0');
+            print_message("%s/%s: %s\n", sub, names[i]->d_name, why);
+        }
+        dd_free(text);
+        free(names[i]);
+    }
+    free(names);
+    return accepted;
+}
+
+/* The same verdicts as the JSON Schema (scripts/check-schemas) on every
+ * example: each valid one accepted, each invalid one refused. */
+static void test_result_check_agrees_with_the_schema(void **state) {
+    int n, accepted;
+    (void)state;
+
+    accepted = check_examples("results", &n);
+    assert_int_equal(accepted, n);
+    assert_true(n >= 8);
+    accepted = check_examples("results/invalid", &n);
+    assert_int_equal(accepted, 0);
+    assert_true(n >= 20);
+}
+
+/* Everything dd_codec_result_json() writes passes, with the right id, and
+ * the status and reason read back. */
+static void test_result_check_accepts_what_we_write(void **state) {
+    dd_result_t res;
+    char *json;
+    size_t len;
+    dd_status_t status = DD_STATUS_EXPIRED;
+    const char *reason = "unset";
+    char why[128];
+    (void)state;
+
+    fill_assigned(&res);
+    json = dd_codec_result_json(&res, &len);
+    assert_int_equal(dd_codec_result_check(json, len, res.request_id, &status,
+                                           &reason, why, sizeof(why)),
+                     DD_OK);
+    assert_int_equal(status, DD_STATUS_ASSIGNED);
+    assert_null(reason);
+    dd_free(json);
+
+    for (int i = 0; i < DD_REASON__COUNT; i++) {
+        fill_rejected(&res);
+        res.reason = dd_codec_reason_name((dd_reason_t)i);
+        res.status = (dd_status_t)dd_codec_reason_status((dd_reason_t)i);
+        json = dd_codec_result_json(&res, &len);
+        assert_non_null(json);
+        assert_int_equal(dd_codec_result_check(json, len, res.request_id,
+                                               &status, &reason, NULL, 0),
+                         DD_OK);
+        assert_int_equal(status, res.status);
+        assert_ptr_equal(reason, res.reason);
+        dd_free(json);
+    }
+}
+
+/* Another request's result, garbage, and near misses are refused with a
+ * sentence saying why. */
+static void test_result_check_refuses_foreign_and_garbage(void **state) {
+    static const char garbage[] = "\xff\x00garbage{";
+    dd_result_t res;
+    char *json;
+    size_t len;
+    char why[160];
+    (void)state;
+
+    fill_rejected(&res);
+    json = dd_codec_result_json(&res, &len);
+    assert_int_equal(dd_codec_result_check(json, len, "r-other", NULL, NULL,
+                                           why, sizeof(why)),
+                     DD_ERR);
+    assert_string_equal(why, "field 'request_id' names another request");
+    /* Only len bytes are read: one byte short is not JSON. */
+    assert_int_equal(dd_codec_result_check(json, len - 1, res.request_id, NULL,
+                                           NULL, why, sizeof(why)),
+                     DD_ERR);
+    dd_free(json);
+
+    assert_int_equal(dd_codec_result_check(garbage, sizeof(garbage) - 1, "r-1",
+                                           NULL, NULL, why, sizeof(why)),
+                     DD_ERR);
+    assert_true(strncmp(why, "not JSON", 8) == 0);
+    for (const char *p = why; *p != '\0'; p++)
+        assert_true(*p >= 0x20 && *p < 0x7f);
+    assert_int_equal(dd_codec_result_check("", 0, "r-1", NULL, NULL, NULL, 0),
+                     DD_ERR);
+    assert_int_equal(dd_codec_result_check("\"r-1\"", 5, "r-1", NULL, NULL, why,
+                                           sizeof(why)),
+                     DD_ERR);
+    assert_string_equal(why, "not a JSON object");
+
+    /* The old outcome-only reading took this as a rejection. */
+    {
+        const char *thin = "{\"request_id\":\"r-1\",\"status\":\"rejected\","
+                           "\"reason\":\"unknown_parcel\"}";
+        assert_int_equal(dd_codec_result_check(thin, strlen(thin), "r-1", NULL,
+                                               NULL, why, sizeof(why)),
+                         DD_ERR);
+        assert_string_equal(why, "field 'parcel_id' is missing");
+    }
+    /* Duplicate keys are refused, as for requests. */
+    {
+        const char *dup =
+            "{\"request_id\":\"r-1\",\"request_id\":\"r-2\",\"status\":"
+            "\"rejected\",\"reason\":\"unknown_parcel\",\"parcel_id\":\"p\","
+            "\"source\":{\"topic\":\"t\",\"partition\":0,\"offset\":0},"
+            "\"processed_at\":\"2026-11-27T20:00:00.042Z\"}";
+        assert_int_equal(dd_codec_result_check(dup, strlen(dup), "r-2", NULL,
+                                               NULL, why, sizeof(why)),
+                         DD_ERR);
+    }
+    /* A time on the pattern that is no instant. */
+    {
+        const char *feb30 =
+            "{\"request_id\":\"r-1\",\"status\":\"rejected\",\"reason\":"
+            "\"unknown_parcel\",\"parcel_id\":\"p\",\"source\":{\"topic\":"
+            "\"t\",\"partition\":0,\"offset\":0},\"processed_at\":"
+            "\"2026-02-30T20:00:00.042Z\"}";
+        assert_int_equal(dd_codec_result_check(feb30, strlen(feb30), "r-1",
+                                               NULL, NULL, why, sizeof(why)),
+                         DD_ERR);
+        assert_string_equal(why,
+                            "field 'processed_at' is not a UTC time with ms");
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_cases_parse_to_expected),
@@ -774,6 +938,9 @@ int main(void) {
         cmocka_unit_test(test_outcome_of_unknown_status_or_reason),
         cmocka_unit_test(test_outcome_of_garbage_bytes),
         cmocka_unit_test(test_outcome_of_json_that_is_not_an_object),
+        cmocka_unit_test(test_result_check_agrees_with_the_schema),
+        cmocka_unit_test(test_result_check_accepts_what_we_write),
+        cmocka_unit_test(test_result_check_refuses_foreign_and_garbage),
     };
     return cmocka_run_group_tests_name("codec", tests, NULL, NULL);
 }

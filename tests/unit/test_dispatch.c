@@ -13,11 +13,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codec.h"
 #include "dispatch.h"
 #include "fake_store.h"
+#include "log.h"
 #include "route.h"
 #include "util.h"
 
@@ -232,8 +235,10 @@ static void test_dispatch_rejects_unknown_parcel(void **state) {
     assert_string_equal(a->reason, DD_REASON(UNKNOWN_PARCEL));
     assert_contains(a->result, "\"reason\":\"unknown_parcel\"");
     assert_contains(a->result, "\"courier_id\":\"c-12\"");
+    /* A parcel off the globe is there, with invalid data. */
     assert_int_equal(b->status, DD_STATUS_REJECTED);
-    assert_string_equal(b->reason, DD_REASON(UNKNOWN_PARCEL));
+    assert_string_equal(b->reason, DD_REASON(PARCEL_DATA_INVALID));
+    assert_contains(b->result, "\"reason\":\"parcel_data_invalid\"");
     assert_null(strstr(b->result, "courier_id"));
     assert_null(fake_store_reservation(f->st, "c-12"));
     assert_ledger_is(f, a);
@@ -260,11 +265,17 @@ static void test_dispatch_rejects_unknown_courier(void **state) {
             NOW_MS);
 
     run(f);
+    /* Absent: unknown; there with an unknown vehicle or off the map:
+     * invalid data. */
     for (int i = 0; i < 3; i++) {
         const dd_dispatch_item_t *it = (i == 0) ? a : (i == 1) ? b : c;
+        const char *want = i == 0 ? DD_REASON(UNKNOWN_COURIER)
+                                  : DD_REASON(COURIER_DATA_INVALID);
+        char field[64];
         assert_int_equal(it->status, DD_STATUS_REJECTED);
-        assert_string_equal(it->reason, DD_REASON(UNKNOWN_COURIER));
-        assert_contains(it->result, "\"reason\":\"unknown_courier\"");
+        assert_string_equal(it->reason, want);
+        snprintf(field, sizeof(field), "\"reason\":\"%s\"", want);
+        assert_contains(it->result, field);
         assert_ledger_is(f, it);
     }
     assert_contains(a->result, "\"courier_id\":\"c-none\"");
@@ -571,6 +582,274 @@ static void test_dispatch_eta_read_error_recomputes(void **state) {
     assert_int_equal(fake_store_count(f->st, "eta:"), 2);
 }
 
+/*----- Data from Redis that is not trusted -----*/
+
+#define LEG1 "eta:v1:car:u33dc1r:u33db2m" /* c-12 -> pickup */
+#define LEG2 "eta:v1:car:u33db2m:u33dc1r" /* pickup -> dropoff */
+
+/* A cached leg no route can take is a cache error: recomputed, rewritten,
+ * and the answer is the model's. */
+static void test_dispatch_eta_out_of_range_is_recomputed(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    fake_store_set(f->st, LEG1, "999999999999999999");
+    fake_store_set(f->st, LEG2, "0"); /* two different cells: never 0 */
+    it = add(f,
+             "{\"request_id\":\"r-56\",\"parcel_id\":\"p-77\","
+             "\"courier_id\":\"c-12\"}",
+             NOW_MS);
+    run(f);
+    assert_int_equal(it->status, DD_STATUS_ASSIGNED);
+    assert_int_equal(it->eta_errors, 2);
+    assert_int_equal(it->eta_hits, 0);
+    assert_contains(it->result,
+                    "\"eta_seconds\":778,\"pickup_eta_seconds\":389");
+    assert_contains(it->result, "\"eta_cached\":false");
+    assert_string_equal(fake_store_get(f->st, LEG1), "389");
+    assert_string_equal(fake_store_get(f->st, LEG2), "389");
+    assert_int_equal(fake_store_ttl(f->st, LEG1), 60);
+}
+
+/* The bounds themselves: the vehicle's maximum is a hit, one more is not;
+ * 0 is a hit between a cell and itself. */
+static void test_dispatch_eta_bounds(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    char max[32], over[32];
+    int64_t m = dd_route_leg_seconds_max(DD_VEHICLE_CAR);
+
+    assert_true(m > 3000000 && m < 3200000);
+    snprintf(max, sizeof(max), "%lld", (long long)m);
+    snprintf(over, sizeof(over), "%lld", (long long)m + 1);
+    fake_store_set(f->st, LEG1, max);
+    fake_store_set(f->st, LEG2, over);
+    it = add(f,
+             "{\"request_id\":\"r-57\",\"parcel_id\":\"p-77\","
+             "\"courier_id\":\"c-12\"}",
+             NOW_MS);
+    run(f);
+    assert_int_equal(it->eta_hits, 1);
+    assert_int_equal(it->eta_errors, 1);
+    assert_string_equal(fake_store_get(f->st, LEG1), max);
+    assert_string_equal(fake_store_get(f->st, LEG2), "389");
+    clear_items(f);
+
+    /* Courier in the pickup cell: leg 1 is 0 s, cached or not. */
+    fake_store_add_courier(f->st, "c-at-tor", TOR_LAT, TOR_LON, "car",
+                           "available");
+    fake_store_set(f->st, "eta:v1:car:u33db2m:u33db2m", "0");
+    it = add(f,
+             "{\"request_id\":\"r-58\",\"parcel_id\":\"p-77\","
+             "\"courier_id\":\"c-at-tor\"}",
+             NOW_MS);
+    run(f);
+    assert_int_equal(it->eta_hits, 2);
+    assert_int_equal(it->eta_errors, 0);
+    assert_contains(it->result, "\"pickup_eta_seconds\":0");
+    /* Every antipodal leg of the model is within the bound. */
+    assert_true(leg(DD_VEHICLE_FOOT, 0.0, 0.0, 0.0, 179.9999) <=
+                dd_route_leg_seconds_max(DD_VEHICLE_FOOT));
+    assert_true(leg(DD_VEHICLE_CAR, 89.9999, 0.0, -89.9999, 180.0) <=
+                dd_route_leg_seconds_max(DD_VEHICLE_CAR));
+    assert_int_equal(dd_route_leg_seconds_max((dd_vehicle_t)99), -1);
+}
+
+/* Garbage, a thin or another request's result under result:{id}: not
+ * republished; the item is a store data error, nothing is written. */
+static void test_dispatch_invalid_stored_result_is_a_data_error(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *a, *b, *c;
+    const char *other =
+        "{\"request_id\":\"r-other\",\"status\":\"rejected\",\"reason\":"
+        "\"unknown_courier\",\"parcel_id\":\"p-77\",\"source\":{\"topic\":"
+        "\"t\",\"partition\":0,\"offset\":1},\"processed_at\":"
+        "\"2020-01-01T00:00:00.000Z\"}";
+    fake_store_set(f->st, "result:r-70", "garbage");
+    fake_store_set(f->st, "result:r-71", other);
+    fake_store_set(f->st, "result:r-72", "{\"status\":\"assigned\"}");
+    a = add(f,
+            "{\"request_id\":\"r-70\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-12\"}",
+            NOW_MS);
+    b = add(f,
+            "{\"request_id\":\"r-71\",\"parcel_id\":\"p-77\","
+            "\"candidates\":[\"c-12\"]}",
+            NOW_MS);
+    c = add(f,
+            "{\"request_id\":\"r-72\",\"parcel_id\":\"p-77\","
+            "\"courier_id\":\"c-12\"}",
+            NOW_MS);
+    run(f);
+    for (int i = 0; i < 3; i++) {
+        const dd_dispatch_item_t *it = i == 0 ? a : i == 1 ? b : c;
+        assert_int_equal(it->data_error, 1);
+        assert_null(it->result);
+        assert_int_equal(it->result_len, 0);
+        assert_int_equal(it->from_ledger, 0);
+        assert_true(strncmp(it->data_text, "result:r-7", 10) == 0);
+    }
+    assert_contains(a->data_text, "not JSON");
+    assert_contains(b->data_text, "names another request");
+    assert_contains(c->data_text, "'request_id' is missing");
+    /* The corrupted ledger stays for the operator; nothing reserved. */
+    assert_string_equal(fake_store_ledger(f->st, "r-70"), "garbage");
+    assert_string_equal(fake_store_ledger(f->st, "r-71"), other);
+    assert_null(fake_store_reservation(f->st, "c-12"));
+    assert_int_equal(fake_store_total_round_trips(f->st), 1);
+
+    /* Reset clears the flag and the text. */
+    dd_dispatch_item_reset(a);
+    assert_int_equal(a->data_error, 0);
+    assert_string_equal(a->data_text, "");
+}
+
+/* A courier hash that is there with invalid data has its own reason;
+ * absent stays unknown_courier. */
+static void test_dispatch_invalid_courier_data(void **state) {
+    fixture_t *f = *state;
+    static const char *const ids[] = {"c-abc", "c-181", "c-rocket",
+                                      "c-nostatus", "c-flying"};
+    dd_dispatch_item_t *it[5];
+    fake_store_add_courier_fields(f->st, "c-abc", "abc", "13.4", "car",
+                                  "available");
+    fake_store_add_courier_fields(f->st, "c-181", "52.5", "181", "car",
+                                  "available");
+    fake_store_add_courier_fields(f->st, "c-rocket", "52.5", "13.4", "rocket",
+                                  "available");
+    fake_store_add_courier_fields(f->st, "c-nostatus", "52.5", "13.4", "car",
+                                  NULL);
+    fake_store_add_courier_fields(f->st, "c-flying", "52.5", "13.4", "car",
+                                  "flying");
+    for (int i = 0; i < 5; i++) {
+        char json[160];
+        snprintf(json, sizeof(json),
+                 "{\"request_id\":\"r-8%d\",\"parcel_id\":\"p-77\","
+                 "\"courier_id\":\"%s\"}",
+                 i, ids[i]);
+        it[i] = add(f, json, NOW_MS);
+    }
+    run(f);
+    for (int i = 0; i < 5; i++) {
+        char want[160];
+        assert_int_equal(it[i]->status, DD_STATUS_REJECTED);
+        assert_string_equal(it[i]->reason, DD_REASON(COURIER_DATA_INVALID));
+        snprintf(want, sizeof(want),
+                 "\"reason\":\"courier_data_invalid\",\"parcel_id\":"
+                 "\"p-77\",\"courier_id\":\"%s\"",
+                 ids[i]);
+        assert_contains(it[i]->result, want);
+        assert_ledger_is(f, it[i]);
+        assert_int_equal(it[i]->eta_misses + it[i]->eta_hits, 0);
+    }
+    assert_int_equal(fake_store_count(f->st, "reservation:"), 0);
+}
+
+/* Candidates: invalid ones are skipped; all invalid is
+ * courier_data_invalid, a mix with unknown or busy ones is
+ * no_candidate_available. */
+static void test_dispatch_invalid_candidates(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *a, *b, *c;
+    fake_store_add_courier_fields(f->st, "c-bad1", "abc", "13.4", "car",
+                                  "available");
+    fake_store_add_courier_fields(f->st, "c-bad2", "52.5", "13.4", "rocket",
+                                  "available");
+    fake_store_add_courier(f->st, "c-busy", ALEX_LAT, ALEX_LON, "car", "busy");
+    a = add(f,
+            "{\"request_id\":\"r-90\",\"parcel_id\":\"p-77\","
+            "\"candidates\":[\"c-bad1\",\"c-12\",\"c-bad2\"]}",
+            NOW_MS);
+    b = add(f,
+            "{\"request_id\":\"r-91\",\"parcel_id\":\"p-77\","
+            "\"candidates\":[\"c-bad1\",\"c-bad2\",\"c-bad1\"]}",
+            NOW_MS);
+    c = add(f,
+            "{\"request_id\":\"r-92\",\"parcel_id\":\"p-77\","
+            "\"candidates\":[\"c-bad1\",\"c-none\",\"c-busy\"]}",
+            NOW_MS);
+    run(f);
+    assert_int_equal(a->status, DD_STATUS_ASSIGNED);
+    assert_contains(a->result, "\"courier_id\":\"c-12\"");
+    assert_int_equal(b->status, DD_STATUS_REJECTED);
+    assert_string_equal(b->reason, DD_REASON(COURIER_DATA_INVALID));
+    assert_null(strstr(b->result, "courier_id"));
+    assert_int_equal(c->status, DD_STATUS_REJECTED);
+    assert_string_equal(c->reason, DD_REASON(NO_CANDIDATE_AVAILABLE));
+}
+
+/* Lines of event in the log written to fd since offset 0. */
+static int count_event_lines(int fd, const char *event) {
+    char buf[16384], needle[64];
+    ssize_t n;
+    int lines = 0;
+
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    n = read(fd, buf, sizeof(buf) - 1);
+    assert_true(n >= 0);
+    buf[n] = '\0';
+    snprintf(needle, sizeof(needle), "\"event\":\"%s\"", event);
+    for (const char *p = buf; (p = strstr(p, needle)) != NULL; p++)
+        lines++;
+    return lines;
+}
+
+/* Invalid data read once per request does not log once per request: at
+ * most one line per event per 10 s. */
+static void test_dispatch_data_warnings_are_rate_limited(void **state) {
+    fixture_t *f = *state;
+    char path[] = "/tmp/dd-test-dispatch-log-XXXXXX";
+    int fd = mkstemp(path);
+
+    assert_true(fd >= 0);
+    unlink(path);
+    fake_store_add_courier_fields(f->st, "c-bad", "abc", "1", "car", "busy");
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 4; i++) {
+            char json[128];
+            snprintf(json, sizeof(json),
+                     "{\"request_id\":\"r-rl-%d-%d\",\"parcel_id\":\"p-77\","
+                     "\"courier_id\":\"c-bad\"}",
+                     round, i);
+            add(f, json, NOW_MS);
+        }
+        dd_log_set_fd(fd);
+        run(f);
+        dd_log_set_fd(STDERR_FILENO);
+        for (size_t i = 0; i < f->n; i++)
+            assert_string_equal(f->items[i].reason,
+                                DD_REASON(COURIER_DATA_INVALID));
+        clear_items(f);
+    }
+    /* 12 invalid reads; earlier tests may already hold this 10 s slot. */
+    assert_true(count_event_lines(fd, "fleet_data_invalid") <= 1);
+    close(fd);
+}
+
+static void test_dispatch_invalid_parcel_data(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *a, *b;
+    fake_store_add_parcel_fields(f->st, "p-nodrop", "52.5", "13.4", NULL, NULL);
+    fake_store_add_parcel_fields(f->st, "p-junk", "52.5", "east", "52.5",
+                                 "13.4");
+    a = add(f,
+            "{\"request_id\":\"r-95\",\"parcel_id\":\"p-nodrop\","
+            "\"courier_id\":\"c-12\"}",
+            NOW_MS);
+    b = add(f,
+            "{\"request_id\":\"r-96\",\"parcel_id\":\"p-junk\","
+            "\"candidates\":[\"c-12\"]}",
+            NOW_MS);
+    run(f);
+    assert_string_equal(a->reason, DD_REASON(PARCEL_DATA_INVALID));
+    assert_contains(a->result, "\"reason\":\"parcel_data_invalid\","
+                               "\"parcel_id\":\"p-nodrop\",\"courier_id\":"
+                               "\"c-12\"");
+    assert_string_equal(b->reason, DD_REASON(PARCEL_DATA_INVALID));
+    assert_null(fake_store_reservation(f->st, "c-12"));
+    assert_ledger_is(f, a);
+    assert_ledger_is(f, b);
+}
+
 /*----- Store failures and round trips -----*/
 
 static void test_dispatch_store_failure_gives_no_output(void **state) {
@@ -807,8 +1086,11 @@ static void
 test_dispatch_dry_run_ledger_hit_is_the_stored_answer(void **state) {
     fixture_t *f = *state;
     dd_dispatch_item_t *it;
-    const char *stored = "{\"request_id\":\"r-9\",\"status\":\"rejected\","
-                         "\"reason\":\"courier_unavailable\"}";
+    const char *stored =
+        "{\"request_id\":\"r-9\",\"status\":\"rejected\","
+        "\"reason\":\"courier_unavailable\",\"parcel_id\":\"p-77\","
+        "\"source\":{\"topic\":\"t\",\"partition\":0,\"offset\":1},"
+        "\"processed_at\":\"2026-11-27T20:00:00.042Z\"}";
     fake_store_set(f->st, "result:r-9", stored);
     it = add(f,
              "{\"request_id\":\"r-9\",\"parcel_id\":\"p-77\","
@@ -841,6 +1123,20 @@ static void test_dispatch_dry_run_store_failure_gives_no_output(void **state) {
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+static void test_dispatch_dry_run_invalid_stored_result(void **state) {
+    fixture_t *f = *state;
+    dd_dispatch_item_t *it;
+    fake_store_set(f->st, "result:r-73", "[1,2]");
+    it = add(f,
+             "{\"request_id\":\"r-73\",\"parcel_id\":\"p-77\","
+             "\"courier_id\":\"c-12\"}",
+             NOW_MS);
+    run_dry(f);
+    assert_int_equal(it->data_error, 1);
+    assert_null(it->result);
+    assert_contains(it->data_text, "not a JSON object");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         T(test_dispatch_assigns_named_courier_byte_for_byte),
@@ -862,6 +1158,13 @@ int main(void) {
         T(test_dispatch_shared_leg_read_once),
         T(test_dispatch_eta_write_failure_still_answers),
         T(test_dispatch_eta_read_error_recomputes),
+        T(test_dispatch_eta_out_of_range_is_recomputed),
+        T(test_dispatch_eta_bounds),
+        T(test_dispatch_invalid_stored_result_is_a_data_error),
+        T(test_dispatch_invalid_courier_data),
+        T(test_dispatch_invalid_candidates),
+        T(test_dispatch_invalid_parcel_data),
+        T(test_dispatch_data_warnings_are_rate_limited),
         T(test_dispatch_store_failure_gives_no_output),
         T(test_dispatch_store_down_gives_no_output),
         T(test_dispatch_batch_uses_three_round_trips),
@@ -872,6 +1175,7 @@ int main(void) {
         T(test_dispatch_dry_run_ignores_reservations),
         T(test_dispatch_dry_run_ledger_hit_is_the_stored_answer),
         T(test_dispatch_dry_run_store_failure_gives_no_output),
+        T(test_dispatch_dry_run_invalid_stored_result),
     };
     return cmocka_run_group_tests_name("dispatch", tests, NULL, NULL);
 }

@@ -104,7 +104,8 @@ static void test_progress_reason_names(void **state) {
     assert_int_equal(dd_progress_reason_index("deadline_expired"), -1);
     assert_int_equal(dd_progress_reason_index(NULL), -1);
     assert_string_equal(dd_progress_reason_name(2), "courier_unavailable");
-    assert_null(dd_progress_reason_name(4));
+    assert_string_equal(dd_progress_reason_name(5), "parcel_data_invalid");
+    assert_null(dd_progress_reason_name(6));
 }
 
 static dd_progress_summary_t summary(void) {

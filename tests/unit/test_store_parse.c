@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for store_parse: the Redis reply parsers of the store, fed
- * with reply trees built by hand (no server). They pin today's outcomes:
- * what reads as found, what reads as not found, and what fails a batch.
+ * with reply trees built by hand (no server). They pin the outcomes: what
+ * reads as found, what reads as not found (no key), what reads as present
+ * but invalid (and which field), and what fails a batch.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -69,6 +70,18 @@ static int courier4(const char *lat, const char *lon, const char *veh,
     return rc;
 }
 
+/* A present but invalid courier: found 0, invalid 1, the field named, the
+ * rest zeroed. */
+static void assert_courier_invalid(const dd_store_courier_t *co,
+                                   const char *field) {
+    assert_int_equal(co->found, 0);
+    assert_int_equal(co->invalid, 1);
+    assert_non_null(co->bad_field);
+    assert_string_equal(co->bad_field, field);
+    assert_int_equal(co->available, 0);
+    assert_string_equal(co->vehicle, "");
+}
+
 static void test_courier_valid_hash(void **state) {
     dd_store_courier_t co;
     (void)state;
@@ -76,6 +89,8 @@ static void test_courier_valid_hash(void **state) {
     assert_int_equal(courier4("52.52", "-13.4", "bike", "available", &co),
                      DD_OK);
     assert_int_equal(co.found, 1);
+    assert_int_equal(co.invalid, 0);
+    assert_null(co.bad_field);
     assert_true(co.lat > 52.5199 && co.lat < 52.5201);
     assert_true(co.lon < -13.3999 && co.lon > -13.4001);
     assert_string_equal(co.vehicle, "bike");
@@ -84,14 +99,29 @@ static void test_courier_valid_hash(void **state) {
     assert_int_equal(courier4("1", "2", "car", "busy", &co), DD_OK);
     assert_int_equal(co.found, 1);
     assert_int_equal(co.available, 0);
-    /* Exactly "available", nothing longer or differently cased. */
-    assert_int_equal(courier4("1", "2", "car", "Available", &co), DD_OK);
+    assert_int_equal(courier4("-90", "180", "foot", "offline", &co), DD_OK);
+    assert_int_equal(co.found, 1);
     assert_int_equal(co.available, 0);
-    assert_int_equal(courier4("1", "2", "car", "available ", &co), DD_OK);
-    assert_int_equal(co.available, 0);
+    assert_int_equal(courier4("90", "-180", "scooter", "available", &co),
+                     DD_OK);
+    assert_int_equal(co.found, 1);
 }
 
-static void test_courier_missing_field_is_not_found(void **state) {
+/* A status that is not exactly available, busy or offline is invalid. */
+static void test_courier_unknown_status(void **state) {
+    static const char *const bad[] = {"Available", "available ", "", "flying",
+                                      "busy\n"};
+    dd_store_courier_t co;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(courier4("1", "2", "car", bad[i], &co), DD_OK);
+        assert_courier_invalid(&co, "status");
+    }
+}
+
+static void test_courier_missing_field_is_invalid(void **state) {
+    static const char *const names[4] = {"lat", "lon", "vehicle", "status"};
     dd_store_courier_t co;
     (void)state;
 
@@ -101,13 +131,17 @@ static void test_courier_missing_field_is_not_found(void **state) {
         v[missing] = NULL;
         memset(&co, 0x5a, sizeof(co));
         assert_int_equal(courier4(v[0], v[1], v[2], v[3], &co), DD_OK);
-        assert_int_equal(co.found, 0);
-        assert_int_equal(co.available, 0);
-        assert_string_equal(co.vehicle, "");
+        assert_courier_invalid(&co, names[missing]);
     }
-    /* An absent key: HMGET answers four nils. */
+    /* The first missing one is named. */
+    assert_int_equal(courier4("1", NULL, NULL, "busy", &co), DD_OK);
+    assert_courier_invalid(&co, "lon");
+    /* An absent key: HMGET answers four nils. Not found, not invalid. */
+    memset(&co, 0x5a, sizeof(co));
     assert_int_equal(courier4(NULL, NULL, NULL, NULL, &co), DD_OK);
     assert_int_equal(co.found, 0);
+    assert_int_equal(co.invalid, 0);
+    assert_null(co.bad_field);
 }
 
 static void test_courier_bad_numbers(void **state) {
@@ -119,47 +153,46 @@ static void test_courier_bad_numbers(void **state) {
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(courier4(bad[i], "13.4", "bike", "available", &co),
                          DD_OK);
-        assert_int_equal(co.found, 0);
+        assert_courier_invalid(&co, "lat");
         assert_int_equal(courier4("52.5", bad[i], "bike", "available", &co),
                          DD_OK);
-        assert_int_equal(co.found, 0);
+        assert_courier_invalid(&co, "lon");
     }
-    /* strtod() skips leading blanks, so " 52.5" reads as 52.5 (today's
-     * outcome, pinned here so a change is a decision). */
+    /* strtod() skips leading blanks, so " 52.5" reads as 52.5 (pinned
+     * here so a change is a decision). */
     assert_int_equal(courier4(" 52.5", "13.4", "bike", "available", &co),
                      DD_OK);
     assert_int_equal(co.found, 1);
 }
 
-/* Ranges are the domain's business: lon 181 reads as stored. */
-static void test_courier_out_of_range_reads_as_stored(void **state) {
+/* A position off the globe is invalid data. */
+static void test_courier_out_of_range_is_invalid(void **state) {
     dd_store_courier_t co;
     (void)state;
 
-    assert_int_equal(courier4("91", "181", "bike", "available", &co), DD_OK);
-    assert_int_equal(co.found, 1);
-    assert_true(co.lat > 90.999 && co.lat < 91.001);
-    assert_true(co.lon > 180.999 && co.lon < 181.001);
+    assert_int_equal(courier4("91", "13", "bike", "available", &co), DD_OK);
+    assert_courier_invalid(&co, "lat");
+    assert_int_equal(courier4("-90.0001", "13", "bike", "available", &co),
+                     DD_OK);
+    assert_courier_invalid(&co, "lat");
+    assert_int_equal(courier4("52", "181", "bike", "available", &co), DD_OK);
+    assert_courier_invalid(&co, "lon");
+    assert_int_equal(courier4("52", "-180.5", "bike", "available", &co), DD_OK);
+    assert_courier_invalid(&co, "lon");
 }
 
-/* Vehicle names are the domain's business too; one too long is left "". */
+/* Only foot, bike, scooter and car; one too long for the buffer too. */
 static void test_courier_unknown_vehicle(void **state) {
     dd_store_courier_t co;
     (void)state;
 
     assert_int_equal(courier4("1", "2", "rocket", "available", &co), DD_OK);
-    assert_int_equal(co.found, 1);
-    assert_string_equal(co.vehicle, "rocket");
-
-    /* DD_STORE_VEHICLE_MAX - 1 bytes fit, one more does not. */
-    assert_int_equal(courier4("1", "2", "123456789012345", "available", &co),
-                     DD_OK);
-    assert_int_equal(co.found, 1);
-    assert_string_equal(co.vehicle, "123456789012345");
+    assert_courier_invalid(&co, "vehicle");
+    assert_int_equal(courier4("1", "2", "Car", "available", &co), DD_OK);
+    assert_courier_invalid(&co, "vehicle");
     assert_int_equal(courier4("1", "2", "1234567890123456", "available", &co),
                      DD_OK);
-    assert_int_equal(co.found, 1);
-    assert_string_equal(co.vehicle, "");
+    assert_courier_invalid(&co, "vehicle");
 }
 
 static void test_courier_wrong_element_type(void **state) {
@@ -171,11 +204,11 @@ static void test_courier_wrong_element_type(void **state) {
 
     h.el[2].type = REDIS_REPLY_INTEGER; /* vehicle */
     assert_int_equal(dd_store_parse_courier(r, &co, err, sizeof(err)), DD_OK);
-    assert_int_equal(co.found, 0);
+    assert_courier_invalid(&co, "vehicle");
     r = hash4(&h, "1", "2", "bike", "available");
     h.el[0].type = REDIS_REPLY_STATUS; /* lat */
     assert_int_equal(dd_store_parse_courier(r, &co, err, sizeof(err)), DD_OK);
-    assert_int_equal(co.found, 0);
+    assert_courier_invalid(&co, "lat");
 }
 
 /* A nil or another type where the array belongs fails the batch. */
@@ -232,42 +265,90 @@ static void test_courier_error_replies(void **state) {
     assert_int_equal(dd_store_parse_courier(&r, &co, err, sizeof(err)), DD_ERR);
     assert_string_equal(err, "redis HMGET: LOADING Redis is loading");
     assert_int_equal(co.found, 0);
+    assert_int_equal(co.invalid, 0);
 }
 
 /*----- parcels -----*/
 
+static void parcel_invalid(const char *v0, const char *v1, const char *v2,
+                           const char *v3, const char *field) {
+    hash4_t h;
+    dd_store_parcel_t p;
+    char err[128] = "";
+
+    memset(&p, 0x5a, sizeof(p));
+    assert_int_equal(
+        dd_store_parse_parcel(hash4(&h, v0, v1, v2, v3), &p, err, sizeof(err)),
+        DD_OK);
+    assert_string_equal(err, "");
+    assert_int_equal(p.found, 0);
+    assert_int_equal(p.invalid, 1);
+    assert_non_null(p.bad_field);
+    assert_string_equal(p.bad_field, field);
+    assert_true(p.pickup_lat < 1e-300 && p.pickup_lat > -1e-300);
+}
+
 static void test_parcel(void **state) {
     hash4_t h;
     redisReply r;
-    dd_store_parcel_t p, zero;
+    char buf[VAL_MAX];
+    dd_store_parcel_t p;
     char err[128] = "";
     (void)state;
 
-    memset(&zero, 0, sizeof(zero));
     assert_int_equal(
         dd_store_parse_parcel(hash4(&h, "52.5", "13.4", "-33.9", "151.2"), &p,
                               err, sizeof(err)),
         DD_OK);
     assert_int_equal(p.found, 1);
+    assert_int_equal(p.invalid, 0);
+    assert_null(p.bad_field);
     assert_true(p.dropoff_lat < -33.899 && p.dropoff_lat > -33.901);
     assert_true(p.dropoff_lon > 151.199 && p.dropoff_lon < 151.201);
 
-    assert_int_equal(
-        dd_store_parse_parcel(hash4(&h, "52.5", "13.4", NULL, "151.2"), &p, err,
-                              sizeof(err)),
-        DD_OK);
-    assert_int_equal(p.found, 0);
-    assert_memory_equal(&p, &zero, sizeof(p)); /* zeroed */
+    /* Missing, junk or off the globe: present but invalid, field named. */
+    parcel_invalid("52.5", "13.4", NULL, "151.2", "dropoff_lat");
+    parcel_invalid("52.5", "13.4", NULL, NULL, "dropoff_lat");
+    parcel_invalid(NULL, "13.4", "1", "2", "pickup_lat");
+    parcel_invalid("abc", "13.4", "1", "2", "pickup_lat");
+    parcel_invalid("1", "2", "3", "181", "dropoff_lon");
+    parcel_invalid("1", "-181", "3", "4", "pickup_lon");
+    parcel_invalid("1", "2", "-91", "4", "dropoff_lat");
 
-    assert_int_equal(dd_store_parse_parcel(hash4(&h, "abc", "13.4", "1", "2"),
+    /* No key: four nils. */
+    assert_int_equal(dd_store_parse_parcel(hash4(&h, NULL, NULL, NULL, NULL),
                                            &p, err, sizeof(err)),
                      DD_OK);
     assert_int_equal(p.found, 0);
+    assert_int_equal(p.invalid, 0);
+
+    /* A key that is not a hash: an error reply the caller classes as a
+     * data error of the request (dd_store_error_class()). */
+    set_str(&r, buf, REDIS_REPLY_ERROR, "WRONGTYPE not a hash");
+    assert_int_equal(dd_store_parse_parcel(&r, &p, err, sizeof(err)), DD_ERR);
+    assert_int_equal(p.found, 0);
+    assert_int_equal(p.invalid, 0);
 
     memset(&r, 0, sizeof(r));
     r.type = REDIS_REPLY_NIL;
     assert_int_equal(dd_store_parse_parcel(&r, &p, err, sizeof(err)), DD_ERR);
     assert_int_equal(p.found, 0);
+}
+
+/* The field checks alone, as the fake store uses them. */
+static void test_fields_without_a_reply(void **state) {
+    dd_store_field_t f[4] = {
+        {"52.5", 4}, {"13.4x", 4}, {"car", 3}, {"busy", 4}};
+    dd_store_courier_t co;
+    (void)state;
+
+    /* Only len bytes are read: "13.4x" with len 4 is 13.4. */
+    dd_store_parse_courier_fields(f, &co);
+    assert_int_equal(co.found, 1);
+    assert_string_equal(co.vehicle, "car");
+    f[2].s = NULL;
+    dd_store_parse_courier_fields(f, &co);
+    assert_courier_invalid(&co, "vehicle");
 }
 
 /*----- numbers -----*/
@@ -355,6 +436,16 @@ static void test_script_reply(void **state) {
     assert_int_equal(dd_store_parse_script_reply(&arr, &cm, err, sizeof(err)),
                      0);
     assert_int_equal(cm.chosen, DD_STORE_COMMIT_EXISTING);
+    dd_free(cm.result);
+    cm.result = NULL;
+
+    /* Stored bytes with a NUL: every byte is copied, result_len of them. */
+    memcpy(buf, "\0junk", 6);
+    el[1].len = 5;
+    assert_int_equal(dd_store_parse_script_reply(&arr, &cm, err, sizeof(err)),
+                     0);
+    assert_int_equal(cm.result_len, 5);
+    assert_memory_equal(cm.result, "\0junk", 6);
     dd_free(cm.result);
     cm.result = NULL;
 
@@ -460,15 +551,17 @@ static void test_error_class_table(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_courier_valid_hash),
-        cmocka_unit_test(test_courier_missing_field_is_not_found),
+        cmocka_unit_test(test_courier_unknown_status),
+        cmocka_unit_test(test_courier_missing_field_is_invalid),
         cmocka_unit_test(test_courier_bad_numbers),
-        cmocka_unit_test(test_courier_out_of_range_reads_as_stored),
+        cmocka_unit_test(test_courier_out_of_range_is_invalid),
         cmocka_unit_test(test_courier_unknown_vehicle),
         cmocka_unit_test(test_courier_wrong_element_type),
         cmocka_unit_test(test_courier_nil_and_wrong_reply_type),
         cmocka_unit_test(test_courier_error_replies),
         cmocka_unit_test(test_error_class_table),
         cmocka_unit_test(test_parcel),
+        cmocka_unit_test(test_fields_without_a_reply),
         cmocka_unit_test(test_parse_secs),
         cmocka_unit_test(test_parse_double),
         cmocka_unit_test(test_script_reply),
