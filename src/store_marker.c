@@ -107,9 +107,23 @@ static int set_nx_get(dd_store_conn_t *cn, const char *id, redisReply **val,
     }
     if (dd_store_conn_get_reply(cn, &r, errstr, errstr_size) != DD_OK)
         return DD_ERR;
-    freeReplyObject(r); /* OK or nil; an error shows in the GET too */
-    if (dd_store_conn_get_reply(cn, val, errstr, errstr_size) != DD_OK)
+    /* OK or nil; an error reply (OOM, READONLY, ...) is the reason the GET
+     * finds nothing, so it is the one to report. */
+    if (r->type == REDIS_REPLY_ERROR)
+        dd_set_error(errstr, errstr_size, "redis SET %s: %s", cn->marker_key,
+                     r->str);
+    if (dd_store_conn_get_reply(cn, val, errstr, errstr_size) != DD_OK) {
+        freeReplyObject(r);
         return DD_ERR;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        freeReplyObject(r);
+        freeReplyObject(*val);
+        *val = NULL;
+        dd_store_conn_drop(cn);
+        return DD_ERR;
+    }
+    freeReplyObject(r);
     if ((*val)->type != REDIS_REPLY_STRING ||
         (*val)->len >= DD_STORE_MARKER_ID_SIZE) {
         dd_set_error(errstr, errstr_size, "redis GET %s: %s", cn->marker_key,
