@@ -11,11 +11,11 @@
  *   dd-passthrough -b BROKERS -t TOPIC -G GROUP -o OUTPUT_TOPIC [-c COUNT]
  *                  [-X [consumer.|producer.]prop=value]...
  *
- * It exits when COUNT records have been delivered, or when every partition
- * is done up to the end offset it had at start, whichever comes first, and
- * prints one line on stdout: the count, the time from the first record
- * consumed to the last delivery report, and the time before the first
- * record (start, group join, first fetch).
+ * It exits when COUNT records have been delivered or, without -c, when
+ * every partition is done up to the end offset it had at start (or on
+ * SIGTERM / SIGINT), and prints one line on stdout: the count, the time from
+ * the first record consumed to the last delivery report, and the time before
+ * the first record (start, group join, first fetch).
  *
  * DESIGN: one thread. The loop polls the consumer, produces each record
  * (RD_KAFKA_MSG_F_COPY, so the consumed message is destroyed at once),
@@ -94,13 +94,13 @@ static void on_signal(int sig) {
 }
 
 static void usage(FILE *fp) {
-    fprintf(fp, "usage: dd-passthrough -b BROKERS -t TOPIC -G GROUP "
-                "-o OUTPUT_TOPIC [-c COUNT]\n"
-                "                      [-X [consumer.|producer.]prop=value]...\n");
+    fprintf(fp,
+            "usage: dd-passthrough -b BROKERS -t TOPIC -G GROUP "
+            "-o OUTPUT_TOPIC [-c COUNT]\n"
+            "                      [-X [consumer.|producer.]prop=value]...\n");
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *key,
-                    const char *value) {
+static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value) {
     char msg[512];
     if (rd_kafka_conf_set(conf, key, value, msg, sizeof(msg)) ==
         RD_KAFKA_CONF_OK)
@@ -264,8 +264,9 @@ static int forward(state_t *st, const opts_t *o, const rd_kafka_message_t *m) {
                 RD_KAFKA_V_KEY(m->key, m->key_len),
                 RD_KAFKA_V_VALUE(m->payload, m->len),
                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)(
-                    ((uint64_t)m->partition << SEQ_BITS) | seq)),
+                RD_KAFKA_V_OPAQUE(
+                    (void *)(uintptr_t)(((uint64_t)m->partition << SEQ_BITS) |
+                                        seq)),
                 RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
            !stop)
         rd_kafka_poll(st->rkp, 100);
@@ -289,6 +290,30 @@ static int all_done(const state_t *st) {
         return 0;
     }
     return 1;
+}
+
+/* Learns the output topic's partitions before the first record: librdkafka
+ * otherwise looks an unknown topic up in its one-second topic scan, which
+ * would hold the first deliveries back for up to a second. The returned
+ * handle keeps the topic known; NULL on failure. */
+static rd_kafka_topic_t *know_output(state_t *st, const char *topic) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(st->rkp, topic, NULL);
+    rd_kafka_resp_err_t err;
+
+    err = rd_kafka_metadata(st->rkp, 0, rkt, &md, 10000);
+    if (!err && (md->topic_cnt != 1 || md->topics[0].err))
+        err = md->topic_cnt == 1 ? md->topics[0].err
+                                 : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    if (md != NULL)
+        rd_kafka_metadata_destroy(md);
+    if (err) {
+        fprintf(stderr, "dd-passthrough: no metadata for %s: %s\n", topic,
+                rd_kafka_err2str(err));
+        rd_kafka_topic_destroy(rkt);
+        return NULL;
+    }
+    return rkt;
 }
 
 /* The partition count and high watermarks of the input topic. */
@@ -413,7 +438,7 @@ static int run(state_t *st, const opts_t *o, int64_t *first_us) {
         store_offsets(st, o->topic);
         if (st->failed > 0)
             return DD_ERR;
-        if ((o->count > 0 && st->delivered >= o->count) || all_done(st))
+        if (o->count > 0 ? st->delivered >= o->count : all_done(st))
             return DD_OK;
     }
     return DD_ERR;
@@ -424,6 +449,7 @@ int main(int argc, char **argv) {
     state_t st;
     rd_kafka_conf_t *conf;
     rd_kafka_topic_partition_list_t *sub;
+    rd_kafka_topic_t *rkt_out = NULL;
     char msg[512];
     int64_t t0 = dd_now_us(), first_us = 0;
     int rc = parse_opts(argc, argv, &o), ok;
@@ -457,7 +483,8 @@ int main(int argc, char **argv) {
         return DD_EXIT_SOFTWARE;
     }
 
-    ok = capture_ends(&st, o.topic) == DD_OK;
+    ok = capture_ends(&st, o.topic) == DD_OK &&
+         (rkt_out = know_output(&st, o.out_topic)) != NULL;
     if (ok) {
         sub = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(sub, o.topic, RD_KAFKA_PARTITION_UA);
@@ -471,6 +498,8 @@ int main(int argc, char **argv) {
     rd_kafka_flush(st.rkp, 10000);
     store_offsets(&st, o.topic);
     rd_kafka_consumer_close(st.rkc);
+    if (rkt_out != NULL)
+        rd_kafka_topic_destroy(rkt_out);
     rd_kafka_destroy(st.rkp);
     rd_kafka_destroy(st.rkc);
     for (int i = 0; i < st.nparts; i++)
