@@ -179,7 +179,9 @@ def main():
                       flush=True)
 
     names = [c.name for c in cons]
-    print(f"\nbench: {os.uname().nodename}, {os.cpu_count()} CPUs; medians of {repeats} "
+    load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"\nbench: {os.uname().nodename}, {os.cpu_count()} CPUs, load average {load}; "
+          f"medians of {repeats} "
           f"repeat(s); x base / x pass: median msg/s over the baseline's / pass-through's; "
           f"µs/req: CPU per request of the contender, redis-server, broker")
     report(f"A: {n_a} single-courier requests, all ETA misses", runs["A"], names, base_name,
