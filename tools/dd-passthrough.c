@@ -14,15 +14,19 @@
  * It exits when COUNT records have been delivered or, without -c, when
  * every partition is done up to the end offset it had at start (or on
  * SIGTERM / SIGINT), and prints one line on stdout: the count, the time from
- * the first record consumed to the last delivery report, and the time before
- * the first record (start, group join, first fetch).
+ * the first record consumed to the last delivery report, the time before
+ * the first record (start, group join, first fetch) and its peak RSS.
  *
- * DESIGN: one thread. The loop polls the consumer, produces each record
- * (RD_KAFKA_MSG_F_COPY, so the consumed message is destroyed at once),
- * serves the producer's delivery reports with rd_kafka_poll() and stores
- * the offsets of the partitions whose done prefix grew. A record's opaque
+ * DESIGN: two threads, as in dispatchd (dd-poll, dd-prod). The main thread
+ * polls the consumer, produces each record (RD_KAFKA_MSG_F_COPY, so the
+ * consumed message is destroyed at once) and stores the offsets of the
+ * partitions whose done prefix grew; the delivery thread serves the
+ * producer's delivery reports (rd_kafka_poll()). Both block in librdkafka
+ * when there is nothing to do. One lock, state_t.lock, guards the
+ * partitions' in-flight rings and the counters the delivery reports
+ * update; it is never held across a librdkafka call. A record's opaque
  * packs its input partition and its sequence number in that partition's
- * in-flight ring. Statistics (dispatchd's stats_cb) are left off: they are
+ * ring. Statistics (dispatchd's stats_cb) are left off: they are
  * metrics work, not pass-through work. One member, librdkafka's default
  * assignment handling: a rebalance in the middle of a run is not tracked.
  * enable.partition.eof is on (dispatchd has it off): the end-of-partition
@@ -30,11 +34,14 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -78,12 +85,14 @@ typedef struct opts {
 typedef struct state {
     rd_kafka_t *rkc; /* consumer */
     rd_kafka_t *rkp; /* producer */
-    part_t *parts;
-    int nparts;
-    long consumed;
-    long delivered;
-    long failed;
-    int64_t last_dr_us;
+    pthread_mutex_t lock;
+    part_t *parts;      /* rings and prefixes: lock */
+    int nparts;         /* fixed after start */
+    long consumed;      /* main thread only */
+    long delivered;     /* lock */
+    long failed;        /* lock */
+    int64_t last_dr_us; /* lock */
+    atomic_int dr_stop; /* ends the delivery thread */
 } state_t;
 
 static volatile sig_atomic_t stop;
@@ -200,12 +209,14 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
     uint64_t seq = packed & ((UINT64_C(1) << SEQ_BITS) - 1);
 
     (void)rk;
+    pthread_mutex_lock(&st->lock);
     if (rkm->err) {
         /* A benchmark run must not lose a record: report and stop. */
         fprintf(stderr, "dd-passthrough: delivery failed: %s\n",
                 rd_kafka_err2str(rkm->err));
         st->failed++;
         stop = 1;
+        pthread_mutex_unlock(&st->lock);
         return;
     }
     st->delivered++;
@@ -216,6 +227,17 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         p->head++;
         p->dirty = 1;
     }
+    pthread_mutex_unlock(&st->lock);
+}
+
+/* The delivery thread: serves delivery reports until told to stop. */
+static void *dr_main(void *arg) {
+    state_t *st = arg;
+
+    pthread_setname_np(pthread_self(), "dd-prod");
+    while (!atomic_load(&st->dr_stop))
+        rd_kafka_poll(st->rkp, 50);
+    return NULL;
 }
 
 /* Stores the next offset of every partition whose done prefix grew. */
@@ -223,6 +245,7 @@ static void store_offsets(state_t *st, const char *topic) {
     rd_kafka_topic_partition_list_t *parts = NULL;
     rd_kafka_resp_err_t err;
 
+    pthread_mutex_lock(&st->lock);
     for (int i = 0; i < st->nparts; i++) {
         if (!st->parts[i].dirty)
             continue;
@@ -232,6 +255,7 @@ static void store_offsets(state_t *st, const char *topic) {
             st->parts[i].next;
         st->parts[i].dirty = 0;
     }
+    pthread_mutex_unlock(&st->lock);
     if (parts == NULL)
         return;
     err = rd_kafka_offsets_store(st->rkc, parts);
@@ -241,8 +265,8 @@ static void store_offsets(state_t *st, const char *topic) {
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
-/* Produces one consumed record to the output topic, serving delivery
- * reports while the local queue is full. */
+/* Produces one consumed record to the output topic, waiting while the
+ * local queue is full (the delivery thread frees space). */
 static int forward(state_t *st, const opts_t *o, const rd_kafka_message_t *m) {
     part_t *p;
     rd_kafka_resp_err_t err;
@@ -254,11 +278,13 @@ static int forward(state_t *st, const opts_t *o, const rd_kafka_message_t *m) {
         return DD_ERR;
     }
     p = &st->parts[m->partition];
+    pthread_mutex_lock(&st->lock);
     if (p->tail - p->head == p->cap)
         ring_grow(p);
     seq = p->tail++;
     p->ring[seq & (p->cap - 1)].offset = m->offset;
     p->ring[seq & (p->cap - 1)].done = 0;
+    pthread_mutex_unlock(&st->lock);
     while ((err = rd_kafka_producev(
                 st->rkp, RD_KAFKA_V_TOPIC(o->out_topic),
                 RD_KAFKA_V_KEY(m->key, m->key_len),
@@ -269,7 +295,7 @@ static int forward(state_t *st, const opts_t *o, const rd_kafka_message_t *m) {
                                         seq)),
                 RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
            !stop)
-        rd_kafka_poll(st->rkp, 100);
+        usleep(1000);
     if (err) {
         fprintf(stderr, "dd-passthrough: produce: %s\n", rd_kafka_err2str(err));
         return DD_ERR;
@@ -279,7 +305,7 @@ static int forward(state_t *st, const opts_t *o, const rd_kafka_message_t *m) {
 
 /* Every partition is done up to its end offset at start: its done prefix
  * reached it, or the consumer stands at or past it with nothing in
- * flight (a group that had committed that far already). */
+ * flight (a group that had committed that far already). Under st->lock. */
 static int all_done(const state_t *st) {
     for (int i = 0; i < st->nparts; i++) {
         const part_t *p = &st->parts[i];
@@ -405,21 +431,30 @@ static int parse_opts(int argc, char **argv, opts_t *o) {
 
 /* Consume, forward, store until done or stopped; DD_ERR on a failure. */
 static int run(state_t *st, const opts_t *o, int64_t *first_us) {
+    int stopped_ok;
+
     while (!stop) {
-        int inflight = 0;
+        int inflight = 0, done, failed;
         rd_kafka_message_t *rkm = NULL;
 
+        pthread_mutex_lock(&st->lock);
         for (int i = 0; i < st->nparts && !inflight; i++)
             inflight = st->parts[i].head < st->parts[i].tail;
-        /* Waiting for delivery reports only: don't sleep in the consumer;
-         * with COUNT records taken, take no more. */
+        pthread_mutex_unlock(&st->lock);
+        /* While records are in flight, turn often enough to store their
+         * offsets and notice the end; with COUNT records taken, take no
+         * more. */
         if (o->count == 0 || st->consumed < o->count)
-            rkm = rd_kafka_consumer_poll(st->rkc, inflight ? 0 : 100);
+            rkm = rd_kafka_consumer_poll(st->rkc, inflight ? 10 : 100);
+        else
+            usleep(10 * 1000);
         if (rkm != NULL) {
             int rc = DD_OK;
             if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                pthread_mutex_lock(&st->lock);
                 if (rkm->partition >= 0 && rkm->partition < st->nparts)
                     st->parts[rkm->partition].eof = rkm->offset;
+                pthread_mutex_unlock(&st->lock);
             } else if (rkm->err) {
                 /* Informational: librdkafka retries by itself. */
                 fprintf(stderr, "dd-passthrough: consumer: %s\n",
@@ -434,14 +469,37 @@ static int run(state_t *st, const opts_t *o, int64_t *first_us) {
             if (rc != DD_OK)
                 return DD_ERR;
         }
-        rd_kafka_poll(st->rkp, rkm == NULL && inflight ? 1 : 0);
         store_offsets(st, o->topic);
-        if (st->failed > 0)
+        pthread_mutex_lock(&st->lock);
+        failed = st->failed > 0;
+        done = o->count > 0 ? st->delivered >= o->count : all_done(st);
+        pthread_mutex_unlock(&st->lock);
+        if (failed)
             return DD_ERR;
-        if (o->count > 0 ? st->delivered >= o->count : all_done(st))
+        if (done)
             return DD_OK;
     }
-    return DD_ERR;
+    /* Stopped by a signal: a clean end unless a delivery failed. */
+    pthread_mutex_lock(&st->lock);
+    stopped_ok = st->failed == 0;
+    pthread_mutex_unlock(&st->lock);
+    return stopped_ok ? DD_OK : DD_ERR;
+}
+
+/* VmHWM of this process in KiB (getrusage() would also count the memory
+ * of the process that forked it, before exec), or -1. */
+static long peak_rss_kib(void) {
+    char line[256];
+    long kib = -1;
+    FILE *fp = fopen("/proc/self/status", "r");
+
+    if (fp == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), fp) != NULL)
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kib = strtol(line + 6, NULL, 10);
+    fclose(fp);
+    return kib;
 }
 
 int main(int argc, char **argv) {
@@ -450,6 +508,8 @@ int main(int argc, char **argv) {
     rd_kafka_conf_t *conf;
     rd_kafka_topic_partition_list_t *sub;
     rd_kafka_topic_t *rkt_out = NULL;
+    pthread_t dr_thread;
+    int dr_started;
     char msg[512];
     int64_t t0 = dd_now_us(), first_us = 0;
     int rc = parse_opts(argc, argv, &o), ok;
@@ -457,6 +517,7 @@ int main(int argc, char **argv) {
     if (rc >= 0)
         return rc;
     memset(&st, 0, sizeof(st));
+    pthread_mutex_init(&st.lock, NULL);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 
@@ -484,7 +545,9 @@ int main(int argc, char **argv) {
     }
 
     ok = capture_ends(&st, o.topic) == DD_OK &&
-         (rkt_out = know_output(&st, o.out_topic)) != NULL;
+         (rkt_out = know_output(&st, o.out_topic)) != NULL &&
+         pthread_create(&dr_thread, NULL, dr_main, &st) == 0;
+    dr_started = ok;
     if (ok) {
         sub = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(sub, o.topic, RD_KAFKA_PARTITION_UA);
@@ -495,6 +558,10 @@ int main(int argc, char **argv) {
         ok = run(&st, &o, &first_us) == DD_OK;
 
     /* Whatever was delivered is stored; close commits it. */
+    if (dr_started) {
+        atomic_store(&st.dr_stop, 1);
+        pthread_join(dr_thread, NULL);
+    }
     rd_kafka_flush(st.rkp, 10000);
     store_offsets(&st, o.topic);
     rd_kafka_consumer_close(st.rkc);
@@ -505,15 +572,16 @@ int main(int argc, char **argv) {
     for (int i = 0; i < st.nparts; i++)
         dd_free(st.parts[i].ring);
     dd_free(st.parts);
+    pthread_mutex_destroy(&st.lock);
 
     if (first_us == 0 || st.last_dr_us < first_us)
         first_us = st.last_dr_us = t0;
     {
         double secs = (double)(st.last_dr_us - first_us) / 1e6;
         printf("dd-passthrough: %ld records in %.3f s (%.0f msg/s), "
-               "first record after %.3f s\n",
+               "first record after %.3f s, peak RSS %ld KiB\n",
                st.delivered, secs, secs > 0 ? (double)st.delivered / secs : 0.0,
-               (double)(first_us - t0) / 1e6);
+               (double)(first_us - t0) / 1e6, peak_rss_kib());
     }
     return ok ? DD_EXIT_OK : DD_EXIT_SOFTWARE;
 }

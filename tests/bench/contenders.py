@@ -9,6 +9,7 @@ ru_maxrss would count the harness's own memory, copied by fork before
 exec) the harness reads; other processes (redis-server, the broker) are
 sampled the same way by pid."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -79,6 +80,19 @@ class Proc:
         return self.rc
 
 
+class PassthroughProc(Proc):
+    """dd-passthrough prints its own peak RSS when it ends, which sampling
+    can miss: its drains can be shorter than the sampling period."""
+
+    def finish(self, timeout=60):
+        rc = super().finish(timeout)
+        with open(self.log.name, "rb") as f:
+            m = re.search(rb"peak RSS (\d+) KiB", f.read())
+        if m:
+            self.rss_kib = max(self.rss_kib, int(m.group(1)))
+        return rc
+
+
 class Passthrough:
     kind = "pass"
 
@@ -92,7 +106,7 @@ class Passthrough:
         del dlq, db
         argv = [self.bin, "-b", brokers, "-t", topic, "-G", group, "-o", results,
                 "-c", str(count)] + self.extra
-        return Proc(argv, dict(os.environ), logpath)
+        return PassthroughProc(argv, dict(os.environ), logpath)
 
 
 class Dispatchd:
