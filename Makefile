@@ -218,7 +218,10 @@ lint:
 demo:
 	scripts/demo
 
-# Throughput figures (not a test): the same backlog under several settings.
+# Throughput, CPU per request and latency (not a test): the same backlogs
+# drained by dd-passthrough, dispatchd of this tree and, with
+# DD_BENCH_BASELINE=<commit>, dispatchd built from that commit; DD_BENCH_*
+# in README "Performance".
 bench:
 	scripts/deps
 	$(MAKE) all

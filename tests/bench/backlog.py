@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: MIT
+"""The two backlogs of `make bench` and the Redis state each drain starts
+from. It generates the requests, seeds a database with the fleet
+(dispatchd-seed), pre-warms the ETA cache for backlog B, puts a database
+back into its prepared state between drains, and reads Redis counters
+(INFO commandstats, net bytes, the server's pid). It knows nothing of the
+contenders.
+
+Backlog A: single-courier requests whose two ETA legs are never in the
+cache: request i names parcel (i mod 99,999) + 1 and a courier of vehicle
+(i div 99,999) mod 4, so no (vehicle, parcel) pair repeats before 399,996
+requests. Backlog B: 4 distinct random candidates and a random parcel;
+its database is pre-warmed with every ETA key a drain of B writes, minus a
+deterministic 5 % (a hash of the key), so about 95 % of the legs hit.
+
+dispatchd-seed writes at most 9,999 couriers: once every courier holds a
+reservation (--reservation-ttl, 5 min), later requests are answered with a
+rejection by the same reservation script; the work per request (loads,
+ETA, result documents, script call) is the same either way.
+
+Prepared state: the fleet (no TTL) and, for B, the kept ETA keys made
+persistent. Everything a drain writes has a TTL (results, reservations,
+ETA entries), so a reset deletes every key that has one."""
+import random
+import subprocess
+
+import redis as redislib
+
+COURIERS, PARCELS = 9999, 99999
+
+RESET_LUA = """
+local n = 0
+for _, k in ipairs(redis.call('KEYS', '*')) do
+  if redis.call('PTTL', k) > 0 then redis.call('UNLINK', k); n = n + 1 end
+end
+return n
+"""
+
+# ARGV[1]: percent of the ETA keys to drop (by a hash of the key).
+WARM_LUA = """
+local kept = 0
+for _, k in ipairs(redis.call('KEYS', 'eta:*')) do
+  if tonumber(string.sub(redis.sha1hex(k), 1, 6), 16) % 100 < tonumber(ARGV[1]) then
+    redis.call('UNLINK', k)
+  else
+    redis.call('PERSIST', k); kept = kept + 1
+  end
+end
+return kept
+"""
+
+
+def requests_a(n, prefix="a"):
+    """[(key, value, None)] of backlog A."""
+    rnd = random.Random(11)
+    out = []
+    for i in range(n):
+        parcel = f"p-{i % PARCELS + 1:05d}"
+        v = (i // PARCELS) % 4
+        courier = v + 4 * rnd.randint(0, (COURIERS - 4) // 4)
+        courier = courier or 4 * ((COURIERS - 1) // 4)
+        value = ('{"request_id":"%s-%07d","parcel_id":"%s","courier_id":"c-%04d"}'
+                 % (prefix, i, parcel, courier))
+        out.append((parcel.encode(), value.encode(), None))
+    return out
+
+
+def requests_b(n):
+    """[(key, value, None)] of backlog B."""
+    rnd = random.Random(22)
+    out = []
+    for i in range(n):
+        parcel = f"p-{rnd.randint(1, PARCELS):05d}"
+        cands = ",".join(f'"c-{c:04d}"' for c in rnd.sample(range(1, COURIERS + 1), 4))
+        value = '{"request_id":"b-%07d","parcel_id":"%s","candidates":[%s]}' % (i, parcel, cands)
+        out.append((parcel.encode(), value.encode(), None))
+    return out
+
+
+class Db:
+    """One Redis database of the bench."""
+
+    def __init__(self, host, port, db):
+        self.host, self.port, self.db = host, port, db
+        self.r = redislib.Redis(host=host, port=port, db=db)
+        self.prepared = 0
+        self.eta_kept = 0
+
+    def url(self):
+        return f"redis://{self.host}:{self.port}/{self.db}"
+
+    def seed(self, seed_bin):
+        self.r.flushdb()
+        subprocess.run([seed_bin, "--redis", self.url(), "--couriers", str(COURIERS),
+                        "--parcels", str(PARCELS), "--available-pct", "100", "--seed", "1"],
+                       check=True, capture_output=True)
+        self.prepared = self.r.dbsize()
+
+    def keep_eta(self, drop_pct=5):
+        """After a warm-up drain: the ETA keys become persistent except
+        drop_pct % of them; everything else the drain wrote goes."""
+        self.eta_kept = self.r.eval(WARM_LUA, 0, drop_pct)
+        self.prepared = 0
+        self.reset()
+        self.prepared = self.r.dbsize()
+        return self.eta_kept
+
+    def reset(self):
+        """Back to the prepared state; returns the keys deleted."""
+        n = self.r.eval(RESET_LUA, 0)
+        left = self.r.dbsize()
+        if self.prepared and abs(left - self.prepared) > 10:
+            print(f"bench: warning: db {self.db} has {left} keys after a reset, "
+                  f"{self.prepared} prepared (a key without TTL written by a drain?)")
+        return n
+
+    def eta_keys(self):
+        return self.r.eval("return #redis.call('KEYS', 'eta:*')", 0)
+
+
+class RedisServer:
+    """Counters of the redis-server (all databases)."""
+
+    def __init__(self, host, port):
+        self.r = redislib.Redis(host=host, port=port)
+
+    def pid(self):
+        return int(self.r.info("server")["process_id"])
+
+    def counters(self):
+        """{command: calls} plus net_in / net_out bytes."""
+        out = {}
+        for k, v in self.r.info("commandstats").items():
+            out[k.replace("cmdstat_", "")] = int(v["calls"])
+        st = self.r.info("stats")
+        out["@net_in"] = int(st["total_net_input_bytes"])
+        out["@net_out"] = int(st["total_net_output_bytes"])
+        return out
+
