@@ -174,7 +174,8 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
     (void)rk;
     if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
-        return; /* nothing to commit */
+        return;                  /* nothing to commit */
+    dd_kafka_commit_result(err); /* /readyz: commits keep failing */
     if (err) {
         dd_metrics_inc(DD_C_COMMITS_ERROR);
         DD_LOG(DD_LOG_WARN, "consumer", "commit_failed", "commit failed: %s",
@@ -884,6 +885,12 @@ static void handle_message(dd_consumer_t *c, rd_kafka_message_t *rkm) {
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             if (c->replay)
                 replay_eof(c, rkm->partition, rkm->offset);
+            return;
+        }
+        if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
+            /* Fenced, for instance: the main queue is forwarded here, so a
+             * fatal error arrives as a message, not through error_cb. */
+            dd_kafka_fatal(c->rk, "consumer");
             return;
         }
         DD_LOG(rkm->err == RD_KAFKA_RESP_ERR__MAX_POLL_EXCEEDED ? DD_LOG_ERROR

@@ -2,25 +2,66 @@
 /*
  * Kafka client plumbing shared by the consumer and the producer; see
  * kafka_int.h. A fatal client error (idempotence broken, fenced) cannot be
- * repaired in place: error_cb logs it, remembers it and sends SIGTERM to the
- * process, so main runs the ordinary shutdown and exits with EX_SOFTWARE.
+ * repaired in place: whichever path it takes (error_cb of either client, a
+ * consumer message with err __FATAL, a produce or delivery error __FATAL),
+ * dd_kafka_fatal() logs rd_kafka_fatal_error() and makes the stop request
+ * of stop.h, so main runs the orderly shutdown and exits with EX_SOFTWARE.
+ * It also keeps the outcome of the consumer's commits for /readyz.
  */
 #include "kafka_int.h"
 
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "metrics.h"
+#include "stop.h"
 #include "util.h"
 
-static atomic_int fatal_seen;
+static atomic_int commit_failures;        /* consecutive failed commits */
+static atomic_llong commit_failing_since; /* dd_now_ms() of the first one */
 
-int dd_kafka_is_fatal(void) {
-    return atomic_load(&fatal_seen);
+void dd_kafka_fatal(rd_kafka_t *rk, const char *source) {
+    char fatal[512];
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (rk != NULL)
+        err = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        snprintf(fatal, sizeof(fatal), "unknown fatal error");
+    DD_LOG(DD_LOG_ERROR, "kafka", "kafka_fatal",
+           "fatal %s client error, shutting down: %s: %s", source,
+           rd_kafka_err2name(err), fatal);
+    dd_stop_request_fatal("fatal kafka client error (%s): %s: %s", source,
+                          rd_kafka_err2name(err), fatal);
+}
+
+int dd_kafka_check_fatal(rd_kafka_t *rk, const char *source) {
+    char buf[8];
+
+    if (rk == NULL || rd_kafka_fatal_error(rk, buf, sizeof(buf)) ==
+                          RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+    if (!dd_stop_is_fatal())
+        dd_kafka_fatal(rk, source);
+    return 1;
+}
+
+void dd_kafka_commit_result(rd_kafka_resp_err_t err) {
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        atomic_store(&commit_failures, 0);
+        return;
+    }
+    if (atomic_fetch_add(&commit_failures, 1) == 0)
+        atomic_store(&commit_failing_since, dd_now_ms());
+}
+
+int dd_kafka_commit_failing(int64_t *since_ms) {
+    int n = atomic_load(&commit_failures);
+
+    *since_ms = atomic_load(&commit_failing_since);
+    return n;
 }
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
@@ -31,16 +72,11 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason,
                      void *opaque) {
-    char fatal[512];
-
     (void)opaque;
     dd_metrics_inc(DD_C_KAFKA_ERRORS);
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-        DD_LOG(DD_LOG_ERROR, "kafka", "kafka_fatal",
-               "fatal client error, shutting down: %s", fatal);
-        atomic_store(&fatal_seen, 1);
-        kill(getpid(), SIGTERM);
+        dd_kafka_fatal(rk, rd_kafka_type(rk) == RD_KAFKA_PRODUCER ? "producer"
+                                                                  : "consumer");
         return;
     }
     /* Informational: librdkafka retries by itself (STYLE.md section 4). */

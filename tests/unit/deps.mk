@@ -5,6 +5,6 @@
 UNIT_DEPS_test_dispatch = dispatch codec route
 UNIT_FAKES_test_dispatch = fake_store
 UNIT_DEPS_test_http = metrics
-UNIT_DEPS_test_consumer = offsets queue job kafka metrics
+UNIT_DEPS_test_consumer = offsets queue job kafka metrics stop
 UNIT_DEPS_test_config = config_options config_value config_print redis_url
 UNIT_DEPS_test_config_print = config config_options config_value redis_url
