@@ -26,8 +26,8 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
-static int signals;               /* protected by lock */
-static int first_signal;          /* protected by lock */
+static int signals;                   /* protected by lock */
+static int first_signal;              /* protected by lock */
 static char fatal_reason[REASON_MAX]; /* protected by lock */
 static atomic_int requested;
 static atomic_int fatal;
