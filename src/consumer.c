@@ -172,10 +172,11 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                              void *opaque) {
     dd_consumer_t *c = opaque;
 
-    (void)rk;
     if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
-        return;                  /* nothing to commit */
-    dd_kafka_commit_result(err); /* /readyz: commits keep failing */
+        return;                          /* nothing to commit */
+    dd_kafka_commit_result(err);         /* /readyz: commits keep failing */
+    if (err == RD_KAFKA_RESP_ERR__FATAL) /* e.g. fenced during shutdown */
+        dd_kafka_check_fatal(rk, "consumer");
     if (err) {
         dd_metrics_inc(DD_C_COMMITS_ERROR);
         DD_LOG(DD_LOG_WARN, "consumer", "commit_failed", "commit failed: %s",

@@ -2,10 +2,11 @@
 /*
  * Kafka client plumbing shared by the consumer and the producer; see
  * kafka_int.h. A fatal client error (idempotence broken, fenced) cannot be
- * repaired in place: whichever path it takes (error_cb of either client, a
- * consumer message with err __FATAL, a produce or delivery error __FATAL),
- * dd_kafka_fatal() logs rd_kafka_fatal_error() and makes the stop request
- * of stop.h, so main runs the orderly shutdown and exits with EX_SOFTWARE.
+ * repaired in place: whichever path it takes (librdkafka's "FATAL" log line
+ * in log_cb, error_cb of either client, a consumer message or a commit with
+ * err __FATAL, a produce or delivery error __FATAL), the first sighting is
+ * logged once (kafka_fatal) and makes the stop request of stop.h, so main
+ * runs the orderly shutdown and exits with EX_SOFTWARE.
  * It also keeps the outcome of the consumer's commits for /readyz.
  */
 #include "kafka_int.h"
@@ -26,10 +27,14 @@ void dd_kafka_fatal(rd_kafka_t *rk, const char *source) {
     char fatal[512];
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
+    if (dd_stop_is_fatal())
+        return; /* seen already (log_cb or another path): logged once */
     if (rk != NULL)
         err = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-        snprintf(fatal, sizeof(fatal), "unknown fatal error");
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        err = RD_KAFKA_RESP_ERR__FATAL;
+        snprintf(fatal, sizeof(fatal), "no detail from the client");
+    }
     DD_LOG(DD_LOG_ERROR, "kafka", "kafka_fatal",
            "fatal %s client error, shutting down: %s: %s", source,
            rd_kafka_err2name(err), fatal);
@@ -43,8 +48,7 @@ int dd_kafka_check_fatal(rd_kafka_t *rk, const char *source) {
     if (rk == NULL || rd_kafka_fatal_error(rk, buf, sizeof(buf)) ==
                           RD_KAFKA_RESP_ERR_NO_ERROR)
         return 0;
-    if (!dd_stop_is_fatal())
-        dd_kafka_fatal(rk, source);
+    dd_kafka_fatal(rk, source);
     return 1;
 }
 
@@ -66,8 +70,25 @@ int dd_kafka_commit_failing(int64_t *since_ms) {
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf) {
-    (void)rk;
+    const char *text = buf;
+
     dd_log_rdkafka(level, fac, buf);
+    /* librdkafka logs "FATAL" the moment a fatal error is raised, on any
+     * thread and also while nobody polls (during the shutdown, the consumer
+     * queue that would carry it is no longer served). The rk lock may be
+     * held here, so rd_kafka_fatal_error() must not be called: the reason
+     * is the logged text without its "[thrd:...]: " prefix. */
+    if (strcmp(fac, "FATAL") != 0 || dd_stop_is_fatal())
+        return;
+    if (strncmp(text, "[thrd:", 6) == 0 && strstr(text, "]: ") != NULL)
+        text = strstr(text, "]: ") + 3;
+    DD_LOG(DD_LOG_ERROR, "kafka", "kafka_fatal",
+           "fatal %s client error, shutting down: %s",
+           rd_kafka_type(rk) == RD_KAFKA_PRODUCER ? "producer" : "consumer",
+           text);
+    dd_stop_request_fatal(
+        "fatal kafka client error (%s): %s",
+        rd_kafka_type(rk) == RD_KAFKA_PRODUCER ? "producer" : "consumer", text);
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason,

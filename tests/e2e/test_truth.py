@@ -150,3 +150,40 @@ def test_shutdown_with_the_broker_gone_fits_the_timeout(topics, redis_addr, redi
     spent = d.events("shutdown_budget_spent")
     print(f"\nbroker gone: exit {rc} {secs:.2f}s after SIGTERM (--shutdown-timeout 10s); "
           f"budget spent before the close finished: {bool(spent)}")
+
+
+def test_fatal_error_during_shutdown_still_exits_70(topics, redis_addr, redis_db,
+                                                    dispatchd_factory):
+    """The first instance is shutting down (SIGTERM) and waiting to flush
+    results it cannot deliver (result topic missing) when a second one with
+    the same --instance-id fences it: the fatal error arrives during the
+    shutdown and the exit status is 70, not the 130 of a second signal."""
+    seed(redis_addr, redis_db[0], 500, 1000, available_pct=100)
+    p = producer(topics.brokers)
+    produce_with(p, topics.requests, requests(50))
+    inst = f"dd-test-{uuid.uuid4().hex[:8]}"
+    first = dispatchd_factory(["--instance-id", inst,
+                               "--result-topic", topics.results + ".missing",
+                               "--shutdown-timeout", "20s",
+                               "--ready-delivery-timeout", "1s"], HTTP_ENV, name="first")
+    first.wait_assigned()
+    port = http_port(first)
+
+    def outstanding():
+        status, body = readyz(port)
+        return status == 503 and any(r.startswith("deliveries stalled") for r in body["reasons"])
+    wait_for(outstanding, 30, "results outstanding on the first instance")
+    t0 = time.monotonic()
+    first.signal(signal.SIGTERM)
+    wait_for(lambda: first.events("shutdown"), 10, "the first instance to start its shutdown")
+    dispatchd_factory(["--instance-id", inst], name="second")
+    try:
+        rc = first.proc.wait(timeout=60 * MULT)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the first instance did not exit:\n" + first.log_text()[-3000:])
+    secs = time.monotonic() - t0
+    fatal = first.events("kafka_fatal")
+    assert fatal, f"no fatal error during the shutdown:\n{first.log_text()[-3000:]}"
+    assert rc == EX_SOFTWARE, f"exit status {rc}:\n{first.log_text()[-3000:]}"
+    print(f"\nfatal during shutdown: exit {rc} {secs:.2f}s after SIGTERM; "
+          f"{fatal[0]['msg']}")
