@@ -12,6 +12,8 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from conftest import MULT, ROOT, seed, wait_for
 from kafka_io import end_offsets, produce_with, producer
 from test_http import HTTP_ENV, http_port, readyz
@@ -118,15 +120,17 @@ def test_missing_result_topic_turns_readyz_503(topics, redis_addr, redis_db, dis
           f"{secs:.2f}s after the assignment (threshold {timeout_s}s); exit {rc}")
 
 
+@pytest.mark.parametrize("timeout_s", [10, 3])
 def test_shutdown_with_the_broker_gone_fits_the_timeout(topics, redis_addr, redis_db,
-                                                        dispatchd_factory):
+                                                        dispatchd_factory, timeout_s):
     """Broker stopped under load, SIGTERM 3 s later with --shutdown-timeout
-    10s: dispatchd exits within the timeout (plus a small margin) instead of
-    waiting for the flush and then for the consumer close."""
+    10s (and 3s, too short for the consumer close): dispatchd exits within
+    the timeout (plus a small margin) instead of waiting for the flush and
+    then for the consumer close."""
     seed(redis_addr, redis_db[0], 500, 1000, available_pct=100)
     p = producer(topics.brokers)
     produce_with(p, topics.requests, requests(3000))
-    d = dispatchd_factory(["--shutdown-timeout", "10s"])
+    d = dispatchd_factory(["--shutdown-timeout", f"{timeout_s}s"])
     d.wait_assigned()
     wait_for(lambda: sum(end_offsets(topics.brokers, topics.results).values()) >= 50, 60,
              "the first results", interval=0.1)
@@ -145,10 +149,11 @@ def test_shutdown_with_the_broker_gone_fits_the_timeout(topics, redis_addr, redi
     finally:
         stack("kafka-start")
     assert rc is not None, "dispatchd did not exit within 60 s of SIGTERM"
-    assert secs < 10 + 2, f"SIGTERM to exit took {secs:.1f}s with --shutdown-timeout 10s"
+    assert secs < timeout_s + 2, \
+        f"SIGTERM to exit took {secs:.1f}s with --shutdown-timeout {timeout_s}s"
     assert rc == 0, f"exit status {rc}:\n{d.log_text()[-3000:]}"
     spent = d.events("shutdown_budget_spent")
-    print(f"\nbroker gone: exit {rc} {secs:.2f}s after SIGTERM (--shutdown-timeout 10s); "
+    print(f"\nbroker gone: exit {rc} {secs:.2f}s after SIGTERM (--shutdown-timeout {timeout_s}s); "
           f"budget spent before the close finished: {bool(spent)}")
 
 
