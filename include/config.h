@@ -110,7 +110,9 @@ typedef struct dd_config {
     dd_http_addr_t http;
     int64_t drain_timeout_ms;    /* ms: wait for in-flight jobs on revoke */
     int64_t shutdown_timeout_ms; /* ms: SIGTERM to exit */
-    int64_t stats_interval_ms;   /* ms: statistics.interval.ms; 0 = off */
+    int64_t ready_delivery_timeout_ms; /* ms: no delivery -> /readyz 503 */
+    int64_t ready_commit_timeout_ms;   /* ms: failing commits -> 503 */
+    int64_t stats_interval_ms;         /* ms: statistics.interval.ms; 0 = off */
 
     /* Logging */
     int log_level;  /* dd_log_level_t */

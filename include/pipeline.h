@@ -13,12 +13,16 @@
 
 /**
  * @brief Run dispatchd until SIGINT/SIGTERM (which the caller blocked in
- *        every thread before calling), then shut down in order.
+ *        every thread before calling) or a fatal Kafka client error, then
+ *        shut down in order within cfg->shutdown_timeout_ms.
  * @param cfg borrowed, read-only for the whole run
  * @returns the process exit status: 0 after a clean shutdown, 78 when
- *          librdkafka rejects a property, 70 after a fatal Kafka error.
- *          A second signal during shutdown exits at once with 130; nothing
- *          is committed past undone work, so the next run reprocesses it.
+ *          librdkafka rejects a property, 70 after a fatal Kafka error
+ *          (seen at any time). A second signal during shutdown exits at
+ *          once with 130 (70 after a fatal error); when the shutdown budget
+ *          runs out before the clients are closed, the process ends here
+ *          (_exit) with the status. Nothing is committed past undone work,
+ *          so the next run reprocesses it.
  * @locality main thread
  */
 int dd_pipeline_run(const dd_config_t *cfg);

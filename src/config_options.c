@@ -148,6 +148,14 @@ const dd_option_t dd_config_options[] = {
         "shutdown-timeout", "DISPATCHD_SHUTDOWN_TIMEOUT", shutdown_timeout_ms,
         "30s", 0, HOUR,
         "On SIGTERM/SIGINT, how long to finish in-flight work before exiting."),
+    ROW_DURATION("ready-delivery-timeout", "DISPATCHD_READY_DELIVERY_TIMEOUT",
+                 ready_delivery_timeout_ms, "30s", 1000, HOUR,
+                 "/readyz turns 503 when results are outstanding and none was "
+                 "delivered for this long."),
+    ROW_DURATION("ready-commit-timeout", "DISPATCHD_READY_COMMIT_TIMEOUT",
+                 ready_commit_timeout_ms, "30s", 1000, HOUR,
+                 "/readyz turns 503 when offset commits have kept failing for "
+                 "this long."),
     ROW_DURATION("stats-interval", "DISPATCHD_STATS_INTERVAL",
                  stats_interval_ms, "5s", 0, DAY,
                  "librdkafka statistics interval; 0 disables."),

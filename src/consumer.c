@@ -121,9 +121,11 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                              void *opaque) {
     dd_consumer_t *c = opaque;
 
-    (void)rk;
     if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
-        return; /* nothing to commit */
+        return;                          /* nothing to commit */
+    dd_kafka_commit_result(err);         /* /readyz: commits keep failing */
+    if (err == RD_KAFKA_RESP_ERR__FATAL) /* e.g. fenced during shutdown */
+        dd_kafka_check_fatal(rk, "consumer");
     if (err) {
         dd_metrics_inc(DD_C_COMMITS_ERROR);
         DD_LOG(DD_LOG_WARN, "consumer", "commit_failed", "commit failed: %s",
@@ -505,6 +507,12 @@ int dd_consumer_dispatch(dd_consumer_t *c, rd_kafka_message_t *rkm) {
     if (rkm->err) {
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             return 0;
+        if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
+            /* Fenced, for instance: the main queue is forwarded here, so a
+             * fatal error arrives as a message, not through error_cb. */
+            dd_kafka_fatal(c->rk, "consumer");
+            return 0;
+        }
         DD_LOG(rkm->err == RD_KAFKA_RESP_ERR__MAX_POLL_EXCEEDED ? DD_LOG_ERROR
                                                                 : DD_LOG_WARN,
                "consumer", "consume_error", "%s", rd_kafka_message_errstr(rkm));

@@ -2,45 +2,102 @@
 /*
  * Kafka client plumbing shared by the consumer and the producer; see
  * kafka_int.h. A fatal client error (idempotence broken, fenced) cannot be
- * repaired in place: error_cb logs it, remembers it and sends SIGTERM to the
- * process, so main runs the ordinary shutdown and exits with EX_SOFTWARE.
+ * repaired in place: whichever path it takes (librdkafka's "FATAL" log line
+ * in log_cb, error_cb of either client, a consumer message or a commit with
+ * err __FATAL, a produce or delivery error __FATAL), the first sighting is
+ * logged once (kafka_fatal) and makes the stop request of stop.h, so main
+ * runs the orderly shutdown and exits with EX_SOFTWARE.
+ * It also keeps the outcome of the consumer's commits for /readyz.
  */
 #include "kafka_int.h"
 
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "metrics.h"
+#include "stop.h"
 #include "util.h"
 
-static atomic_int fatal_seen;
+static atomic_int commit_failures;        /* consecutive failed commits */
+static atomic_llong commit_failing_since; /* dd_now_ms() of the first one */
 
-int dd_kafka_is_fatal(void) {
-    return atomic_load(&fatal_seen);
+void dd_kafka_fatal(rd_kafka_t *rk, const char *source) {
+    char fatal[512];
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (dd_stop_is_fatal())
+        return; /* seen already (log_cb or another path): logged once */
+    if (rk != NULL)
+        err = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        err = RD_KAFKA_RESP_ERR__FATAL;
+        snprintf(fatal, sizeof(fatal), "no detail from the client");
+    }
+    DD_LOG(DD_LOG_ERROR, "kafka", "kafka_fatal",
+           "fatal %s client error, shutting down: %s: %s", source,
+           rd_kafka_err2name(err), fatal);
+    dd_stop_request_fatal("fatal kafka client error (%s): %s: %s", source,
+                          rd_kafka_err2name(err), fatal);
+}
+
+int dd_kafka_check_fatal(rd_kafka_t *rk, const char *source) {
+    char buf[8];
+
+    if (rk == NULL || rd_kafka_fatal_error(rk, buf, sizeof(buf)) ==
+                          RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+    dd_kafka_fatal(rk, source);
+    return 1;
+}
+
+void dd_kafka_commit_result(rd_kafka_resp_err_t err) {
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        atomic_store(&commit_failures, 0);
+        return;
+    }
+    if (atomic_fetch_add(&commit_failures, 1) == 0)
+        atomic_store(&commit_failing_since, dd_now_ms());
+}
+
+int dd_kafka_commit_failing(int64_t *since_ms) {
+    int n = atomic_load(&commit_failures);
+
+    *since_ms = atomic_load(&commit_failing_since);
+    return n;
 }
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf) {
-    (void)rk;
+    const char *text = buf;
+
     dd_log_rdkafka(level, fac, buf);
+    /* librdkafka logs "FATAL" the moment a fatal error is raised, on any
+     * thread and also while nobody polls (during the shutdown, the consumer
+     * queue that would carry it is no longer served). The rk lock may be
+     * held here, so rd_kafka_fatal_error() must not be called: the reason
+     * is the logged text without its "[thrd:...]: " prefix. */
+    if (strcmp(fac, "FATAL") != 0 || dd_stop_is_fatal())
+        return;
+    if (strncmp(text, "[thrd:", 6) == 0 && strstr(text, "]: ") != NULL)
+        text = strstr(text, "]: ") + 3;
+    DD_LOG(DD_LOG_ERROR, "kafka", "kafka_fatal",
+           "fatal %s client error, shutting down: %s",
+           rd_kafka_type(rk) == RD_KAFKA_PRODUCER ? "producer" : "consumer",
+           text);
+    dd_stop_request_fatal(
+        "fatal kafka client error (%s): %s",
+        rd_kafka_type(rk) == RD_KAFKA_PRODUCER ? "producer" : "consumer", text);
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason,
                      void *opaque) {
-    char fatal[512];
-
     (void)opaque;
     dd_metrics_inc(DD_C_KAFKA_ERRORS);
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-        DD_LOG(DD_LOG_ERROR, "kafka", "kafka_fatal",
-               "fatal client error, shutting down: %s", fatal);
-        atomic_store(&fatal_seen, 1);
-        kill(getpid(), SIGTERM);
+        dd_kafka_fatal(rk, rd_kafka_type(rk) == RD_KAFKA_PRODUCER ? "producer"
+                                                                  : "consumer");
         return;
     }
     /* Informational: librdkafka retries by itself (STYLE.md section 4). */

@@ -41,7 +41,35 @@ rd_kafka_conf_t *dd_kafka_conf_new(const dd_config_t *cfg,
 int dd_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
                       char *errstr, size_t errstr_size);
 
-/** @brief 1 once a client reported RD_KAFKA_RESP_ERR__FATAL. */
-int dd_kafka_is_fatal(void);
+/**
+ * @brief A client raised a fatal error (RD_KAFKA_RESP_ERR__FATAL, by any
+ *        path): log rd_kafka_fatal_error() and make the fatal stop request
+ *        (stop.h), so the process shuts down and exits 70.
+ * @param rk borrowed (optional: NULL when unknown)
+ * @param source "consumer" or "producer", for the log and the reason
+ * @locality any thread
+ */
+void dd_kafka_fatal(rd_kafka_t *rk, const char *source);
+
+/**
+ * @brief Whether @p rk is in a fatal state (rd_kafka_fatal_error()); the
+ *        first time, the same as dd_kafka_fatal().
+ * @param rk borrowed (optional) @returns 1 when fatal, else 0
+ * @locality any thread
+ */
+int dd_kafka_check_fatal(rd_kafka_t *rk, const char *source);
+
+/**
+ * @brief Record the outcome of one offset commit (offset_commit_cb).
+ * @locality dd-poll (or main during the final commit)
+ */
+void dd_kafka_commit_result(rd_kafka_resp_err_t err);
+
+/**
+ * @brief Consecutive failed commits so far (0 after a success), and in
+ *        @p since_ms the dd_now_ms() of the first of them.
+ * @locality any thread (atomics)
+ */
+int dd_kafka_commit_failing(int64_t *since_ms);
 
 #endif /* DD_KAFKA_INT_H */

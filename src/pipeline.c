@@ -49,25 +49,40 @@
  * steps 5 and 6 are skipped. The locks these steps take, and how they may
  * nest, are in "Lock order" in src/pipeline_int.h.
  *
- * DESIGN: start order is tracker and queue, producer (dd-prod), pool
- * (dd-work-N), consumer (dd-poll); the main thread then waits in sigwait().
- * Shutdown reverses it so that every job either reaches the broker and is
- * marked done, or is dropped with its offset left uncommitted:
+ * DESIGN: start order is the signal thread (dd-signal), tracker and queue,
+ * producer (dd-prod), pool (dd-work-N), consumer (dd-poll); the main thread
+ * then waits for the one stop request of stop.h: dd-signal makes it on
+ * SIGINT/SIGTERM, any fatal Kafka client error makes it (kafka.c), and so
+ * does a completed replay. Shutdown reverses the start so that every job
+ * either reaches the broker and is marked done, or is dropped with its
+ * offset left uncommitted. It fits in --shutdown-timeout: each step gets
+ * its share of what is left of the budget (dd_stop_step_deadline(), weights
+ * STEP_*), and time a step does not use goes to the later ones:
  *   1. stop the poll loop            (no new jobs)
- *   2. close the queue, join workers (they drain it; give up at the
- *                                     shutdown deadline if Redis is down)
+ *   2. close the queue, join workers (they drain it; a worker still
+ *                                     retrying Redis at its deadline drops
+ *                                     its batch)
  *   3. flush the producer            (delivery reports mark offsets done)
- *   4. store the final watermarks, commit, rd_kafka_consumer_close
- *   5. destroy the producer (undelivered jobs dropped), then the rest
- *   6. stop HTTP (it reports "shutting down" from step 1 on)
- * A second signal during shutdown exits immediately. No lock is held while
- * a job is handed on (job_answered, job_acked).
+ *   4. on dd-close: store the final watermarks, commit,
+ *      rd_kafka_consumer_close, destroy the consumer, then destroy the
+ *      producer (undelivered jobs dropped); main waits for dd-close until
+ *      the end of the budget
+ *   5. free the rest, stop HTTP (it reports "shutting down" from step 1 on)
+ * When the budget is spent in step 4 (a commit or the close waiting for a
+ * broker that is gone), main skips what is left and ends the process with
+ * _exit(): nothing was committed ahead of undone work, and the group
+ * coordinator drops the member after session.timeout.ms. A fatal error at
+ * any time, also during the shutdown, makes the exit status 70. A second
+ * signal during shutdown exits at once (130, or 70 after a fatal error).
+ * No lock is held while a job is handed on (job_answered, job_acked).
  */
 #include "pipeline.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "consumer.h"
@@ -80,7 +95,13 @@
 #include "pool.h"
 #include "producer.h"
 #include "queue.h"
+#include "stop.h"
 #include "util.h"
+
+/* Weights of the shutdown steps in the --shutdown-timeout budget. */
+#define STEP_JOIN  4 /* drain the queue, join the workers */
+#define STEP_FLUSH 4 /* flush the producer */
+#define STEP_CLOSE 2 /* final commit, consumer close, destroy the clients */
 
 typedef struct pipeline {
     const dd_config_t *cfg;
@@ -89,8 +110,14 @@ typedef struct pipeline {
     dd_producer_t *prod;
     dd_pool_t *pool;
     dd_consumer_t *cons;
-    dd_pipeline_http_t *http;     /* HTTP endpoint (pipeline_http.c) */
-    dd_pipeline_replay_t *replay; /* replay mode (pipeline_replay.c) */
+    dd_pipeline_http_t *http;        /* HTTP endpoint (pipeline_http.c) */
+    dd_pipeline_replay_t *replay;    /* replay mode (pipeline_replay.c) */
+    dd_pipeline_delivery_t delivery; /* for /readyz */
+
+    /* dd-close: the client teardown of step 4 */
+    pthread_mutex_t close_lock;
+    pthread_cond_t close_done_cv;
+    int close_done; /* protected by close_lock */
 } pipeline_t;
 
 void dd_pipeline_print_kafka_properties(FILE *fp) {
@@ -106,6 +133,11 @@ void dd_pipeline_print_versions(FILE *fp) {
 static void job_acked(dd_job_t *job, void *opaque) {
     pipeline_t *pl = opaque;
     int64_t committable;
+
+    if (pl->prod != NULL) {
+        atomic_store(&pl->delivery.last_ack_ms, dd_now_ms());
+        atomic_fetch_sub(&pl->delivery.outstanding, 1);
+    }
 
     if (dd_offsets_mark_done(pl->ot, job->partition, job->epoch, job->offset,
                              &committable) < 0)
@@ -125,10 +157,26 @@ static void job_acked(dd_job_t *job, void *opaque) {
  * it is answered. */
 static void job_answered(dd_job_t *job, void *opaque) {
     pipeline_t *pl = opaque;
-    if (pl->prod == NULL)
+    if (pl->prod == NULL) {
         job_acked(job, pl);
-    else
-        dd_producer_send(pl->prod, job);
+        return;
+    }
+    if (atomic_fetch_add(&pl->delivery.outstanding, 1) == 0)
+        atomic_store(&pl->delivery.busy_since_ms, dd_now_ms());
+    dd_producer_send(pl->prod, job);
+}
+
+int64_t dd_pipeline_delivery_stalled_ms(const dd_pipeline_delivery_t *d,
+                                        int64_t now) {
+    dd_pipeline_delivery_t *md = (dd_pipeline_delivery_t *)d;
+    int64_t busy, ack, from;
+
+    if (atomic_load(&md->outstanding) <= 0)
+        return 0;
+    busy = atomic_load(&md->busy_since_ms);
+    ack = atomic_load(&md->last_ack_ms);
+    from = busy > ack ? busy : ack;
+    return now > from ? now - from : 0;
 }
 
 static void destroy_job(void *item, void *arg) {
@@ -136,8 +184,9 @@ static void destroy_job(void *item, void *arg) {
     dd_job_destroy(item);
 }
 
-/* After the first signal: a second one ends the process at once. */
-static void *second_signal_main(void *arg) {
+/* dd-signal: the first SIGINT/SIGTERM is a stop request; a second one ends
+ * the process at once, with 70 when a fatal error was seen. */
+static void *signal_main(void *arg) {
     sigset_t set;
     int sig;
 
@@ -146,66 +195,134 @@ static void *second_signal_main(void *arg) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    if (sigwait(&set, &sig) == 0) {
+    for (;;) {
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (dd_stop_request_signal(sig) < 2)
+            continue;
         DD_LOG(DD_LOG_WARN, "pipeline", "shutdown_forced",
                "second signal (%d): exiting now without finishing", sig);
-        _exit(DD_EXIT_SIGNAL);
+        _exit(dd_stop_exit_status(DD_EXIT_SIGNAL));
     }
     return NULL;
 }
 
-static int wait_for_signal(void) {
-    sigset_t set;
-    int sig = 0;
+/* dd-close: step 4 of the shutdown, off the main thread so that main can
+ * give up on it when the budget is spent. */
+static void *close_main(void *arg) {
+    pipeline_t *pl = arg;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    while (sigwait(&set, &sig) != 0)
-        ;
-    return sig;
+    pthread_setname_np(pthread_self(), "dd-close");
+    dd_consumer_destroy(pl->cons);
+    dd_producer_destroy(pl->prod);
+    pthread_mutex_lock(&pl->close_lock);
+    pl->close_done = 1;
+    pthread_cond_broadcast(&pl->close_done_cv);
+    pthread_mutex_unlock(&pl->close_lock);
+    return NULL;
 }
 
-static void shutdown_all(pipeline_t *pl) {
+/* Run close_main until deadline; 1 when it finished, 0 when it did not
+ * (it goes on running until the process ends). */
+static int close_clients(pipeline_t *pl, int64_t deadline) {
+    pthread_t t;
+    int done;
+
+    if (pthread_create(&t, NULL, close_main, pl) != 0) {
+        close_main(pl); /* no thread: unbounded, but never skipped */
+        return 1;
+    }
+    pthread_mutex_lock(&pl->close_lock);
+    while (!pl->close_done && dd_now_ms() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&pl->close_done_cv, &pl->close_lock, &ts);
+    }
+    done = pl->close_done;
+    pthread_mutex_unlock(&pl->close_lock);
+    if (done)
+        pthread_join(t, NULL);
+    else
+        pthread_detach(t);
+    return done;
+}
+
+/* The shutdown sequence; returns 0 when it skipped the client teardown
+ * because the budget was spent (the caller must then end the process). */
+static int shutdown_all(pipeline_t *pl) {
     int64_t deadline = dd_now_ms() + pl->cfg->shutdown_timeout_ms;
-    int64_t left;
+    int64_t step;
 
     dd_pipeline_http_draining(pl->http);
     dd_consumer_stop(pl->cons);
     if (pl->jq)
         dd_queue_close(pl->jq);
+    step = dd_stop_step_deadline(dd_now_ms(), deadline, STEP_JOIN,
+                                 STEP_JOIN + STEP_FLUSH + STEP_CLOSE);
     if (pl->pool)
-        dd_pool_join(pl->pool, deadline);
-    left = deadline - dd_now_ms();
+        dd_pool_join(pl->pool, step);
+    step = dd_stop_step_deadline(dd_now_ms(), deadline, STEP_FLUSH,
+                                 STEP_FLUSH + STEP_CLOSE);
     if (pl->prod &&
-        dd_producer_flush(pl->prod, (int)(left > 0 ? left : 0)) != DD_OK)
+        dd_producer_flush(pl->prod, (int)(step - dd_now_ms())) != DD_OK)
         DD_LOG(DD_LOG_WARN, "pipeline", "flush_timeout",
-               "%zu result(s) not acknowledged within the shutdown timeout; "
-               "their offsets stay uncommitted",
+               "%zu result(s) not acknowledged within their share of the "
+               "shutdown timeout; their offsets stay uncommitted",
                dd_producer_outstanding(pl->prod));
     if (pl->jq)
         dd_queue_drain(pl->jq, destroy_job, NULL);
     dd_pipeline_http_detach(pl->http);
-    dd_consumer_destroy(pl->cons);
+    if (!close_clients(pl, deadline)) {
+        DD_LOG(DD_LOG_WARN, "pipeline", "shutdown_budget_spent",
+               "--shutdown-timeout (%lld ms) spent before the final commit "
+               "and the consumer close finished: exiting without them; "
+               "nothing was committed ahead of undone work, and the group "
+               "drops this member after session.timeout.ms",
+               (long long)pl->cfg->shutdown_timeout_ms);
+        return 0;
+    }
     pl->cons = NULL;
-    dd_producer_destroy(pl->prod);
     pl->prod = NULL;
     dd_pool_destroy(pl->pool);
     pl->pool = NULL;
     dd_queue_destroy(pl->jq);
     dd_offsets_destroy(pl->ot);
-    dd_pipeline_http_stop(pl->http); /* 6. stop HTTP */
+    dd_pipeline_http_stop(pl->http); /* 5. stop HTTP */
     pl->http = NULL;
+    return 1;
+}
+
+/* The end of the run: log the exit status; when the shutdown skipped the
+ * client teardown, end the process here (dd-close is still inside
+ * librdkafka, so returning through exit() is not safe). */
+static int finish(int rc, int complete) {
+    DD_LOG(DD_LOG_INFO, "pipeline", "stopped", "exit status %d", rc);
+    if (!complete)
+        _exit(rc);
+    return rc;
 }
 
 int dd_pipeline_run(const dd_config_t *cfg) {
-    pipeline_t pl = {cfg, NULL, NULL, NULL, NULL, NULL};
-    char errstr[512];
+    pipeline_t pl = {.cfg = cfg};
+    char errstr[512], fatal[320];
     pthread_t sig_thread;
-    int rc = DD_EXIT_OK, sig;
+    int rc = DD_EXIT_OK, sig, complete;
     int replay = cfg->replay_from.kind != DD_REPLAY_NONE;
     dd_consumer_fail_t why;
 
+    pthread_mutex_init(&pl.close_lock, NULL);
+    pthread_cond_init(&pl.close_done_cv, NULL);
+    if (pthread_create(&sig_thread, NULL, signal_main, NULL) != 0) {
+        dd_set_error(errstr, sizeof(errstr), "cannot start dd-signal thread");
+        rc = DD_EXIT_SOFTWARE;
+        goto fail;
+    }
+    pthread_detach(sig_thread);
     if (!replay)
         DD_LOG(DD_LOG_INFO, "pipeline", "starting",
                "dispatchd %s (librdkafka %s): brokers %s, topic %s, group "
@@ -255,50 +372,63 @@ int dd_pipeline_run(const dd_config_t *cfg) {
         goto fail;
     }
     pl.http = dd_pipeline_http_start(cfg, pl.cons, pl.pool, pl.jq, pl.ot,
-                                     errstr, sizeof(errstr));
+                                     cfg->dry_run ? NULL : &pl.delivery, errstr,
+                                     sizeof(errstr));
     if (pl.http == NULL) {
         rc = DD_EXIT_CONFIG;
         goto fail;
     }
     DD_LOG(DD_LOG_INFO, "pipeline", "started", "consuming %s", cfg->topic);
 
-    sig = replay ? dd_pipeline_replay_wait(pl.replay, pl.cons, pl.ot)
-                 : wait_for_signal();
+    if (replay) {
+        sig = dd_pipeline_replay_wait(pl.replay, pl.cons, pl.ot);
+    } else {
+        dd_stop_wait(-1);
+        sig = dd_stop_signal();
+    }
     if (replay && sig == 0) {
         DD_LOG(DD_LOG_INFO, "pipeline", "replay_complete",
                "every partition reached its end and every answer was "
                "delivered: shutting down");
-        shutdown_all(&pl);
-        rc = dd_pipeline_replay_finish(pl.replay, !dd_kafka_is_fatal()) == DD_OK
+        complete = shutdown_all(&pl);
+        rc = dd_pipeline_replay_finish(pl.replay,
+                                       !dd_stop_is_fatal() && complete) == DD_OK
                  ? DD_EXIT_OK
                  : DD_EXIT_SOFTWARE;
         dd_pipeline_replay_destroy(pl.replay);
-        DD_LOG(DD_LOG_INFO, "pipeline", "stopped", "exit status %d", rc);
-        return rc;
+        return finish(dd_stop_exit_status(rc), complete);
     }
-    DD_LOG(DD_LOG_INFO, "pipeline", "shutdown",
-           "signal %d: stopping intake, finishing in-flight work (up to "
-           "%lld ms)",
-           sig, (long long)cfg->shutdown_timeout_ms);
-    if (pthread_create(&sig_thread, NULL, second_signal_main, NULL) == 0)
-        pthread_detach(sig_thread);
-    shutdown_all(&pl);
-    rc = dd_kafka_is_fatal() ? DD_EXIT_SOFTWARE : DD_EXIT_OK;
+    dd_stop_fatal_reason(fatal, sizeof(fatal));
+    if (dd_stop_is_fatal())
+        DD_LOG(DD_LOG_ERROR, "pipeline", "shutdown",
+               "%s: stopping intake, finishing in-flight work (up to %lld "
+               "ms), then exiting %d",
+               fatal, (long long)cfg->shutdown_timeout_ms, DD_EXIT_SOFTWARE);
+    else
+        DD_LOG(DD_LOG_INFO, "pipeline", "shutdown",
+               "signal %d: stopping intake, finishing in-flight work (up to "
+               "%lld ms)",
+               sig, (long long)cfg->shutdown_timeout_ms);
+    complete = shutdown_all(&pl);
+    rc = DD_EXIT_OK;
     if (replay) {
         /* Interrupted: the summary says how far it got. */
         dd_pipeline_replay_finish(pl.replay, 0);
         dd_pipeline_replay_destroy(pl.replay);
-        rc = DD_EXIT_SIGNAL_BASE + sig;
+        rc = DD_EXIT_SIGNAL_BASE + (sig > 0 ? sig : SIGTERM);
     }
-    DD_LOG(DD_LOG_INFO, "pipeline", "stopped", "exit status %d", rc);
-    return rc;
+    /* Whatever else happened, a fatal error seen at any time (also during
+     * the shutdown) makes it 70. */
+    return finish(dd_stop_exit_status(rc), complete);
 
 fail:
     /* A bad replay range is the operator's typo: one line, no log line. */
     if (rc != DD_EXIT_USAGE)
         DD_LOG(DD_LOG_ERROR, "pipeline", "start_failed", "%s", errstr);
     fprintf(stderr, "dispatchd: %s\n", errstr);
-    shutdown_all(&pl);
+    complete = shutdown_all(&pl);
     dd_pipeline_replay_destroy(pl.replay);
+    if (!complete)
+        _exit(rc);
     return rc;
 }

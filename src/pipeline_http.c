@@ -7,9 +7,13 @@
  *   health  the poll loop iterated within DD_HEALTH_POLL_STALL_MS and no
  *           worker sat in one busy state (parsing, redis, producing) longer
  *           than DD_HEALTH_WORKER_STUCK_MS; backoff is waiting, not stuck
- *   ready   no fatal Kafka error, the consumer joined the group (or holds
- *           an assignment), Redis answers and has not lost dispatchd's
- *           state, not stuck, not shutting down
+ *   ready   no fatal Kafka error (stop.h), the consumer joined the group
+ *           (or holds an assignment), Redis answers and has not lost
+ *           dispatchd's state, results get delivered (not none for
+ *           --ready-delivery-timeout while some are outstanding), commits
+ *           succeed (not failing for --ready-commit-timeout), not stuck,
+ *           not shutting down. Every reason is listed in the README's
+ *           monitoring section.
  *   debug   workers, queue, consumer, per-partition tracker state as JSON
  *   admin   POST /admin/redis-state-lost/ack: the operator accepts that
  *           Redis lost dispatchd's state (store.h dd_store_state_ack())
@@ -42,6 +46,7 @@
 #include "kafka_int.h"
 #include "log.h"
 #include "metrics.h"
+#include "stop.h"
 #include "store.h"
 #include "util.h"
 
@@ -57,6 +62,11 @@ struct dd_pipeline_http {
     dd_queue_t *jq;          /* protected by lock */
     dd_offsets_t *ot;        /* protected by lock */
     dd_worker_info_t *winfo; /* cfg->workers entries; dd-http only */
+    const dd_pipeline_delivery_t *delivery; /* NULL in a dry run */
+    /* ready_cb's reason texts (dd-http only, valid until the next call) */
+    char fatal_text[320];
+    char delivery_text[160];
+    char commit_text[160];
 };
 
 /* Why the pipeline is stuck, or "" when it is not; caller holds lock. */
@@ -104,6 +114,8 @@ static size_t ready_cb(void *opaque, const char **reasons, size_t max) {
     dd_pipeline_http_t *ph = opaque;
     char stuck[256];
     size_t n = 0;
+    int64_t now = dd_now_ms(), since, stalled;
+    int failures;
 
 #define ADD(s)                                                                 \
     do {                                                                       \
@@ -112,8 +124,28 @@ static size_t ready_cb(void *opaque, const char **reasons, size_t max) {
     } while (0)
     if (atomic_load(&ph->draining))
         ADD("shutting down");
-    if (dd_kafka_is_fatal())
-        ADD("fatal kafka client error");
+    if (dd_stop_is_fatal()) {
+        /* "fatal kafka client error (consumer|producer): NAME: text" */
+        dd_stop_fatal_reason(ph->fatal_text, sizeof(ph->fatal_text));
+        ADD(ph->fatal_text);
+    }
+    stalled =
+        ph->delivery ? dd_pipeline_delivery_stalled_ms(ph->delivery, now) : 0;
+    if (stalled > ph->cfg->ready_delivery_timeout_ms) {
+        snprintf(ph->delivery_text, sizeof(ph->delivery_text),
+                 "deliveries stalled: no result delivered for %lld s while "
+                 "%lld are outstanding",
+                 (long long)(stalled / 1000),
+                 (long long)atomic_load(&ph->delivery->outstanding));
+        ADD(ph->delivery_text);
+    }
+    failures = dd_kafka_commit_failing(&since);
+    if (failures >= 2 && now - since > ph->cfg->ready_commit_timeout_ms) {
+        snprintf(ph->commit_text, sizeof(ph->commit_text),
+                 "offset commits failing: %d consecutive failures in %lld s",
+                 failures, (long long)((now - since) / 1000));
+        ADD(ph->commit_text);
+    }
     pthread_mutex_lock(&ph->lock);
     if (!ph->detached) {
         if (!dd_consumer_has_joined(ph->cons) &&
@@ -261,10 +293,11 @@ static char *debug_cb(void *opaque) {
     return out;
 }
 
-dd_pipeline_http_t *dd_pipeline_http_start(const dd_config_t *cfg,
-                                           dd_consumer_t *cons, dd_pool_t *pool,
-                                           dd_queue_t *jq, dd_offsets_t *ot,
-                                           char *errstr, size_t errstr_size) {
+dd_pipeline_http_t *
+dd_pipeline_http_start(const dd_config_t *cfg, dd_consumer_t *cons,
+                       dd_pool_t *pool, dd_queue_t *jq, dd_offsets_t *ot,
+                       const dd_pipeline_delivery_t *delivery, char *errstr,
+                       size_t errstr_size) {
     dd_pipeline_http_t *ph = dd_xcalloc(1, sizeof(*ph));
     dd_http_conf_t hc = {0};
     dd_http_sources_t src = {health_cb, ready_cb, debug_cb, NULL, admin_cb};
@@ -275,6 +308,7 @@ dd_pipeline_http_t *dd_pipeline_http_start(const dd_config_t *cfg,
     ph->pool = pool;
     ph->jq = jq;
     ph->ot = ot;
+    ph->delivery = delivery;
     ph->winfo = dd_xcalloc((size_t)cfg->workers, sizeof(*ph->winfo));
     pthread_mutex_init(&ph->lock, NULL);
     if (!cfg->http.enabled) {

@@ -15,6 +15,7 @@
  *   4  job queue       queue.c: jq->lock        none (leaf)
  *   5  producer retry  producer.c: prod->lock   none (leaf)
  *   6  log write       log.c: write_lock        none (leaf)
+ *   7  stop request    stop.c: lock             none (leaf)
  *
  *   1  guards the module handles of the HTTP side: held by dd-http's
  *      callbacks while they read the modules (dd_pool_snapshot() takes 2,
@@ -28,6 +29,8 @@
  *      the remove_if predicate runs under it and must not call out.
  *   5  the retry list only: workers and dd-prod.
  *   6  one write(2) of a log line: any thread.
+ *   7  the stop request (first signal, fatal reason) with the condition
+ *      variable wake: any thread requests, main waits, dd-http reads.
  *
  * So the only nesting is 1 -> 2 and 1 -> 3, and nothing takes 1 while
  * holding another lock. Metrics (metrics.c), the consumer's shared state
@@ -42,7 +45,9 @@
 #ifndef DD_PIPELINE_INT_H
 #define DD_PIPELINE_INT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "consumer.h"
@@ -55,6 +60,28 @@
 #define DD_HEALTH_POLL_STALL_MS   15000 /* poll loop silent this long */
 #define DD_HEALTH_WORKER_STUCK_MS 60000 /* one busy state this long */
 
+/**
+ * Delivery progress, for /readyz: jobs handed to the producer and not yet
+ * acked, and when one was last acked. Written by the job events of
+ * pipeline.c (job_answered on dd-work-N, job_acked on dd-prod), read by
+ * dd-http; atomics only. Lives in the pipeline for the whole run.
+ */
+typedef struct dd_pipeline_delivery {
+    atomic_llong busy_since_ms; /* dd_now_ms() when outstanding left 0 */
+    atomic_llong last_ack_ms;   /* dd_now_ms() of the last acked job */
+    atomic_llong outstanding;   /* answered, not yet acked */
+} dd_pipeline_delivery_t;
+
+/**
+ * @brief How long deliveries have made no progress: 0 when nothing is
+ *        outstanding, else the time since the later of the last ack and
+ *        the moment something became outstanding.
+ * @param d borrowed @param now dd_now_ms()
+ * @locality any thread
+ */
+int64_t dd_pipeline_delivery_stalled_ms(const dd_pipeline_delivery_t *d,
+                                        int64_t now);
+
 /** The HTTP endpoint and the module handles its callbacks read. */
 typedef struct dd_pipeline_http dd_pipeline_http_t;
 
@@ -62,14 +89,17 @@ typedef struct dd_pipeline_http dd_pipeline_http_t;
  * @brief Record the build info metric and, when cfg->http.enabled, start
  *        the HTTP endpoint (dd-http) over the given modules.
  * @param cfg, cons, pool, jq, ot borrowed; must outlive the result
+ * @param delivery borrowed (optional: NULL in a dry run); must outlive the
+ *        result
  * @returns owned object (also when HTTP is disabled), or NULL with errstr
  *          when the endpoint cannot listen
  * @locality main thread, after the consumer started
  */
-dd_pipeline_http_t *dd_pipeline_http_start(const dd_config_t *cfg,
-                                           dd_consumer_t *cons, dd_pool_t *pool,
-                                           dd_queue_t *jq, dd_offsets_t *ot,
-                                           char *errstr, size_t errstr_size);
+dd_pipeline_http_t *
+dd_pipeline_http_start(const dd_config_t *cfg, dd_consumer_t *cons,
+                       dd_pool_t *pool, dd_queue_t *jq, dd_offsets_t *ot,
+                       const dd_pipeline_delivery_t *delivery, char *errstr,
+                       size_t errstr_size);
 
 /**
  * @brief Shutdown began: /readyz answers 503 "shutting down" from now on,
@@ -113,11 +143,13 @@ void dd_pipeline_replay_count(dd_pipeline_replay_t *rp, const dd_job_t *job);
 
 /**
  * @brief Wait until the replay is complete (every partition reached its
- *        end and the tracker has nothing pending) or SIGINT/SIGTERM comes,
- *        drawing the progress meanwhile.
+ *        end and the tracker has nothing pending) or a stop is requested
+ *        (stop.h: SIGINT/SIGTERM or a fatal error), drawing the progress
+ *        meanwhile.
  * @param cons, ot borrowed, after dd_consumer_replay_plan()
- * @returns 0 when complete, else the signal number
- * @locality main thread (the signals are blocked in every thread)
+ * @returns 0 when complete, else the signal number (SIGTERM when a fatal
+ *          error stopped it)
+ * @locality main thread (dd-signal takes the signals)
  */
 int dd_pipeline_replay_wait(dd_pipeline_replay_t *rp, const dd_consumer_t *cons,
                             const dd_offsets_t *ot);

@@ -31,6 +31,7 @@
 
 #include "log.h"
 #include "progress.h"
+#include "stop.h"
 #include "util.h"
 
 #define DD_REPLAY_TICK_MS  200  /* completion check and signal wait */
@@ -205,12 +206,6 @@ static void draw(dd_pipeline_replay_t *rp, int force) {
 
 int dd_pipeline_replay_wait(dd_pipeline_replay_t *rp, const dd_consumer_t *cons,
                             const dd_offsets_t *ot) {
-    sigset_t set;
-    struct timespec tick = {0, DD_REPLAY_TICK_MS * 1000000L};
-
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
     for (;;) {
         int sig;
 
@@ -225,14 +220,13 @@ int dd_pipeline_replay_wait(dd_pipeline_replay_t *rp, const dd_consumer_t *cons,
             return 0;
         }
         draw(rp, 0);
-        sig = sigtimedwait(&set, NULL, &tick);
-        if (sig > 0) {
+        if (dd_stop_wait(DD_REPLAY_TICK_MS)) {
+            /* A signal, or a fatal error (stop.h): interrupted. */
             sample(rp, cons, ot);
             draw(rp, 1);
-            return sig;
+            sig = dd_stop_signal();
+            return sig > 0 ? sig : SIGTERM;
         }
-        if (errno != EAGAIN && errno != EINTR)
-            return SIGTERM; /* cannot wait for signals: stop */
     }
 }
 

@@ -314,6 +314,8 @@ static void handle_error(dd_producer_t *prod, dd_job_t *job,
     uint64_t suppressed = 0;
 
     dd_metrics_inc(DD_C_PRODUCE_ERRORS);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) /* idempotence broken, fenced */
+        dd_kafka_check_fatal(prod->rk, "producer");
     if (cls != DELIVERY_TRANSIENT) {
         /* Due at once: the next attempt is a different record. A job
          * abandoned here is completed on dd-prod, where delivery reports
