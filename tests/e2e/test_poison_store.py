@@ -15,7 +15,7 @@ import time
 from conftest import Topics, seed, wait_for
 from kafka_io import consume_to_end, produce
 from pipeline_checks import header, wait_committed_to_end
-from test_http import HTTP_ENV, http_port, metrics, readyz, samples
+from http_io import HTTP_ENV, http_port, metrics, readyz, samples
 
 COURIERS = 400
 PARCELS = 2000

@@ -16,8 +16,8 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry,
                                    ConfigResource)
 
-from conftest import (MULT, ROOT, committed_offsets, consume_to_end, end_offsets, seed,
-                      wait_for)
+from conftest import MULT, ROOT, seed, wait_for
+from kafka_io import committed_offsets, consume_to_end, end_offsets
 
 BIG_RANDOM = 999_800
 BIG_COMPRESSIBLE = 3_000_000
