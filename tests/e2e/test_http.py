@@ -5,7 +5,6 @@ check /metrics against a known request mix (and its format), /readyz across a
 Redis outage (scripts/stack redis-stop / redis-start), /debug/workers while
 Redis is paused, and that hostile HTTP clients do not stop the pipeline.
 Every wait is for a condition with a deadline."""
-import http.client
 import json
 import os
 import re
@@ -15,51 +14,11 @@ import sys
 import threading
 import time
 
-from conftest import MULT, ROOT, seed, wait_for
+from conftest import ROOT, seed, wait_for
+from http_probe import HTTP_ENV, get, http_port, metrics, readyz, samples
 from kafka_io import consume_to_end, end_offsets, produce_with, producer
 
-HTTP_ENV = {"DISPATCHD_HTTP": "127.0.0.1:0"}
 STACK = os.path.join(ROOT, "scripts", "stack")
-
-
-def http_port(d, timeout=30):
-    """The port dispatchd logged in its http_listening event."""
-    def find():
-        for ev in d.events("http_listening"):
-            m = re.search(r"\(port (\d+)\)", ev.get("msg", ""))
-            if m:
-                return int(m.group(1))
-        assert d.proc.poll() is None, f"dispatchd exited:\n{d.log_text()[-3000:]}"
-        return None
-    return wait_for(find, timeout, "the http_listening log event")
-
-
-def get(port, path, method="GET", timeout=5, headers=None):
-    """(status, headers dict, body str) of one request."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout * MULT)
-    try:
-        c.request(method, path, headers=headers or {})
-        r = c.getresponse()
-        return r.status, dict(r.getheaders()), r.read().decode("utf-8", "replace")
-    finally:
-        c.close()
-
-
-def metrics(port):
-    status, hdrs, body = get(port, "/metrics")
-    assert status == 200
-    assert hdrs["Content-Type"].startswith("text/plain; version=0.0.4")
-    return body
-
-
-def samples(text):
-    """{'name{labels}': value} of every sample line."""
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            series, value = line.rsplit(" ", 1)
-            out[series] = float(value)
-    return out
 
 
 def format_check(text):
@@ -71,14 +30,6 @@ def format_check(text):
 
 def stack(cmd):
     subprocess.run([STACK, cmd], check=True, capture_output=True, text=True, timeout=60)
-
-
-def readyz(port):
-    try:
-        status, _, body = get(port, "/readyz", timeout=2)
-    except OSError:
-        return None, None
-    return status, json.loads(body)
 
 
 def request_record(rid, parcel, ts=None, **kw):

@@ -12,7 +12,8 @@ import http.client
 import json
 import re
 
-from conftest import MULT, consume_to_end, produce, seed, wait_for
+from conftest import MULT, seed, wait_for
+from kafka_io import consume_to_end, produce
 
 HTTP_ENV = {"DISPATCHD_HTTP": "127.0.0.1:0", "DISPATCHD_LOG_FORMAT": "json"}
 LOST_REASON = "redis state lost"
