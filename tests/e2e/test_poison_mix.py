@@ -10,14 +10,16 @@ the wrong type (result, reservation, courier, parcel); invalid fleet data;
 stored results that are garbage or another request's; a cached ETA no
 route can take. Every input offset must be answered exactly once (a result
 or a dead letter) with the answer its kind calls for, the group must commit
-to the end offset, SIGTERM must end dispatchd at once with status 0, and
+to the end offset, SIGTERM must end dispatchd within 5 s with status 0, and
 /metrics must count the dead letters by class as the topic holds them."""
 import hashlib
 import json
 import os
 import signal
+import subprocess
 import time
 
+import jsonschema
 import pytest
 
 from conftest import Topics, seed
@@ -169,9 +171,12 @@ def poison(kind, k, r):
                                              "pickup_lon": str(TOR[1])})
     else:
         assert kind == "eta_poison"
-        # Positions of their own, so both legs are cache keys of their own.
-        pos = (ALEX[0] + 0.02 * (k + 1), ALEX[1])
-        pickup = (TOR[0], TOR[1] - 0.02 * (k + 1))
+        # Positions of their own within a few km (cells of 7 geohash
+        # characters are about 150 m wide), so both legs are cache keys of
+        # their own.
+        j = k // len(KINDS)
+        pos = (ALEX[0] + 0.003 * (j % 50 + 1), ALEX[1] + 0.003 * (j // 50))
+        pickup = (TOR[0] - 0.003 * (j // 50), TOR[1] - 0.003 * (j % 50 + 1))
         courier_hash(r, cid, pos)
         parcel = pid
         parcel_hash(r, pid, pickup, ALEX)
@@ -203,10 +208,13 @@ def headers_named(m, name):
     return [v for k, v in m["headers"] if k == name]
 
 
-def one_header(m, name):
+def one_header(m, name, problems):
+    """The value of a header a dead letter must carry once (the last one,
+    b"" when there is none); a count other than one is a problem."""
     vals = headers_named(m, name)
-    assert len(vals) == 1, f"offset {m.get('src')}: {len(vals)} {name} header(s)"
-    return vals[0]
+    if len(vals) != 1:
+        problems.append(f"offset {m.get('src')}: {len(vals)} {name} header(s): {vals[:3]}")
+    return vals[-1] if vals else b""
 
 
 def check_dead_letter(m, rec, exp, problems):
@@ -214,10 +222,10 @@ def check_dead_letter(m, rec, exp, problems):
     header, original class)."""
     off = m["src"]
     key, value, hdrs = rec
-    cls = one_header(m, "dispatch.error.class").decode()
-    text = one_header(m, "dispatch.error").decode("utf-8", "replace")
+    cls = one_header(m, "dispatch.error.class", problems).decode()
+    text = one_header(m, "dispatch.error", problems).decode("utf-8", "replace")
     for h in ("dispatch.source.topic", "dispatch.source.partition", "dispatch.failed_at"):
-        one_header(m, h)
+        one_header(m, h, problems)
     orig = cls
     if m["key"] != key:
         problems.append(f"offset {off}: key {m['key']!r} != {key!r}")
@@ -225,8 +233,8 @@ def check_dead_letter(m, rec, exp, problems):
         # "... (original class too_large: ...)"
         marker = "(original class "
         orig = text[text.index(marker) + len(marker):].split(":", 1)[0] if marker in text else "?"
-        size = int(one_header(m, "dispatch.original_size"))
-        sha = one_header(m, "dispatch.original_sha256").decode()
+        size = int(one_header(m, "dispatch.original_size", problems) or -1)
+        sha = one_header(m, "dispatch.original_sha256", problems).decode()
         if size != len(value) or sha != hashlib.sha256(value).hexdigest():
             problems.append(f"offset {off}: reduced dead letter names size {size} sha {sha}, "
                             f"the value has {len(value)} bytes")
@@ -263,7 +271,9 @@ def check_dead_letter(m, rec, exp, problems):
 def check_result(res, raw, rec, exp, topic, problems):
     """Checks one result against its record; returns its status/reason."""
     off = res["source"]["offset"]
-    VALIDATOR.validate(res)
+    if exp and exp["kind"] in PARSE_KINDS:
+        problems.append(f"offset {off} ({exp['kind']}): a result for a malformed record: {res}")
+        return "?"
     req = json.loads(rec[1])
     if res["request_id"] != req["request_id"] or raw["key"] != req["parcel_id"].encode():
         problems.append(f"offset {off}: result {res['request_id']} for request "
@@ -278,10 +288,13 @@ def check_result(res, raw, rec, exp, topic, problems):
         if got != ("rejected", exp["reason"]):
             problems.append(f"offset {off} ({exp['kind']}): {got}, expected {exp['reason']}")
     elif exp["kind"] == "eta_poison":
+        # Sane: both legs take time, and no car is slower than 1 m/s on
+        # legs of a few km.
         eta, pickup = res.get("eta_seconds", -1), res.get("pickup_eta_seconds", -1)
-        if got != ("assigned", None) or not 0 < pickup < eta < 86400:
+        dist = res.get("distance_m", 0)
+        if got != ("assigned", None) or not 0 < pickup < eta <= dist < 50000:
             problems.append(f"offset {off} (eta_poison): {got}, eta_seconds {eta}, "
-                            f"pickup_eta_seconds {pickup}")
+                            f"pickup_eta_seconds {pickup}, distance_m {dist}")
     else:
         problems.append(f"offset {off} ({exp['kind']}): a result {got}, expected a dead "
                         f"letter of class {exp['class']}")
@@ -306,13 +319,21 @@ def test_poison_mix(topics, redis_addr, redis_db, dispatchd_factory):
     port = http_port(d)
     d.wait_assigned()
     t0 = time.monotonic()
-    ends = wait_committed_to_end(topics)
+    try:
+        wait_committed_to_end(topics)
+    except AssertionError:
+        pass  # a stall: the figures below say where
     run_s = time.monotonic() - t0
     m = samples(metrics(port))
     t0 = time.monotonic()
     d.signal(signal.SIGTERM)
-    rc = d.wait(timeout=30)
+    try:
+        rc = d.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        rc = None
+        d.kill()
     exit_s = time.monotonic() - t0
+    ends = end_offsets(topics.brokers, topics.requests)
     committed = committed_offsets(topics.brokers, topics.group, topics.requests, 1)
 
     results = consume_to_end(topics.brokers, topics.results)
@@ -323,7 +344,12 @@ def test_poison_mix(topics, redis_addr, redis_db, dispatchd_factory):
     by_class, by_orig = {}, {}
     reduced_small = []
     for raw in results:
-        res = json.loads(raw["value"])
+        try:
+            res = json.loads(raw["value"])
+            VALIDATOR.validate(res)
+        except (ValueError, jsonschema.ValidationError) as e:
+            problems.append(f"a result that is not one: {raw['value'][:80]!r} ({e})")
+            continue
         off = res["source"]["offset"]
         if not 0 <= off < N:
             problems.append(f"a result for offset {off}")
@@ -332,7 +358,8 @@ def test_poison_mix(topics, redis_addr, redis_db, dispatchd_factory):
         what = check_result(res, raw, records[off], poisons.get(off), topics.requests, problems)
         outcome[what] = outcome.get(what, 0) + 1
     for raw in dlq:
-        off = int(one_header(raw, "dispatch.source.offset"))
+        raw["src"] = (headers_named(raw, "dispatch.source.offset") or [b"?"])[-1].decode()
+        off = int(one_header(raw, "dispatch.source.offset", problems) or -1)
         raw["src"] = off
         if not 0 <= off < N:
             problems.append(f"a dead letter for offset {off}")
@@ -342,13 +369,13 @@ def test_poison_mix(topics, redis_addr, redis_db, dispatchd_factory):
         by_class[cls] = by_class.get(cls, 0) + 1
         by_orig[orig] = by_orig.get(orig, 0) + 1
         exp = poisons.get(off)
-        if cls == "record_too_large" and exp and exp.get("size") == "full":
+        if cls == "record_too_large" and exp and exp.get("size") != "reduced":
             reduced_small.append((off, exp["kind"]))
 
     missing = [o for o in range(N) if o not in answers]
     twice = {o: [w for w, _ in a] for o, a in answers.items()
              if len(a) > 1 and not all(w == "result" and v == a[0][1] for w, v in a)}
-    dups = sum(len(a) - 1 for a in answers.values())
+    dups = sum(len(a) - 1 for o, a in answers.items() if o not in twice)
     legs = [(leg, r.get(leg)) for e in poisons.values() for leg in e.get("legs", ())]
     if any(v == ETA_POISON for _, v in legs):
         problems.append(f"poisoned ETA legs left in the cache: {legs}")
@@ -377,18 +404,28 @@ def test_poison_mix(topics, redis_addr, redis_db, dispatchd_factory):
     print(f"  /metrics dlq_total {dict(sorted(got_dlq.items()))}; eta_cache_total"
           f"{{result=\"error\"}} {cache_errors} for {want_cache_errors} poisoned legs")
     print(f"  unanswered {len(missing)}, answered twice {len(twice)}, identical duplicates "
-          f"{dups - len(twice)}; dead_letter_rejected lines {len(rejected_lines)}")
+          f"{dups}; dead_letter_rejected lines {len(rejected_lines)}")
     print(f"  committed {committed} vs end {ends} after {run_s:.1f}s; SIGTERM -> exit {rc} "
           f"in {exit_s:.2f}s")
 
-    assert not missing, f"{len(missing)} offset(s) never answered, e.g. " + \
-        ", ".join(f"{o} ({poisons.get(o, {}).get('kind', 'valid')})" for o in missing[:5])
-    assert not twice, f"answered more than once: {list(twice.items())[:5]}"
-    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:30])
-    assert committed == {0: N} and ends == {0: N}, f"committed {committed}, end {ends}"
-    assert rc == 0, f"exit status {rc}"
-    assert exit_s < 5, f"SIGTERM took {exit_s:.1f}s"
-    assert got_dlq == want_dlq, f"/metrics dlq_total {got_dlq} != dead letters {want_dlq}"
-    assert cache_errors == want_cache_errors, \
-        f"eta_cache_total{{result=\"error\"}} {cache_errors} != {want_cache_errors}"
-    assert not rejected_lines, rejected_lines[:2]
+    # Every problem is collected, so a run shows them all at once.
+    if missing:
+        problems.insert(0, f"{len(missing)} offset(s) never answered: " + ", ".join(
+            f"{o} ({poisons.get(o, {}).get('kind', 'valid')})" for o in missing[:10]))
+    if twice:
+        problems.insert(0, f"answered more than once: {list(twice.items())[:5]}")
+    if committed != {0: N} or ends != {0: N}:
+        at = committed.get(0)
+        problems.append(f"committed {committed}, end {ends} after {run_s:.0f}s; the record "
+                        f"at the committed offset: {poisons.get(at, {}).get('kind', 'valid')}")
+    if rc != 0:
+        problems.append(f"exit status {rc}")
+    if exit_s >= 5:
+        problems.append(f"SIGTERM took {exit_s:.1f}s")
+    if got_dlq != want_dlq:
+        problems.append(f"/metrics dlq_total {got_dlq} != dead letters {want_dlq}")
+    if cache_errors != want_cache_errors:
+        problems.append(f"eta_cache_total{{result=\"error\"}} {cache_errors} != {want_cache_errors}")
+    if rejected_lines:
+        problems.append(f"dead letters given up: {rejected_lines[:2]}")
+    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:40])
