@@ -5,7 +5,6 @@ check /metrics against a known request mix (and its format), /readyz across a
 Redis outage (scripts/stack redis-stop / redis-start), /debug/workers while
 Redis is paused, and that hostile HTTP clients do not stop the pipeline.
 Every wait is for a condition with a deadline."""
-import http.client
 import json
 import os
 import re
@@ -16,7 +15,7 @@ import threading
 import time
 
 from conftest import ROOT, seed, wait_for
-from http_io import HTTP_ENV, get, http_port, metrics, readyz, samples
+from http_probe import HTTP_ENV, get, http_port, metrics, readyz, samples
 from kafka_io import consume_to_end, end_offsets, produce_with, producer
 
 STACK = os.path.join(ROOT, "scripts", "stack")

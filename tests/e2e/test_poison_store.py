@@ -13,9 +13,9 @@ import threading
 import time
 
 from conftest import Topics, seed, wait_for
+from http_probe import HTTP_ENV, http_port, metrics, readyz, samples
 from kafka_io import consume_to_end, produce
 from pipeline_checks import header, wait_committed_to_end
-from http_io import HTTP_ENV, http_port, metrics, readyz, samples
 
 COURIERS = 400
 PARCELS = 2000

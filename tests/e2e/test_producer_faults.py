@@ -13,31 +13,13 @@ import time
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry,
-                                   ConfigResource)
 
 from conftest import MULT, ROOT, seed, wait_for
 from kafka_io import committed_offsets, consume_to_end, end_offsets
+from poison_setup import set_topic_config
 
 BIG_RANDOM = 999_800
 BIG_COMPRESSIBLE = 3_000_000
-
-
-def set_topic_config(brokers, topic, **cfg):
-    """Set topic configs (dots as underscores) and wait until they show."""
-    admin = AdminClient({"bootstrap.servers": brokers})
-    entries = [ConfigEntry(k.replace("_", "."), str(v),
-                           incremental_operation=AlterConfigOpType.SET)
-               for k, v in cfg.items()]
-    res = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=entries)
-    for f in admin.incremental_alter_configs([res]).values():
-        f.result(timeout=30)
-
-    def applied():
-        desc = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)])
-        got = list(desc.values())[0].result(timeout=10)
-        return all(got[k.replace("_", ".")].value == str(v) for k, v in cfg.items())
-    wait_for(applied, 30, f"config of {topic}")
 
 
 def produce_big(brokers, topic, records):

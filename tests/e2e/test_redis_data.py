@@ -13,40 +13,17 @@ import signal
 import jsonschema
 
 from conftest import MULT, wait_for
+from http_probe import http_port
 from kafka_io import committed_offsets, consume_to_end, produce
 from pipeline_checks import VALIDATOR, header, produced, wait_committed_to_end
+from poison_setup import eta_key
 
 ALEX = ("52.521918", "13.413215")  # Alexanderplatz
 TOR = ("52.516275", "13.377704")  # Brandenburger Tor
-BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
-
-
-def cell(lat, lon, precision=7):
-    """The geohash cell of a position, as dispatchd computes it."""
-    lat_r, lon_r = [-90.0, 90.0], [-180.0, 180.0]
-    lat, lon = float(lat), float(lon)
-    out, bits, ch, even = "", 0, 0, True
-    while len(out) < precision:
-        rng, v = (lon_r, lon) if even else (lat_r, lat)
-        mid = (rng[0] + rng[1]) / 2
-        ch <<= 1
-        if v >= mid:
-            ch |= 1
-            rng[0] = mid
-        else:
-            rng[1] = mid
-        even = not even
-        bits += 1
-        if bits == 5:
-            out += BASE32[ch]
-            bits, ch = 0, 0
-    return out
-
-
 # The legs of c-good (at Alexanderplatz) for p-1 (Tor -> Alexanderplatz),
 # by car: 389 s each in the route model (tests/unit/test_dispatch.c).
-LEG1 = f"eta:v1:car:{cell(*ALEX)}:{cell(*TOR)}"
-LEG2 = f"eta:v1:car:{cell(*TOR)}:{cell(*ALEX)}"
+LEG1 = eta_key("car", ALEX, TOR)
+LEG2 = eta_key("car", TOR, ALEX)
 
 OTHER_RESULT = (b'{"request_id":"r-other","status":"rejected","reason":"unknown_courier",'
                 b'"parcel_id":"p-1","courier_id":"c-good","source":{"topic":"t","partition":0,'
@@ -96,17 +73,6 @@ def request(rid, fields):
     req = {"request_id": rid, "parcel_id": "p-1"}
     req.update(fields)
     return json.dumps(req, separators=(",", ":")).encode()
-
-
-def http_port(d):
-    def find():
-        for ev in d.events("http_listening"):
-            m = re.search(r"\(port (\d+)\)", ev.get("msg", ""))
-            if m:
-                return int(m.group(1))
-        assert d.proc.poll() is None, f"dispatchd exited:\n{d.log_text()[-3000:]}"
-        return None
-    return wait_for(find, 30, "the http_listening log event")
 
 
 def metrics(port):

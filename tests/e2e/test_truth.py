@@ -16,7 +16,7 @@ import pytest
 
 from conftest import MULT, ROOT, seed, wait_for
 from kafka_io import end_offsets, produce_with, producer
-from http_io import HTTP_ENV, http_port, readyz
+from http_probe import HTTP_ENV, http_port, readyz
 
 STACK = os.path.join(ROOT, "scripts", "stack")
 EX_SOFTWARE = 70

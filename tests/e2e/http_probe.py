@@ -1,6 +1,9 @@
-"""HTTP helpers of the system tests: find the port dispatchd listens on and
-read /metrics and /readyz. Shared by every test module that talks to the
-HTTP endpoint (no test module imports from another)."""
+# SPDX-License-Identifier: MIT
+"""Talking to a running dispatchd's HTTP endpoint in the system tests: the
+environment that turns it on (an ephemeral port), the port it logged in its
+http_listening event, one request, /metrics as text and as samples, and
+/readyz. Deadlines scale with DD_TEST_TIMEOUT_MULTIPLIER like the fixtures'
+waits."""
 import http.client
 import json
 import re
@@ -51,6 +54,7 @@ def samples(text):
 
 
 def readyz(port):
+    """(status, parsed body) of /readyz, or (None, None) when it does not answer."""
     try:
         status, _, body = get(port, "/readyz", timeout=2)
     except OSError:
