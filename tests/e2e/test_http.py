@@ -5,6 +5,7 @@ check /metrics against a known request mix (and its format), /readyz across a
 Redis outage (scripts/stack redis-stop / redis-start), /debug/workers while
 Redis is paused, and that hostile HTTP clients do not stop the pipeline.
 Every wait is for a condition with a deadline."""
+import http.client
 import json
 import os
 import re
