@@ -191,6 +191,8 @@ void dd_worker_batch_run(dd_worker_batch_t *b, dd_pool_worker_t *w,
     if (m == 0)
         return;
     answered = answer(b, w, st, m);
+    if (answered == 0)
+        return; /* dropped at shutdown: the jobs are gone */
     dd_pool_worker_set_state(w, DD_WORKER_PRODUCING, b->item_job[0],
                              b->reqs[0].request_id, m);
     for (size_t i = 0; i < answered; i++) {
