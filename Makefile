@@ -64,7 +64,7 @@ TEST_HELPER_SRCS := $(wildcard tests/common/*.c)
 TEST_HELPER_OBJS := $(TEST_HELPER_SRCS:tests/common/%.c=$(B)/obj/tests/%.o)
 
 # Unit tests that never create an rd_kafka_t run under TSAN (STYLE.md 10).
-TSAN_EXCLUDE ?= test_consumer test_producer test_pipeline
+TSAN_EXCLUDE ?= test_consumer test_consumer_mock test_producer test_pipeline
 TSAN_UNIT_BINS = $(filter-out $(TSAN_EXCLUDE:%=$(B)/tests/unit/%),$(UNIT_BINS))
 
 # Per-test link lists: tests/unit/deps.mk sets UNIT_DEPS_<test> (module

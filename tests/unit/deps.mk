@@ -11,3 +11,4 @@ UNIT_DEPS_test_config_print = config config_options config_value redis_url
 UNIT_DEPS_test_pool = worker_batch dispatch codec route job queue metrics
 UNIT_FAKES_test_pool = fake_store
 UNIT_DEPS_test_producer = kafka job codec metrics
+UNIT_DEPS_test_consumer_mock = consumer offsets queue job kafka metrics codec
