@@ -210,7 +210,10 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
     if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) != DD_OK)
         return DD_ERR;
     if (r->type == REDIS_REPLY_STRING) {
-        l->ledger = dd_xstrndup(r->str, r->len);
+        /* Binary-safe, like the script's result (store_parse.c). */
+        l->ledger = dd_xmalloc(r->len + 1);
+        memcpy(l->ledger, r->str, r->len);
+        l->ledger[r->len] = '\0';
         l->ledger_len = r->len;
     } else if (r->type != REDIS_REPLY_NIL && !*failed) {
         st->stats.reply_errors++;

@@ -135,7 +135,11 @@ int dd_store_parse_script_reply(const redisReply *r, dd_store_commit_t *cm,
         return -1;
     }
     cm->chosen = (int)idx->integer;
-    cm->result = dd_xstrndup(res->str, res->len);
+    /* Binary-safe: stored bytes may hold a NUL (a foreign writer), and
+     * result_len must be what result holds. */
+    cm->result = dd_xmalloc(res->len + 1);
+    memcpy(cm->result, res->str, res->len);
+    cm->result[res->len] = '\0';
     cm->result_len = res->len;
     return 0;
 }
