@@ -159,8 +159,10 @@ FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_TARGETS := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS   = $(DD_STD) $(DD_WARN) -O1 -g -fno-omit-frame-pointer \
-                -Iinclude -Isrc -MMD -MP $(shell pkg-config --cflags jansson)
+                -Iinclude -Isrc -MMD -MP $(shell pkg-config --cflags jansson hiredis)
 -include tests/fuzz/deps.mk
+# The pkg-config packages a harness links: FUZZ_LIBS_<t>, default jansson.
+fuzz_libs = $(or $(FUZZ_LIBS_$(1)),jansson)
 
 $(FB)/obj/%.o: src/%.c
 	@mkdir -p $(@D)
@@ -169,7 +171,7 @@ $(FB)/obj/%.o: src/%.c
 $(FB)/fuzz_%: tests/fuzz/fuzz_%.c $$(foreach m,$$(FUZZ_DEPS_$$*),$(FB)/obj/$$(m).o)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ \
-	    $(filter %.c %.o,$^) $(shell pkg-config --libs jansson) -lm
+	    $(filter %.c %.o,$^) $(shell pkg-config --libs $(call fuzz_libs,$*)) -lm
 
 fuzz-bins: $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
 
