@@ -39,9 +39,11 @@
 #define SENDERS  2
 
 /* 1 while the producer's retry path can deadlock on a full local queue
- * (issue 8, section 4): the tiny-queue test then reports the deadlock and
- * skips instead of failing. Set to 0 once the fix is in, so any deadlock
- * fails the test. */
+ * (issue 8, section 4): the tiny-queue test is then skipped, unless
+ * DD_TEST_KNOWN_BUGS=1 is set, in which case it reproduces the deadlock,
+ * reports it, abandons the stuck producer (its teardown would race with
+ * the senders it releases) and skips. Set to 0 once the fix is in, so the
+ * test always runs and any deadlock fails it. */
 #define KNOWN_RETRY_DEADLOCK 1
 #define DEADLOCK_WAIT_MS     5000 /* no progress for this long: deadlock */
 
@@ -63,6 +65,7 @@ typedef struct fixture {
     pthread_t senders[SENDERS];
     int nsenders;
     int njobs;
+    int abandoned; /* a deadlocked producer left as it is (see above) */
 } fixture_t;
 
 static char topic[] = "dispatch.requests";
@@ -147,6 +150,8 @@ static int setup(void **state) {
 static int teardown(void **state) {
     fixture_t *f = *state;
 
+    if (f->abandoned)
+        return 0; /* its threads are stuck in it; the process ends soon */
     /* Stops a producer still retrying, which releases blocked senders. */
     dd_producer_destroy(f->prod);
     for (int i = 0; i < f->nsenders; i++)
@@ -282,12 +287,9 @@ static void test_producer_tiny_local_queue_does_not_deadlock(void **state) {
 
     int progressed;
 
-    /* Under valgrind (scripts/run-tests' DD_TEST_WRAPPER) the deadlocked
-     * run's teardown would race with the blocked senders it releases. */
-    if (KNOWN_RETRY_DEADLOCK && getenv("DD_TEST_WRAPPER") != NULL) {
-        print_message("KNOWN BUG: producer retry path deadlock; not run "
-                      "under %s\n",
-                      getenv("DD_TEST_WRAPPER"));
+    if (KNOWN_RETRY_DEADLOCK && getenv("DD_TEST_KNOWN_BUGS") == NULL) {
+        print_message("KNOWN BUG: the producer's retry path deadlocks on a "
+                      "full local queue; DD_TEST_KNOWN_BUGS=1 reproduces it\n");
         skip();
     }
     add_prop(f, "message.timeout.ms", "300");
@@ -309,6 +311,7 @@ static void test_producer_tiny_local_queue_does_not_deadlock(void **state) {
                       "on a full local queue (%llu errors, %d of %d acked)\n",
                       (unsigned long long)dd_metrics_get(DD_C_PRODUCE_ERRORS),
                       acked_n, n);
+        f->abandoned = 1;
         skip();
     }
     assert_true(progressed);
