@@ -6,9 +6,19 @@
  * existing result wins; else the first candidate whose reservation is free
  * or already this request's is reserved and its JSON stored; else the
  * fallback is stored.
+ *
+ * DESIGN: the data (string keys, couriers and parcels with their stored
+ * field strings), the poisoned keys, the failure controls and the counters
+ * live in a "server" (struct fake_redis) that several stores may share, as
+ * worker threads share one Redis: fake_store_share() makes every later
+ * dd_store_new() (a pool's workers) connect to the same server. One mutex
+ * per server serialises every store.h call and every control; it is a leaf
+ * (nothing else is locked while it is held). The server is reference
+ * counted by its stores and freed with the last one.
  */
 #include "fake_store.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,66 +46,99 @@ typedef struct parcel {
     struct parcel *next;
 } parcel_t;
 
-struct dd_store {
-    dd_store_conf_t conf; /* TTLs only; strings not kept */
+/* One fake Redis server, shared by the stores connected to it. */
+typedef struct fake_redis {
+    pthread_mutex_t lock; /* everything below; a leaf */
+    int refs;             /* stores connected */
     kv_t *kvs;
     courier_t *couriers;
     parcel_t *parcels;
+    kv_t *bad; /* poisoned keys: val = error text, ttl = 1 transient */
     int rt[FAKE_STORE_NCALLS];
-    int fail_in; /* fail when it reaches 1; 0 = disarmed */
-    int down;
+    int fail_in;    /* fail when it reaches 1; 0 = disarmed */
+    int fail_next;  /* round trips left to fail in a row */
+    int down;       /* every round trip fails */
+    int backoff_ms; /* dd_store_backoff_ms() after a failure */
     int fail_puts;
     int fail_gets;
-    kv_t *bad; /* poisoned keys: val = error text, ttl = 1 transient */
     dd_store_stats_t stats;
+} fake_redis_t;
+
+struct dd_store {
+    dd_store_conf_t conf; /* TTLs only; strings not kept */
+    fake_redis_t *srv;    /* shared, reference counted */
+    int failed;           /* the last round trip of this store failed */
 };
 
-static kv_t *kv_find(const dd_store_t *st, const char *key) {
-    for (kv_t *e = st->kvs; e != NULL; e = e->next)
+/* The server dd_store_new() connects to (fake_store_share()). */
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static fake_redis_t *shared_srv; /* protected by shared_lock */
+
+static fake_redis_t *srv_lock(const dd_store_t *st) {
+    pthread_mutex_lock(&st->srv->lock);
+    return st->srv;
+}
+
+static void srv_unlock(const dd_store_t *st) {
+    pthread_mutex_unlock(&st->srv->lock);
+}
+
+static kv_t *kv_find(const fake_redis_t *r, const char *key) {
+    for (kv_t *e = r->kvs; e != NULL; e = e->next)
         if (strcmp(e->key, key) == 0)
             return e;
     return NULL;
 }
 
-static void kv_set(dd_store_t *st, const char *key, const char *val, int ttl) {
-    kv_t *e = kv_find(st, key);
+static void kv_set(fake_redis_t *r, const char *key, const char *val, int ttl) {
+    kv_t *e = kv_find(r, key);
 
     if (e == NULL) {
         e = dd_xcalloc(1, sizeof(*e));
         e->key = dd_xstrdup(key);
-        e->next = st->kvs;
-        st->kvs = e;
+        e->next = r->kvs;
+        r->kvs = e;
     }
     dd_free(e->val);
     e->val = dd_xstrdup(val);
     e->ttl = ttl;
 }
 
-static const char *kv_get2(const dd_store_t *st, const char *kind,
+static const char *kv_get2(const fake_redis_t *r, const char *kind,
                            const char *id) {
     char key[512];
     const kv_t *e;
 
     snprintf(key, sizeof(key), "%s%s", kind, id);
-    e = kv_find(st, key);
+    e = kv_find(r, key);
     return e ? e->val : NULL;
 }
 
-static void kv_set2(dd_store_t *st, const char *kind, const char *id,
+static void kv_set2(fake_redis_t *r, const char *kind, const char *id,
                     const char *val, int ttl) {
     char key[512];
 
     snprintf(key, sizeof(key), "%s%s", kind, id);
-    kv_set(st, key, val, ttl);
+    kv_set(r, key, val, ttl);
+}
+
+static void kv_free_list(kv_t *e) {
+    while (e != NULL) {
+        kv_t *next = e->next;
+        dd_free(e->key);
+        dd_free(e->val);
+        dd_free(e);
+        e = next;
+    }
 }
 
 /* The poisoned entry of kind + id, or NULL. */
-static const kv_t *bad_find(const dd_store_t *st, const char *kind,
+static const kv_t *bad_find(const fake_redis_t *r, const char *kind,
                             const char *id) {
     char key[512];
 
     snprintf(key, sizeof(key), "%s%s", kind, id);
-    for (const kv_t *e = st->bad; e != NULL; e = e->next)
+    for (const kv_t *e = r->bad; e != NULL; e = e->next)
         if (strcmp(e->key, key) == 0)
             return e;
     return NULL;
@@ -103,10 +146,10 @@ static const kv_t *bad_find(const dd_store_t *st, const char *kind,
 
 /* Checks one key of a call: a transient poison fails the whole call
  * (*transient, errstr); a data poison is written to text once (*data). */
-static void bad_check(const dd_store_t *st, const char *cmd, const char *kind,
+static void bad_check(const fake_redis_t *r, const char *cmd, const char *kind,
                       const char *id, int *transient, int *data, char *text,
                       size_t text_size, char *errstr, size_t errstr_size) {
-    const kv_t *e = bad_find(st, kind, id);
+    const kv_t *e = bad_find(r, kind, id);
 
     if (e == NULL)
         return;
@@ -121,22 +164,58 @@ static void bad_check(const dd_store_t *st, const char *cmd, const char *kind,
     }
 }
 
-/* One round trip of a call type; DD_ERR when a failure is due. */
-static int round_trip(dd_store_t *st, fake_store_call_t call, char *errstr,
-                      size_t errstr_size) {
-    st->rt[call]++;
-    st->stats.round_trips++;
-    if (st->down) {
-        st->stats.io_errors++;
-        dd_set_error(errstr, errstr_size, "fake redis: down");
-        return DD_ERR;
+/* One round trip of a call type; DD_ERR (with no effect) when a failure is
+ * due. Failures that concern the connection are decided here; a fault of
+ * one key (a poisoned key, see bad_check()) belongs where the calls below
+ * read or write that key. */
+static int round_trip(dd_store_t *st, fake_redis_t *r, fake_store_call_t call,
+                      char *errstr, size_t errstr_size) {
+    const char *why = NULL;
+
+    r->rt[call]++;
+    r->stats.round_trips++;
+    if (r->down)
+        why = "fake redis: down";
+    else if (r->fail_next > 0 && r->fail_next-- > 0)
+        why = "fake redis: injected failure";
+    else if (r->fail_in > 0 && --r->fail_in == 0)
+        why = "fake redis: injected failure";
+    st->failed = why != NULL;
+    if (why == NULL)
+        return DD_OK;
+    r->stats.io_errors++;
+    dd_set_error(errstr, errstr_size, "%s", why);
+    return DD_ERR;
+}
+
+static fake_redis_t *srv_new(void) {
+    fake_redis_t *r = dd_xcalloc(1, sizeof(*r));
+
+    pthread_mutex_init(&r->lock, NULL);
+    return r;
+}
+
+static void srv_free(fake_redis_t *r) {
+    kv_free_list(r->kvs);
+    kv_free_list(r->bad);
+    while (r->couriers != NULL) {
+        courier_t *c = r->couriers;
+        r->couriers = c->next;
+        dd_free(c->id);
+        for (int i = 0; i < 4; i++)
+            dd_free(c->f[i]);
+        dd_free(c);
     }
-    if (st->fail_in > 0 && --st->fail_in == 0) {
-        st->stats.io_errors++;
-        dd_set_error(errstr, errstr_size, "fake redis: injected failure");
-        return DD_ERR;
+    while (r->parcels != NULL) {
+        parcel_t *p = r->parcels;
+        r->parcels = p->next;
+        dd_free(p->id);
+        for (int i = 0; i < 4; i++)
+            dd_free(p->f[i]);
+        dd_free(p);
     }
-    return DD_OK;
+    pthread_mutex_destroy(&r->lock);
+    dd_free(r);
 }
 
 /*----- store.h -----*/
@@ -154,56 +233,50 @@ dd_store_t *dd_store_new(const dd_store_conf_t *conf, char *errstr,
     st->conf.eta_ttl_s = conf->eta_ttl_s;
     st->conf.reservation_ttl_s = conf->reservation_ttl_s;
     st->conf.idempotency_ttl_s = conf->idempotency_ttl_s;
+    pthread_mutex_lock(&shared_lock);
+    st->srv = shared_srv != NULL ? shared_srv : srv_new();
+    pthread_mutex_lock(&st->srv->lock);
+    st->srv->refs++;
+    pthread_mutex_unlock(&st->srv->lock);
+    pthread_mutex_unlock(&shared_lock);
     return st;
 }
 
 void dd_store_destroy(dd_store_t *st) {
+    int last;
+
     if (st == NULL)
         return;
-    while (st->kvs != NULL) {
-        kv_t *e = st->kvs;
-        st->kvs = e->next;
-        dd_free(e->key);
-        dd_free(e->val);
-        dd_free(e);
-    }
-    while (st->bad != NULL) {
-        kv_t *e = st->bad;
-        st->bad = e->next;
-        dd_free(e->key);
-        dd_free(e->val);
-        dd_free(e);
-    }
-    while (st->couriers != NULL) {
-        courier_t *c = st->couriers;
-        st->couriers = c->next;
-        dd_free(c->id);
-        for (int i = 0; i < 4; i++)
-            dd_free(c->f[i]);
-        dd_free(c);
-    }
-    while (st->parcels != NULL) {
-        parcel_t *p = st->parcels;
-        st->parcels = p->next;
-        dd_free(p->id);
-        for (int i = 0; i < 4; i++)
-            dd_free(p->f[i]);
-        dd_free(p);
-    }
+    pthread_mutex_lock(&shared_lock);
+    last = --srv_lock(st)->refs == 0;
+    srv_unlock(st);
+    if (last && shared_srv == st->srv)
+        shared_srv = NULL;
+    pthread_mutex_unlock(&shared_lock);
+    if (last)
+        srv_free(st->srv);
     dd_free(st);
 }
 
 int dd_store_ping(dd_store_t *st, char *errstr, size_t errstr_size) {
-    return round_trip(st, FAKE_STORE_PING, errstr, errstr_size);
+    fake_redis_t *r = srv_lock(st);
+    int rc = round_trip(st, r, FAKE_STORE_PING, errstr, errstr_size);
+
+    srv_unlock(st);
+    return rc;
 }
 
 int dd_store_backoff_ms(dd_store_t *st) {
-    (void)st;
-    return 0;
+    int ms = st->failed ? srv_lock(st)->backoff_ms : 0;
+
+    if (st->failed)
+        srv_unlock(st);
+    return ms;
 }
 
 void dd_store_get_stats(const dd_store_t *st, dd_store_stats_t *out) {
-    *out = st->stats;
+    *out = srv_lock(st)->stats;
+    srv_unlock(st);
 }
 
 void dd_store_load_clear(dd_store_load_t *load) {
@@ -215,15 +288,15 @@ void dd_store_load_clear(dd_store_load_t *load) {
     load->error[0] = '\0';
 }
 
-static const courier_t *find_courier(const dd_store_t *st, const char *id) {
-    for (const courier_t *c = st->couriers; c != NULL; c = c->next)
+static courier_t *find_courier(const fake_redis_t *r, const char *id) {
+    for (courier_t *c = r->couriers; c != NULL; c = c->next)
         if (strcmp(c->id, id) == 0)
             return c;
     return NULL;
 }
 
-static const parcel_t *find_parcel(const dd_store_t *st, const char *id) {
-    for (const parcel_t *p = st->parcels; p != NULL; p = p->next)
+static parcel_t *find_parcel(const fake_redis_t *r, const char *id) {
+    for (parcel_t *p = r->parcels; p != NULL; p = p->next)
         if (strcmp(p->id, id) == 0)
             return p;
     return NULL;
@@ -237,9 +310,68 @@ static void to_fields(char *const v[4], dd_store_field_t f[4]) {
     }
 }
 
+/* Checks the keys of every load for poison; 1 when a transient one fails
+ * the whole call (errstr set). */
+static int load_poisoned(const fake_redis_t *r, dd_store_load_t *loads,
+                         size_t n, char *errstr, size_t errstr_size) {
+    int transient = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        dd_store_load_t *l = &loads[i];
+        bad_check(r, "GET", "result:", l->request_id, &transient,
+                  &l->data_error, l->error, sizeof(l->error), errstr,
+                  errstr_size);
+        if (l->parcel_id != NULL)
+            bad_check(r, "HMGET", "parcel:", l->parcel_id, &transient,
+                      &l->data_error, l->error, sizeof(l->error), errstr,
+                      errstr_size);
+        for (size_t j = 0; j < l->ncouriers; j++)
+            bad_check(r, "HMGET", "courier:", l->courier_ids[j], &transient,
+                      &l->data_error, l->error, sizeof(l->error), errstr,
+                      errstr_size);
+    }
+    return transient;
+}
+
+static void load_one(fake_redis_t *r, dd_store_load_t *l) {
+    const char *led = kv_get2(r, "result:", l->request_id);
+
+    r->stats.commands++;
+    if (l->data_error) {
+        r->stats.data_errors++;
+        for (size_t j = 0; j < l->ncouriers; j++)
+            memset(&l->couriers[j], 0, sizeof(l->couriers[j]));
+        return;
+    }
+    if (led != NULL) {
+        l->ledger = dd_xstrdup(led);
+        l->ledger_len = strlen(led);
+    }
+    if (l->parcel_id != NULL) {
+        const parcel_t *p = find_parcel(r, l->parcel_id);
+        r->stats.commands++;
+        if (p != NULL) {
+            dd_store_field_t f[4];
+            to_fields(p->f, f);
+            dd_store_parse_parcel_fields(f, &l->parcel);
+        }
+    }
+    for (size_t j = 0; j < l->ncouriers; j++) {
+        const courier_t *c = find_courier(r, l->courier_ids[j]);
+        dd_store_courier_t *co = &l->couriers[j];
+        r->stats.commands++;
+        memset(co, 0, sizeof(*co));
+        if (c != NULL) {
+            dd_store_field_t f[4];
+            to_fields(c->f, f);
+            dd_store_parse_courier_fields(f, co);
+        }
+    }
+}
+
 int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
                   char *errstr, size_t errstr_size) {
-    int transient = 0;
+    fake_redis_t *r;
 
     for (size_t i = 0; i < n; i++) {
         dd_store_load_t *l = &loads[i];
@@ -251,91 +383,55 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
     }
     if (n == 0)
         return DD_OK;
-    if (round_trip(st, FAKE_STORE_LOAD, errstr, errstr_size) != DD_OK)
+    r = srv_lock(st);
+    if (round_trip(st, r, FAKE_STORE_LOAD, errstr, errstr_size) != DD_OK) {
+        srv_unlock(st);
         return DD_ERR;
-    for (size_t i = 0; i < n; i++) {
-        dd_store_load_t *l = &loads[i];
-        bad_check(st, "GET", "result:", l->request_id, &transient,
-                  &l->data_error, l->error, sizeof(l->error), errstr,
-                  errstr_size);
-        if (l->parcel_id != NULL)
-            bad_check(st, "HMGET", "parcel:", l->parcel_id, &transient,
-                      &l->data_error, l->error, sizeof(l->error), errstr,
-                      errstr_size);
-        for (size_t j = 0; j < l->ncouriers; j++)
-            bad_check(st, "HMGET", "courier:", l->courier_ids[j], &transient,
-                      &l->data_error, l->error, sizeof(l->error), errstr,
-                      errstr_size);
     }
-    if (transient) {
+    if (load_poisoned(r, loads, n, errstr, errstr_size)) {
         for (size_t i = 0; i < n; i++)
             dd_store_load_clear(&loads[i]);
-        st->stats.reply_errors++;
+        r->stats.reply_errors++;
+        srv_unlock(st);
         return DD_ERR;
     }
-    for (size_t i = 0; i < n; i++) {
-        dd_store_load_t *l = &loads[i];
-        const char *led = kv_get2(st, "result:", l->request_id);
-        st->stats.commands++;
-        if (l->data_error) {
-            st->stats.data_errors++;
-            for (size_t j = 0; j < l->ncouriers; j++)
-                memset(&l->couriers[j], 0, sizeof(l->couriers[j]));
-            continue;
-        }
-        if (led != NULL) {
-            l->ledger = dd_xstrdup(led);
-            l->ledger_len = strlen(led);
-        }
-        if (l->parcel_id != NULL) {
-            const parcel_t *p = find_parcel(st, l->parcel_id);
-            st->stats.commands++;
-            if (p != NULL) {
-                dd_store_field_t f[4];
-                to_fields(p->f, f);
-                dd_store_parse_parcel_fields(f, &l->parcel);
-            }
-        }
-        for (size_t j = 0; j < l->ncouriers; j++) {
-            const courier_t *c = find_courier(st, l->courier_ids[j]);
-            dd_store_courier_t *co = &l->couriers[j];
-            st->stats.commands++;
-            memset(co, 0, sizeof(*co));
-            if (c != NULL) {
-                dd_store_field_t f[4];
-                to_fields(c->f, f);
-                dd_store_parse_courier_fields(f, co);
-            }
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        load_one(r, &loads[i]);
+    srv_unlock(st);
     return DD_OK;
 }
 
 int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
                      int64_t *secs_out, char *errstr, size_t errstr_size) {
+    fake_redis_t *r;
+
     if (n == 0)
         return DD_OK;
-    if (round_trip(st, FAKE_STORE_ETA_GET, errstr, errstr_size) != DD_OK)
+    r = srv_lock(st);
+    if (round_trip(st, r, FAKE_STORE_ETA_GET, errstr, errstr_size) != DD_OK) {
+        srv_unlock(st);
         return DD_ERR;
+    }
     for (size_t i = 0; i < n; i++) {
-        const kv_t *e = kv_find(st, keys[i]);
+        const kv_t *e = kv_find(r, keys[i]);
         long long v;
         int used = 0;
 
-        st->stats.commands++;
-        if (!st->fail_gets && e == NULL) {
+        r->stats.commands++;
+        if (!r->fail_gets && e == NULL) {
             secs_out[i] = DD_STORE_ETA_MISS;
-            st->stats.eta_misses++;
-        } else if (!st->fail_gets && sscanf(e->val, "%lld%n", &v, &used) == 1 &&
+            r->stats.eta_misses++;
+        } else if (!r->fail_gets && sscanf(e->val, "%lld%n", &v, &used) == 1 &&
                    v >= 0 && e->val[used] == '\0') {
             secs_out[i] = v;
-            st->stats.eta_hits++;
+            r->stats.eta_hits++;
         } else {
             /* Injected error, or a value the store did not write. */
             secs_out[i] = DD_STORE_ETA_ERROR;
-            st->stats.eta_errors++;
+            r->stats.eta_errors++;
         }
     }
+    srv_unlock(st);
     return DD_OK;
 }
 
@@ -349,8 +445,9 @@ void dd_store_commit_clear(dd_store_commit_t *commit) {
 }
 
 /* The reserve-and-record script. */
-static void run_script(dd_store_t *st, dd_store_commit_t *cm) {
-    const char *existing = kv_get2(st, "result:", cm->request_id);
+static void run_script(const dd_store_t *st, fake_redis_t *r,
+                       dd_store_commit_t *cm) {
+    const char *existing = kv_get2(r, "result:", cm->request_id);
     const char *res = cm->fallback_json;
 
     if (existing != NULL) {
@@ -361,9 +458,9 @@ static void run_script(dd_store_t *st, dd_store_commit_t *cm) {
     }
     cm->chosen = DD_STORE_COMMIT_FALLBACK;
     for (size_t j = 0; j < cm->ncandidates; j++) {
-        const char *cur = kv_get2(st, "reservation:", cm->candidate_ids[j]);
+        const char *cur = kv_get2(r, "reservation:", cm->candidate_ids[j]);
         if (cur == NULL)
-            kv_set2(st, "reservation:", cm->candidate_ids[j], cm->request_id,
+            kv_set2(r, "reservation:", cm->candidate_ids[j], cm->request_id,
                     st->conf.reservation_ttl_s);
         if (cur == NULL || strcmp(cur, cm->request_id) == 0) {
             cm->chosen = (int)j;
@@ -371,15 +468,35 @@ static void run_script(dd_store_t *st, dd_store_commit_t *cm) {
             break;
         }
     }
-    kv_set2(st, "result:", cm->request_id, res, st->conf.idempotency_ttl_s);
+    kv_set2(r, "result:", cm->request_id, res, st->conf.idempotency_ttl_s);
     cm->result = dd_xstrdup(res);
     cm->result_len = strlen(res);
+}
+
+/* Checks the keys of every commit for poison; 1 when a transient one fails
+ * the whole call (errstr set). */
+static int commit_poisoned(const fake_redis_t *r, dd_store_commit_t *commits,
+                           size_t n, char *errstr, size_t errstr_size) {
+    int transient = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        dd_store_commit_t *cm = &commits[i];
+        bad_check(r, "EVALSHA", "result:", cm->request_id, &transient,
+                  &cm->data_error, cm->error, sizeof(cm->error), errstr,
+                  errstr_size);
+        for (size_t j = 0; j < cm->ncandidates; j++)
+            bad_check(r, "EVALSHA", "reservation:", cm->candidate_ids[j],
+                      &transient, &cm->data_error, cm->error, sizeof(cm->error),
+                      errstr, errstr_size);
+    }
+    return transient;
 }
 
 int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
                     dd_store_commit_t *commits, size_t n, int *eta_put_errors,
                     char *errstr, size_t errstr_size) {
-    int put_errors = 0, transient = 0;
+    int put_errors = 0;
+    fake_redis_t *r;
 
     for (size_t i = 0; i < n; i++) {
         commits[i].result = NULL;
@@ -394,44 +511,39 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
         *eta_put_errors = 0;
     if (nputs == 0 && n == 0)
         return DD_OK;
-    if (round_trip(st, FAKE_STORE_COMMIT, errstr, errstr_size) != DD_OK)
+    r = srv_lock(st);
+    if (round_trip(st, r, FAKE_STORE_COMMIT, errstr, errstr_size) != DD_OK) {
+        srv_unlock(st);
         return DD_ERR;
-    for (size_t i = 0; i < n; i++) {
-        dd_store_commit_t *cm = &commits[i];
-        bad_check(st, "EVALSHA", "result:", cm->request_id, &transient,
-                  &cm->data_error, cm->error, sizeof(cm->error), errstr,
-                  errstr_size);
-        for (size_t j = 0; j < cm->ncandidates; j++)
-            bad_check(st, "EVALSHA", "reservation:", cm->candidate_ids[j],
-                      &transient, &cm->data_error, cm->error, sizeof(cm->error),
-                      errstr, errstr_size);
     }
-    if (transient) {
+    if (commit_poisoned(r, commits, n, errstr, errstr_size)) {
         for (size_t i = 0; i < n; i++)
             dd_store_commit_clear(&commits[i]);
-        st->stats.reply_errors++;
+        r->stats.reply_errors++;
+        srv_unlock(st);
         return DD_ERR;
     }
     for (size_t i = 0; i < nputs; i++) {
         char secs[24];
-        st->stats.commands++;
-        if (st->fail_puts) {
+        r->stats.commands++;
+        if (r->fail_puts) {
             puts[i].error = 1;
             put_errors++;
             continue;
         }
         snprintf(secs, sizeof(secs), "%lld", (long long)puts[i].secs);
-        kv_set(st, puts[i].key, secs, st->conf.eta_ttl_s);
+        kv_set(r, puts[i].key, secs, st->conf.eta_ttl_s);
     }
     for (size_t i = 0; i < n; i++) {
-        st->stats.commands++;
+        r->stats.commands++;
         if (commits[i].data_error) {
-            st->stats.data_errors++;
+            r->stats.data_errors++;
             continue;
         }
-        run_script(st, &commits[i]);
+        run_script(st, r, &commits[i]);
     }
-    st->stats.eta_errors += (uint64_t)put_errors;
+    r->stats.eta_errors += (uint64_t)put_errors;
+    srv_unlock(st);
     if (eta_put_errors != NULL)
         *eta_put_errors = put_errors;
     return DD_OK;
@@ -451,6 +563,12 @@ dd_store_t *fake_store_new(void) {
     return dd_store_new(&conf, NULL, 0);
 }
 
+void fake_store_share(dd_store_t *st) {
+    pthread_mutex_lock(&shared_lock);
+    shared_srv = st != NULL ? st->srv : NULL;
+    pthread_mutex_unlock(&shared_lock);
+}
+
 /* Replaces four stored fields by copies of v (NULL: absent). */
 static void set_fields(char *f[4], const char *const v[4]) {
     for (int i = 0; i < 4; i++) {
@@ -463,15 +581,17 @@ void fake_store_add_courier_fields(dd_store_t *st, const char *id,
                                    const char *lat, const char *lon,
                                    const char *vehicle, const char *status) {
     const char *v[4] = {lat, lon, vehicle, status};
-    courier_t *c = (courier_t *)find_courier(st, id);
+    fake_redis_t *r = srv_lock(st);
+    courier_t *c = find_courier(r, id);
 
     if (c == NULL) {
         c = dd_xcalloc(1, sizeof(*c));
         c->id = dd_xstrdup(id);
-        c->next = st->couriers;
-        st->couriers = c;
+        c->next = r->couriers;
+        r->couriers = c;
     }
     set_fields(c->f, v);
+    srv_unlock(st);
 }
 
 void fake_store_add_courier(dd_store_t *st, const char *id, double lat,
@@ -491,15 +611,17 @@ void fake_store_add_parcel_fields(dd_store_t *st, const char *id,
                                   const char *dropoff_lat,
                                   const char *dropoff_lon) {
     const char *v[4] = {pickup_lat, pickup_lon, dropoff_lat, dropoff_lon};
-    parcel_t *p = (parcel_t *)find_parcel(st, id);
+    fake_redis_t *r = srv_lock(st);
+    parcel_t *p = find_parcel(r, id);
 
     if (p == NULL) {
         p = dd_xcalloc(1, sizeof(*p));
         p->id = dd_xstrdup(id);
-        p->next = st->parcels;
-        st->parcels = p;
+        p->next = r->parcels;
+        r->parcels = p;
     }
     set_fields(p->f, v);
+    srv_unlock(st);
 }
 
 void fake_store_add_parcel(dd_store_t *st, const char *id, double pickup_lat,
@@ -515,76 +637,112 @@ void fake_store_add_parcel(dd_store_t *st, const char *id, double pickup_lat,
 }
 
 void fake_store_set(dd_store_t *st, const char *key, const char *value) {
-    kv_set(st, key, value, -1);
+    kv_set(srv_lock(st), key, value, -1);
+    srv_unlock(st);
 }
 
 const char *fake_store_get(const dd_store_t *st, const char *key) {
-    const kv_t *e = kv_find(st, key);
+    const kv_t *e = kv_find(srv_lock(st), key);
+
+    srv_unlock(st);
     return e ? e->val : NULL;
 }
 
 int fake_store_ttl(const dd_store_t *st, const char *key) {
-    const kv_t *e = kv_find(st, key);
-    return e ? e->ttl : -1;
+    const kv_t *e = kv_find(srv_lock(st), key);
+    int ttl = e ? e->ttl : -1;
+
+    srv_unlock(st);
+    return ttl;
 }
 
 size_t fake_store_count(const dd_store_t *st, const char *prefix) {
     size_t n = 0, len = strlen(prefix);
 
-    for (const kv_t *e = st->kvs; e != NULL; e = e->next)
+    for (const kv_t *e = srv_lock(st)->kvs; e != NULL; e = e->next)
         if (strncmp(e->key, prefix, len) == 0)
             n++;
+    srv_unlock(st);
     return n;
 }
 
 const char *fake_store_reservation(const dd_store_t *st,
                                    const char *courier_id) {
-    return kv_get2(st, "reservation:", courier_id);
+    const char *v = kv_get2(srv_lock(st), "reservation:", courier_id);
+
+    srv_unlock(st);
+    return v;
 }
 
 const char *fake_store_ledger(const dd_store_t *st, const char *request_id) {
-    return kv_get2(st, "result:", request_id);
+    const char *v = kv_get2(srv_lock(st), "result:", request_id);
+
+    srv_unlock(st);
+    return v;
 }
 
 int fake_store_round_trips(const dd_store_t *st, fake_store_call_t call) {
-    return st->rt[call];
+    int n = srv_lock(st)->rt[call];
+
+    srv_unlock(st);
+    return n;
 }
 
 int fake_store_total_round_trips(const dd_store_t *st) {
+    const fake_redis_t *r = srv_lock(st);
     int n = 0;
 
     for (int i = 0; i < FAKE_STORE_NCALLS; i++)
-        n += st->rt[i];
+        n += r->rt[i];
+    srv_unlock(st);
     return n;
 }
 
 void fake_store_reset_counts(dd_store_t *st) {
-    memset(st->rt, 0, sizeof(st->rt));
+    memset(srv_lock(st)->rt, 0, sizeof(st->srv->rt));
+    srv_unlock(st);
 }
 
 void fake_store_fail_nth(dd_store_t *st, int nth) {
-    st->fail_in = nth > 0 ? nth : 0;
+    srv_lock(st)->fail_in = nth > 0 ? nth : 0;
+    srv_unlock(st);
+}
+
+void fake_store_fail_next(dd_store_t *st, int n) {
+    srv_lock(st)->fail_next = n > 0 ? n : 0;
+    srv_unlock(st);
 }
 
 void fake_store_set_down(dd_store_t *st, int down) {
-    st->down = down;
+    srv_lock(st)->down = down;
+    srv_unlock(st);
+}
+
+void fake_store_set_backoff_ms(dd_store_t *st, int ms) {
+    srv_lock(st)->backoff_ms = ms > 0 ? ms : 0;
+    srv_unlock(st);
 }
 
 void fake_store_fail_eta_puts(dd_store_t *st, int on) {
-    st->fail_puts = on;
+    srv_lock(st)->fail_puts = on;
+    srv_unlock(st);
 }
 
 void fake_store_fail_eta_gets(dd_store_t *st, int on) {
-    st->fail_gets = on;
+    srv_lock(st)->fail_gets = on;
+    srv_unlock(st);
 }
 
 void fake_store_poison(dd_store_t *st, const char *key, const char *text,
                        int transient) {
     kv_t *e = dd_xcalloc(1, sizeof(*e));
+    fake_redis_t *r;
 
     e->key = dd_xstrdup(key);
     e->val = dd_xstrdup(text);
     e->ttl = transient ? 1 : 0;
-    e->next = st->bad;
-    st->bad = e;
+    r = srv_lock(st);
+    e->next = r->bad;
+    r->bad = e;
+    srv_unlock(st);
 }

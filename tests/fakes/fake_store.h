@@ -6,7 +6,13 @@
  * result:...) in memory, reads courier and parcel hashes through the real
  * field checks of store_parse.c, applies the reserve-and-record rules of the
  * real script, counts round trips per call type, and fails on demand. Keys are
- * kept without the configured prefix. Not thread-safe, like the real one.
+ * kept without the configured prefix.
+ *
+ * The data, the poisoned keys, the failure controls and the counters belong
+ * to a fake server that stores can share (fake_store_share()), as a pool's
+ * workers share one Redis; each dd_store_t is still used by one thread, like
+ * the real one, while the server's state is locked, so a test thread may
+ * drive the controls while worker threads make calls.
  */
 #ifndef DD_FAKE_STORE_H
 #define DD_FAKE_STORE_H
@@ -25,8 +31,15 @@ typedef enum fake_store_call {
     FAKE_STORE_NCALLS,
 } fake_store_call_t;
 
-/** @brief A store with test-friendly settings (TTLs 60/30/3600 s). */
+/** @brief A store with test-friendly settings (TTLs 60/30/3600 s), on a
+ *         server of its own (or on the shared one, see below). */
 dd_store_t *fake_store_new(void);
+
+/** @brief Every dd_store_new() from now on (the stores a pool's workers
+ *         create on their threads) connects to st's server, so st seeds,
+ *         controls and counts them all. NULL stops sharing. The server
+ *         lives until its last store is destroyed. */
+void fake_store_share(dd_store_t *st);
 
 /*----- Seeding -----*/
 
@@ -78,8 +91,8 @@ const char *fake_store_ledger(const dd_store_t *st, const char *request_id);
 
 /*----- Counters -----*/
 
-/** @brief Round trips made by one call type since the last reset. Calls
- *         with nothing to send make none. */
+/** @brief Round trips made by one call type since the last reset, by every
+ *         store of the server. Calls with nothing to send make none. */
 int fake_store_round_trips(const dd_store_t *st, fake_store_call_t call);
 
 /** @brief All round trips since the last reset. */
@@ -94,8 +107,16 @@ void fake_store_reset_counts(dd_store_t *st);
  *         once, before any effect. 0 disarms. */
 void fake_store_fail_nth(dd_store_t *st, int nth);
 
-/** @brief While down, every round trip fails with DD_ERR. */
+/** @brief Make the next n round trips fail with DD_ERR (a transient
+ *         error that lasts n tries), before any effect. 0 disarms. */
+void fake_store_fail_next(dd_store_t *st, int n);
+
+/** @brief While down, every round trip fails with DD_ERR ("Redis stopped"). */
 void fake_store_set_down(dd_store_t *st, int down);
+
+/** @brief What dd_store_backoff_ms() answers on a store whose last round
+ *         trip failed (default 0: retry at once). */
+void fake_store_set_backoff_ms(dd_store_t *st, int ms);
 
 /** @brief While on, ETA SETs get an error reply (put.error = 1). */
 void fake_store_fail_eta_puts(dd_store_t *st, int on);
