@@ -183,8 +183,9 @@ typedef struct dd_result {
  * @param buf (borrowed) the message value; need not be NUL-terminated and
  *        may contain NUL bytes
  * @param len length of buf in bytes
- * @param req (borrowed) receives the request; zeroed first, so on failure it
- *        holds nothing usable
+ * @param req (borrowed) receives the request; emptied first (ids "",
+ *        n_candidates and deadline_ms 0; candidate slots from n_candidates
+ *        on are not written), so on failure it holds nothing usable
  * @param err (borrowed, optional) receives the error class and text; on
  *        success code is DD_DLQ_NONE and text is ""
  * @returns DD_OK, or DD_ERR when the request can never succeed (dead letter)
