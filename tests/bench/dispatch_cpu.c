@@ -16,7 +16,14 @@
  * The per-request figure is the inclusive Ir of bench_parse() plus that of
  * bench_dispatch() minus the fake store's calls, divided by the requests;
  * tests/bench/callgrind-dispatch builds this driver and prints it.
+ *
+ * Built with -DDD_BENCH_REDIS it links the real store (src/store*.c,
+ * hiredis) instead and talks to the Redis named by the third argument
+ * (host:port, a database it flushes first): then bench_dispatch() includes
+ * the command building, hiredis and the reply parsing (the Redis server's
+ * own work is in another process, not counted).
  */
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +31,11 @@
 
 #include "codec.h"
 #include "dispatch.h"
+#ifdef DD_BENCH_REDIS
+#include <hiredis/hiredis.h>
+#else
 #include "fake_store.h"
+#endif
 #include "log.h"
 #include "route.h"
 #include "util.h"
@@ -48,6 +59,51 @@ static double lon_of(unsigned i) {
 }
 
 static const char *const vehicles[4] = {"bike", "car", "scooter", "foot"};
+
+#ifdef DD_BENCH_REDIS
+/* The real store and a plain connection to seed the same Redis. */
+static redisContext *seed_ctx;
+static dd_store_t *real_store;
+
+static void seed_cmd(const char *fmt, ...) {
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(seed_ctx, fmt, ap);
+    va_end(ap);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "seed: %s\n", r ? r->str : seed_ctx->errstr);
+        abort();
+    }
+    freeReplyObject(r);
+}
+
+static void fake_store_add_courier(dd_store_t *st, const char *id, double lat,
+                                   double lon, const char *vehicle,
+                                   const char *status) {
+    (void)st;
+    seed_cmd("HSET courier:%s lat %.6f lon %.6f vehicle %s status %s", id, lat,
+             lon, vehicle, status);
+}
+
+static void fake_store_add_parcel(dd_store_t *st, const char *id, double plat,
+                                  double plon, double dlat, double dlon) {
+    (void)st;
+    seed_cmd("HSET parcel:%s pickup_lat %.6f pickup_lon %.6f dropoff_lat %.6f "
+             "dropoff_lon %.6f",
+             id, plat, plon, dlat, dlon);
+}
+
+static void fake_store_set(dd_store_t *st, const char *key, const char *val) {
+    (void)st;
+    seed_cmd("SET %s %s", key, val);
+}
+
+static dd_store_t *fake_store_new(void) {
+    return real_store;
+}
+#endif
 
 static void seed_courier(dd_store_t *st, unsigned c) {
     char id[16];
@@ -159,6 +215,34 @@ int main(int argc, char **argv) {
         return 2;
     }
     dd_log_init(DD_LOG_ERROR, DD_LOG_FORMAT_JSON);
+#ifdef DD_BENCH_REDIS
+    {
+        const char *addr = argc > 3 ? argv[3] : "127.0.0.1:6379";
+        char host[64];
+        int port = 6379;
+        dd_store_conf_t conf;
+        char errstr[256];
+
+        if (sscanf(addr, "%63[^:]:%d", host, &port) < 1)
+            return 2;
+        seed_ctx = redisConnect(host, port);
+        if (seed_ctx == NULL || seed_ctx->err)
+            return 1;
+        seed_cmd("FLUSHDB");
+        memset(&conf, 0, sizeof(conf));
+        conf.host = host;
+        conf.port = port;
+        conf.timeout_ms = 5000;
+        conf.eta_ttl_s = 600;
+        conf.reservation_ttl_s = 600;
+        conf.idempotency_ttl_s = 600;
+        real_store = dd_store_new(&conf, errstr, sizeof(errstr));
+        if (real_store == NULL) {
+            fprintf(stderr, "store: %s\n", errstr);
+            return 1;
+        }
+    }
+#endif
     for (unsigned done = 0; done < total; done += BATCH) {
         dd_store_t *st = fake_store_new();
         size_t n = total - done < BATCH ? total - done : BATCH;
@@ -168,7 +252,9 @@ int main(int argc, char **argv) {
                                    sizeof(bufs[i]));
         bench_parse(bufs, lens, n);
         bench_dispatch(st, n);
+#ifndef DD_BENCH_REDIS
         dd_store_destroy(st);
+#endif
     }
     printf("dispatch_cpu: %c, %u requests in batches of %d\n", shape, total,
            BATCH);
