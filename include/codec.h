@@ -183,8 +183,9 @@ typedef struct dd_result {
  * @param buf (borrowed) the message value; need not be NUL-terminated and
  *        may contain NUL bytes
  * @param len length of buf in bytes
- * @param req (borrowed) receives the request; zeroed first, so on failure it
- *        holds nothing usable
+ * @param req (borrowed) receives the request; emptied first (ids "",
+ *        n_candidates and deadline_ms 0; candidate slots from n_candidates
+ *        on are not written), so on failure it holds nothing usable
  * @param err (borrowed, optional) receives the error class and text; on
  *        success code is DD_DLQ_NONE and text is ""
  * @returns DD_OK, or DD_ERR when the request can never succeed (dead letter)
@@ -238,7 +239,9 @@ const char *dd_codec_status_name(dd_status_t status);
  *        (when not ""), eta_seconds, pickup_eta_seconds, distance_m,
  *        eta_cached (these four when assigned), source {topic, partition,
  *        offset}, processed_at (ISO-8601 UTC with ms). The same result always
- *        gives the same bytes.
+ *        gives the same bytes: those jansson writes with JSON_COMPACT |
+ *        JSON_PRESERVE_ORDER (a fixed-shape writer, checked against jansson
+ *        in test_codec.c).
  * @param res (borrowed) the result
  * @param lenp (borrowed, optional) receives the length, without the NUL
  * @returns owned NUL-terminated JSON: free it with dd_free() (it is a
@@ -248,7 +251,7 @@ const char *dd_codec_status_name(dd_status_t status);
  *          string of that status when not assigned (expired needs
  *          deadline_expired, rejected a REJECTED row), an id that is not a
  * valid id, an empty courier_id when assigned, an empty topic, a negative
- * number; or when jansson runs out of memory. reason is ignored when assigned.
+ * number. reason is ignored when assigned. Out of memory panics (dd_xmalloc()).
  * @locality any thread
  */
 char *dd_codec_result_json(const dd_result_t *res, size_t *lenp);

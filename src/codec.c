@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * codec: request parsing and validation, result serialisation, with
- * jansson. The rules, and why they are what they are, are in codec.h; the
- * contracts are the two JSON Schemas in schemas/. No I/O and no shared
- * state.
+ * codec: request parsing and validation with jansson, result
+ * serialisation with a small fixed-shape writer. The rules, and why they
+ * are what they are, are in codec.h; the contracts are the two JSON Schemas
+ * in schemas/. No I/O and no shared state.
+ *
+ * Why our own writer when jansson is at hand: results are on the hot path
+ * (one per ranked candidate and one fallback per request, though one is
+ * published), through jansson they cost a third of the worker's CPU
+ * (measured with callgrind, tests/bench/callgrind-dispatch), and their shape
+ * is fixed with values checked first, so the writer is a few lines of
+ * copying with one escaping routine, for the topic. It writes the bytes
+ * jansson wrote; test_codec.c keeps jansson as the reference and compares.
  *
  * Out of memory inside jansson panics, as dd_xmalloc() does: dead-lettering
  * a good request because malloc failed once would lose it.
@@ -19,8 +27,6 @@
 
 /* Flags for json_loadb(); see codec.h for why each one is there. */
 #define LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL)
-/* Compact and in insertion order, so equal results give equal bytes. */
-#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
 
 /* 9999-12-31T23:59:59.999Z: processed_at must keep a 4-digit year. */
 #define MAX_WALL_MS 253402300799999LL
@@ -147,12 +153,20 @@ static int take_candidates(const json_t *v, dd_request_t *req,
         return DD_ERR;
     }
     for (size_t i = 0; i < n; i++) {
+        const json_t *item = json_array_get(v, i);
         char name[32];
 
+        if (json_is_string(item) &&
+            id_bytes_ok(json_string_value(item), json_string_length(item))) {
+            size_t len = json_string_length(item);
+
+            memcpy(req->candidates[i], json_string_value(item), len);
+            req->candidates[i][len] = '\0';
+            continue;
+        }
+        /* The field's name only for the error text. */
         snprintf(name, sizeof(name), "candidates[%zu]", i);
-        if (take_id(json_array_get(v, i), name, req->candidates[i], err) !=
-            DD_OK)
-            return DD_ERR;
+        return take_id(item, name, req->candidates[i], err);
     }
     req->n_candidates = (int)n;
     return DD_OK;
@@ -250,6 +264,18 @@ static int take_request(const json_t *root, dd_request_t *req,
     return DD_OK;
 }
 
+/* Empties req: every id "", no candidates, no deadline. Only the parts a
+ * reader may look at are written: the candidate slots beyond n_candidates
+ * mean nothing, and zeroing all 64 of them (8 KiB) for every request was a
+ * measurable part of the worker's CPU. */
+static void clear_request(dd_request_t *req) {
+    req->request_id[0] = '\0';
+    req->parcel_id[0] = '\0';
+    req->courier_id[0] = '\0';
+    req->n_candidates = 0;
+    req->deadline_ms = 0;
+}
+
 int dd_codec_parse_request(const char *buf, size_t len, dd_request_t *req,
                            dd_codec_error_t *err) {
     json_error_t jerr;
@@ -257,8 +283,11 @@ int dd_codec_parse_request(const char *buf, size_t len, dd_request_t *req,
     size_t bad;
     int rc;
 
-    memset(req, 0, sizeof(*req));
-    set_err(err, DD_DLQ_NONE, "%s", "");
+    clear_request(req);
+    if (err != NULL) { /* as set_err() would, without vsnprintf() */
+        err->code = DD_DLQ_NONE;
+        err->text[0] = '\0';
+    }
 
     if (len > DD_CODEC_MAX_REQUEST_BYTES) {
         set_err(err, DD_DLQ_TOO_LARGE,
@@ -293,14 +322,14 @@ int dd_codec_parse_request(const char *buf, size_t len, dd_request_t *req,
         }
         if (err != NULL)
             sanitize(err->text);
-        memset(req, 0, sizeof(*req));
+        clear_request(req);
         return DD_ERR;
     }
 
     rc = take_request(root, req, err);
     json_decref(root);
     if (rc != DD_OK)
-        memset(req, 0, sizeof(*req));
+        clear_request(req);
     return rc;
 }
 
@@ -363,17 +392,163 @@ static int result_ok(const dd_result_t *res) {
     return 0;
 }
 
-/* json_object_set_new() that panics: after result_ok() every string is
- * valid UTF-8, so a failure can only be out of memory. */
-static void put(json_t *obj, const char *key, json_t *v) {
-    if (v == NULL || json_object_set_new(obj, key, v) != 0)
-        dd_panic("out of memory building result JSON (field %s)", key);
+/*----- Result writer -----*/
+
+/*
+ * Results are written by hand, not through jansson: one document is built
+ * for every ranked candidate and for the fallback of every request (the
+ * reserve-and-record script picks one), and through jansson that was a
+ * third of the worker's CPU (json_object_set_new(), json_dumpb(), the
+ * integers through snprintf). The shape is fixed (DESIGN.md section 2,
+ * schemas/assignment.schema.json) and result_ok() has checked every value
+ * first: the ids match ^[A-Za-z0-9._:-]{1,128}$ and need no escaping, the
+ * status and reason are fixed enum strings, the numbers are integers >= 0,
+ * processed_at is digits and separators. Only the topic (any valid UTF-8
+ * from the configuration) is escaped, exactly as jansson escapes a string
+ * without JSON_ENSURE_ASCII or JSON_ESCAPE_SLASH. The bytes are those
+ * jansson wrote with JSON_COMPACT | JSON_PRESERVE_ORDER: test_codec.c
+ * compares the two writers on many generated results.
+ */
+
+/* Bytes of a result but the topic: keys, separators, three ids, the
+ * longest status and reason, five 20-digit numbers and processed_at. */
+#define RESULT_FIXED_MAX 1024
+
+typedef struct wbuf {
+    char *p; /* next byte */
+} wbuf_t;
+
+static void w_mem(wbuf_t *w, const char *s, size_t len) {
+    memcpy(w->p, s, len);
+    w->p += len;
+}
+
+/* A string literal (its size is known at compile time). */
+#define W_LIT(w, lit) w_mem((w), (lit), sizeof(lit) - 1)
+
+static void w_str(wbuf_t *w, const char *s) {
+    w_mem(w, s, strlen(s));
+}
+
+/* A JSON string that needs no escaping (an id or an enum string). */
+static void w_plain(wbuf_t *w, const char *s) {
+    *w->p++ = '"';
+    w_str(w, s);
+    *w->p++ = '"';
+}
+
+/* A JSON string escaped as jansson's dump_string() does without
+ * JSON_ENSURE_ASCII and JSON_ESCAPE_SLASH: \" \\ \b \f \n \r \t, other
+ * control characters as \u00XX (upper-case hex), everything else (valid
+ * UTF-8, checked by result_ok()) as is. */
+static void w_escaped(wbuf_t *w, const char *s) {
+    static const char hex[] = "0123456789ABCDEF";
+
+    *w->p++ = '"';
+    for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
+        char e = 0;
+
+        if (*c >= 0x20 && *c != '"' && *c != '\\') {
+            *w->p++ = (char)*c;
+            continue;
+        }
+        switch (*c) {
+            case '"':
+                e = '"';
+                break;
+            case '\\':
+                e = '\\';
+                break;
+            case '\b':
+                e = 'b';
+                break;
+            case '\f':
+                e = 'f';
+                break;
+            case '\n':
+                e = 'n';
+                break;
+            case '\r':
+                e = 'r';
+                break;
+            case '\t':
+                e = 't';
+                break;
+            default:
+                break;
+        }
+        *w->p++ = '\\';
+        if (e != 0) {
+            *w->p++ = e;
+            continue;
+        }
+        W_LIT(w, "u00");
+        *w->p++ = hex[*c >> 4];
+        *w->p++ = hex[*c & 0xf];
+    }
+    *w->p++ = '"';
+}
+
+/* A decimal integer >= 0, as "%lld" writes it. */
+static void w_uint(wbuf_t *w, int64_t v) {
+    char tmp[20];
+    size_t n = 0;
+    uint64_t u = (uint64_t)v;
+
+    do {
+        tmp[sizeof(tmp) - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    w_mem(w, tmp + sizeof(tmp) - n, n);
+}
+
+/* n decimal digits of v, zero-padded. */
+static void w_digits(wbuf_t *w, unsigned v, int n) {
+    for (int i = n - 1; i >= 0; i--) {
+        w->p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    w->p += n;
+}
+
+/* processed_at: wall_ms (0 .. MAX_WALL_MS) as YYYY-MM-DDTHH:MM:SS.mmmZ,
+ * the bytes dd_format_iso8601() writes, without gmtime_r() and snprintf()
+ * (the civil date of a day count: H. Hinnant's days_from_civil inverse,
+ * proleptic Gregorian, as gmtime_r()). */
+static void w_time(wbuf_t *w, int64_t wall_ms) {
+    int64_t secs = wall_ms / 1000, days = secs / 86400;
+    unsigned ms = (unsigned)(wall_ms % 1000), sod = (unsigned)(secs % 86400);
+    int64_t z = days + 719468, era = z / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    unsigned day = doy - (153 * mp + 2) / 5 + 1;
+    unsigned month = mp < 10 ? mp + 3 : mp - 9;
+    unsigned year = (unsigned)(yoe + era * 400) + (month <= 2);
+
+    *w->p++ = '"';
+    w_digits(w, year, 4);
+    *w->p++ = '-';
+    w_digits(w, month, 2);
+    *w->p++ = '-';
+    w_digits(w, day, 2);
+    *w->p++ = 'T';
+    w_digits(w, sod / 3600, 2);
+    *w->p++ = ':';
+    w_digits(w, sod / 60 % 60, 2);
+    *w->p++ = ':';
+    w_digits(w, sod % 60, 2);
+    *w->p++ = '.';
+    w_digits(w, ms, 3);
+    W_LIT(w, "Z\"");
 }
 
 char *dd_codec_result_json(const dd_result_t *res, size_t *lenp) {
     int assigned = res->status == DD_STATUS_ASSIGNED;
-    char when[32];
-    json_t *root, *source;
+    /* An escaped topic: at most 6 bytes (\u00XX) per input byte. */
+    char buf[RESULT_FIXED_MAX + 6 * sizeof(res->source_topic)];
+    wbuf_t w = {buf};
     size_t size;
     char *out;
 
@@ -382,42 +557,48 @@ char *dd_codec_result_json(const dd_result_t *res, size_t *lenp) {
     if (!result_ok(res))
         return NULL;
 
-    root = json_object();
-    source = json_object();
-    if (root == NULL || source == NULL)
-        dd_panic("out of memory building result JSON");
-
-    /* Insertion order is the output order (DESIGN.md section 2). */
-    put(root, "request_id", json_string(res->request_id));
-    put(root, "status", json_string(status_names[res->status]));
-    if (!assigned)
-        put(root, "reason", json_string(res->reason));
-    put(root, "parcel_id", json_string(res->parcel_id));
-    if (res->courier_id[0] != '\0')
-        put(root, "courier_id", json_string(res->courier_id));
-    if (assigned) {
-        put(root, "eta_seconds", json_integer(res->eta_seconds));
-        put(root, "pickup_eta_seconds", json_integer(res->pickup_eta_seconds));
-        put(root, "distance_m", json_integer(res->distance_m));
-        put(root, "eta_cached", json_boolean(res->eta_cached));
+    /* The field order is the output order (DESIGN.md section 2). */
+    W_LIT(&w, "{\"request_id\":");
+    w_plain(&w, res->request_id);
+    W_LIT(&w, ",\"status\":");
+    w_plain(&w, status_names[res->status]);
+    if (!assigned) {
+        W_LIT(&w, ",\"reason\":");
+        w_plain(&w, res->reason);
     }
-    put(source, "topic", json_string(res->source_topic));
-    put(source, "partition", json_integer(res->source_partition));
-    put(source, "offset", json_integer(res->source_offset));
-    put(root, "source", source);
-    dd_format_iso8601(res->processed_at_ms, when, sizeof(when));
-    put(root, "processed_at", json_string(when));
+    W_LIT(&w, ",\"parcel_id\":");
+    w_plain(&w, res->parcel_id);
+    if (res->courier_id[0] != '\0') {
+        W_LIT(&w, ",\"courier_id\":");
+        w_plain(&w, res->courier_id);
+    }
+    if (assigned) {
+        W_LIT(&w, ",\"eta_seconds\":");
+        w_uint(&w, res->eta_seconds);
+        W_LIT(&w, ",\"pickup_eta_seconds\":");
+        w_uint(&w, res->pickup_eta_seconds);
+        W_LIT(&w, ",\"distance_m\":");
+        w_uint(&w, res->distance_m);
+        if (res->eta_cached)
+            W_LIT(&w, ",\"eta_cached\":true");
+        else
+            W_LIT(&w, ",\"eta_cached\":false");
+    }
+    W_LIT(&w, ",\"source\":{\"topic\":");
+    w_escaped(&w, res->source_topic);
+    W_LIT(&w, ",\"partition\":");
+    w_uint(&w, res->source_partition);
+    W_LIT(&w, ",\"offset\":");
+    w_uint(&w, res->source_offset);
+    W_LIT(&w, "},\"processed_at\":");
+    w_time(&w, res->processed_at_ms);
+    *w.p++ = '}';
 
-    /* json_dumpb() into our own allocation, so the caller frees every
-     * project buffer the same way (dd_free) and allocator hooks see it. */
-    size = json_dumpb(root, NULL, 0, DUMP_FLAGS);
-    if (size == 0)
-        dd_panic("cannot serialise result JSON");
+    size = (size_t)(w.p - buf);
+    dd_assert(size < sizeof(buf));
     out = dd_xmalloc(size + 1);
-    if (json_dumpb(root, out, size, DUMP_FLAGS) != size)
-        dd_panic("result JSON changed size while serialising");
+    memcpy(out, buf, size);
     out[size] = '\0';
-    json_decref(root);
     if (lenp != NULL)
         *lenp = size;
     return out;

@@ -69,9 +69,11 @@ typedef struct leg_ref {
     leg_t *lg;
 } leg_ref_t;
 
-/* Per-item working state of a batch. */
+/* Per-item working state of a batch. The per-courier arrays are slices of
+ * batch-wide arrays sized by the couriers the batch names, not 64 slots per
+ * item: zeroing those for every request was a measurable cost. */
 typedef struct work {
-    const char *ids[DD_CODEC_MAX_CANDIDATES]; /* couriers to load, deduped */
+    const char **ids; /* couriers to load, deduped: slice of the batch's */
     size_t nids;
     dd_store_courier_t *couriers; /* borrowed slice of the batch array */
     int expired;
@@ -81,11 +83,11 @@ typedef struct work {
     const char *fb_reason;
     char pickup_cell[DD_ROUTE_CELL_SIZE];
     char dropoff_cell[DD_ROUTE_CELL_SIZE];
-    cand_t cands[DD_CODEC_MAX_CANDIDATES];
+    cand_t *cands; /* nids slots, slices of the batch's arrays */
     size_t ncands;
-    char *json[DD_CODEC_MAX_CANDIDATES]; /* owned, per ranked candidate */
-    const char *json_c[DD_CODEC_MAX_CANDIDATES]; /* the same, const */
-    const char *cand_ids[DD_CODEC_MAX_CANDIDATES];
+    char **json;         /* owned, per ranked candidate (NULL until built) */
+    const char **json_c; /* the same, const */
+    const char **cand_ids;
     char *fb_json; /* owned */
     size_t commit; /* index into the commits, when not answered */
 } work_t;
@@ -95,6 +97,11 @@ typedef struct batch {
     work_t *w;
     dd_store_load_t *loads;
     dd_store_courier_t *couriers;
+    const char **ids;      /* the work slices: ids */
+    cand_t *cands;         /* ... candidates */
+    char **json;           /* ... their JSON (owned) */
+    const char **json_c;   /* ... the same, const */
+    const char **cand_ids; /* ... ranked ids */
     leg_t *legs;
     size_t nlegs;
     leg_ref_t *sorted;
@@ -219,6 +226,11 @@ static void batch_free(batch_t *b, size_t n) {
     dd_free(b->w);
     dd_free(b->loads);
     dd_free(b->couriers);
+    dd_free(b->ids);
+    dd_free(b->cands);
+    dd_free(b->json);
+    dd_free(b->json_c);
+    dd_free(b->cand_ids);
     dd_free(b->legs);
     dd_free(b->sorted);
     dd_free(b->ukeys);
@@ -233,21 +245,38 @@ static void batch_free(batch_t *b, size_t n) {
 /* RT1 input: the ledger for every item, lookups only for live ones. */
 static void plan_loads(batch_t *b, dd_dispatch_item_t *items, size_t n,
                        int64_t now_wall_ms) {
-    size_t ncouriers = 0, off = 0;
+    size_t ncouriers = 0, nslots = 0, off = 0;
 
     b->w = dd_xcalloc(n, sizeof(*b->w));
     b->loads = dd_xcalloc(n, sizeof(*b->loads));
     for (size_t i = 0; i < n; i++) {
         b->w[i].expired = is_expired(&items[i], now_wall_ms);
+        if (!b->w[i].expired) /* at most this many distinct couriers */
+            nslots += items[i].req->n_candidates == 0
+                          ? 1
+                          : (size_t)items[i].req->n_candidates;
+    }
+    b->ids = dd_xcalloc(nslots, sizeof(*b->ids));
+    for (size_t i = 0; i < n; i++) {
+        b->w[i].ids = b->ids + ncouriers;
         if (!b->w[i].expired)
             collect_ids(items[i].req, &b->w[i]);
         ncouriers += b->w[i].nids;
     }
+    /* Every slice below has nids slots. */
     b->couriers = dd_xcalloc(ncouriers, sizeof(*b->couriers));
+    b->cands = dd_xcalloc(ncouriers, sizeof(*b->cands));
+    b->json = dd_xcalloc(ncouriers, sizeof(*b->json));
+    b->json_c = dd_xcalloc(ncouriers, sizeof(*b->json_c));
+    b->cand_ids = dd_xcalloc(ncouriers, sizeof(*b->cand_ids));
     for (size_t i = 0; i < n; i++) {
         dd_store_load_t *l = &b->loads[i];
 
         b->w[i].couriers = b->couriers + off;
+        b->w[i].cands = b->cands + off;
+        b->w[i].json = b->json + off;
+        b->w[i].json_c = b->json_c + off;
+        b->w[i].cand_ids = b->cand_ids + off;
         off += b->w[i].nids;
         l->request_id = items[i].req->request_id;
         l->parcel_id = b->w[i].expired ? NULL : items[i].req->parcel_id;

@@ -120,6 +120,44 @@ static void add_key(dd_store_argv_t *a, const dd_store_t *st, const char *kind,
     dd_store_argv_add_key(a, st->prefix, kind, id);
 }
 
+/* prefix + kind + id into buf, cut to size - 1 bytes as snprintf() would
+ * cut it: the text of a key in an error message. memcpy(), not snprintf():
+ * this runs for every reply. */
+static void key_text(char *buf, size_t size, const char *prefix,
+                     const char *kind, const char *id) {
+    const char *parts[3] = {prefix, kind, id};
+    size_t used = 0;
+
+    for (int i = 0; i < 3 && used + 1 < size; i++) {
+        size_t len = strlen(parts[i]);
+
+        if (len > size - 1 - used)
+            len = size - 1 - used;
+        memcpy(buf + used, parts[i], len);
+        used += len;
+    }
+    buf[used] = '\0';
+}
+
+/* v in decimal, the bytes "%lld" writes; buf holds at least 21 bytes. */
+static const char *dec_str(char *buf, long long v) {
+    char tmp[24];
+    size_t n = 0;
+    unsigned long long u =
+        v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        tmp[n++] = '-';
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+    return buf;
+}
+
 /*----- Lifecycle -----*/
 
 static int ttl_str(char *buf, size_t size, int ttl, const char *name,
@@ -306,7 +344,7 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
 
     if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) != DD_OK)
         return DD_ERR;
-    snprintf(key, sizeof(key), "%sresult:%s", st->prefix, l->request_id);
+    key_text(key, sizeof(key), st->prefix, "result:", l->request_id);
     if (take_load_reply(st, r, l, "GET", key, failed, errstr, errstr_size)) {
         if (r->type == REDIS_REPLY_STRING) {
             /* Every byte (a NUL included): ledger_len must be what is
@@ -325,7 +363,7 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
         if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
             DD_OK)
             return DD_ERR;
-        snprintf(key, sizeof(key), "%sparcel:%s", st->prefix, l->parcel_id);
+        key_text(key, sizeof(key), st->prefix, "parcel:", l->parcel_id);
         if (take_load_reply(st, r, l, "HMGET", key, failed, errstr,
                             errstr_size) &&
             dd_store_parse_parcel(r, &l->parcel, perr, sizeof(perr)) != DD_OK)
@@ -338,8 +376,7 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
         if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
             DD_OK)
             return DD_ERR;
-        snprintf(key, sizeof(key), "%scourier:%s", st->prefix,
-                 l->courier_ids[j]);
+        key_text(key, sizeof(key), st->prefix, "courier:", l->courier_ids[j]);
         if (take_load_reply(st, r, l, "HMGET", key, failed, errstr,
                             errstr_size) &&
             dd_store_parse_courier(r, &l->couriers[j], perr, sizeof(perr)) !=
@@ -493,12 +530,12 @@ static void commits_clear(dd_store_commit_t *commits, size_t n) {
 
 static int append_evalsha(dd_store_t *st, dd_store_argv_t *a,
                           const dd_store_commit_t *cm) {
-    char nkeys[16];
+    char nkeys[24];
 
-    snprintf(nkeys, sizeof(nkeys), "%zu", cm->ncandidates + 2);
     dd_store_argv_add_str(a, "EVALSHA");
     dd_store_argv_add_str(a, st->conn.sha);
-    dd_store_argv_add_str(a, nkeys); /* copied by the append below */
+    /* copied by the append below */
+    dd_store_argv_add_str(a, dec_str(nkeys, (long long)cm->ncandidates + 2));
     add_key(a, st, "result:", cm->request_id);
     dd_store_argv_add_str(a, st->conn.marker_key);
     for (size_t j = 0; j < cm->ncandidates; j++)
@@ -552,19 +589,23 @@ static int take_script_reply(dd_store_t *st, const redisReply *r,
         dd_set_error(errstr, errstr_size, "%s", dd_store_state_lost_reason);
         return -1;
     }
-    commit_keys(st, cm, keys, sizeof(keys));
-    cls = reply_error(st, r, "EVALSHA", keys, cm->error, sizeof(cm->error),
-                      errstr, errstr_size);
-    if (cls == DD_STORE_ERROR_NOSCRIPT)
-        return 1;
-    if (cls == DD_STORE_ERROR_TRANSIENT)
-        return -1;
-    if (cls < 0 && dd_store_parse_script_reply(r, cm, perr, sizeof(perr)) == 0)
+    /* The keys' text only for an error (it is built with snprintf()). */
+    if (r->type == REDIS_REPLY_ERROR) {
+        commit_keys(st, cm, keys, sizeof(keys));
+        cls = reply_error(st, r, "EVALSHA", keys, cm->error, sizeof(cm->error),
+                          errstr, errstr_size);
+        if (cls == DD_STORE_ERROR_NOSCRIPT)
+            return 1;
+        if (cls == DD_STORE_ERROR_TRANSIENT)
+            return -1;
+    } else if (dd_store_parse_script_reply(r, cm, perr, sizeof(perr)) == 0) {
         return 0;
-    if (cls < 0) /* "redis EVALSHA: <why>" */
+    } else { /* "redis EVALSHA: <why>" */
+        commit_keys(st, cm, keys, sizeof(keys));
         dd_set_error(cm->error, sizeof(cm->error), "redis EVALSHA %s: %s", keys,
                      strncmp(perr, "redis EVALSHA: ", 15) == 0 ? perr + 15
                                                                : perr);
+    }
     commit_drop_result(cm);
     cm->data_error = 1;
     st->stats.data_errors++;
@@ -630,10 +671,9 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
 
     dd_store_argv_init(&a, 2 * CANDIDATES_MAX + 8);
     for (size_t i = 0; i < nputs && !failed; i++) {
-        snprintf(secs, sizeof(secs), "%lld", (long long)puts[i].secs);
         dd_store_argv_add_str(&a, "SET");
         add_key(&a, st, "", puts[i].key);
-        dd_store_argv_add_str(&a, secs);
+        dd_store_argv_add_str(&a, dec_str(secs, (long long)puts[i].secs));
         dd_store_argv_add_str(&a, "EX");
         dd_store_argv_add_str(&a, st->eta_ttl);
         failed |= argv_append(st, &a) != DD_OK;

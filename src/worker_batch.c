@@ -275,7 +275,9 @@ void dd_worker_batch_run(dd_worker_batch_t *b, dd_pool_worker_t *w,
             dead_letter(b, job, err.code, err.text, "dead_letter");
             continue;
         }
-        memset(&b->items[m], 0, sizeof(b->items[m]));
+        /* The out fields are cleared by the dispatch call; result must
+         * not point at an old allocation (its reset frees it). */
+        b->items[m].result = NULL;
         b->items[m].req = &b->reqs[m];
         b->items[m].msg_ts_ms = job->timestamp_ms;
         b->items[m].source_topic = b->cfg->topic;

@@ -500,6 +500,193 @@ static void test_result_expired_bytes(void **state) {
     check_result(&res, expired_json, "expired.json");
 }
 
+/*----- The fixed-shape writer against jansson -----*/
+
+/* The jansson writer dd_codec_result_json() had before its fixed-shape
+ * writer, kept here as the reference: the same bytes for every result.
+ * Call only on results dd_codec_result_json() accepts. */
+static char *jansson_result_json(const dd_result_t *res, size_t *lenp) {
+    static const char *const status_names[] = {"assigned", "rejected",
+                                               "expired"};
+    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
+    int assigned = res->status == DD_STATUS_ASSIGNED;
+    json_t *root = json_object(), *source = json_object();
+    char when[32];
+    size_t size;
+    char *out;
+
+    assert_non_null(root);
+    assert_non_null(source);
+    json_object_set_new(root, "request_id", json_string(res->request_id));
+    json_object_set_new(root, "status", json_string(status_names[res->status]));
+    if (!assigned)
+        json_object_set_new(root, "reason", json_string(res->reason));
+    json_object_set_new(root, "parcel_id", json_string(res->parcel_id));
+    if (res->courier_id[0] != '\0')
+        json_object_set_new(root, "courier_id", json_string(res->courier_id));
+    if (assigned) {
+        json_object_set_new(root, "eta_seconds",
+                            json_integer(res->eta_seconds));
+        json_object_set_new(root, "pickup_eta_seconds",
+                            json_integer(res->pickup_eta_seconds));
+        json_object_set_new(root, "distance_m", json_integer(res->distance_m));
+        json_object_set_new(root, "eta_cached", json_boolean(res->eta_cached));
+    }
+    json_object_set_new(source, "topic", json_string(res->source_topic));
+    json_object_set_new(source, "partition",
+                        json_integer(res->source_partition));
+    json_object_set_new(source, "offset", json_integer(res->source_offset));
+    json_object_set_new(root, "source", source);
+    dd_format_iso8601(res->processed_at_ms, when, sizeof(when));
+    json_object_set_new(root, "processed_at", json_string(when));
+    size = json_dumpb(root, NULL, 0, flags);
+    assert_true(size > 0);
+    out = dd_xmalloc(size + 1);
+    assert_int_equal(json_dumpb(root, out, size, flags), size);
+    out[size] = '\0';
+    json_decref(root);
+    *lenp = size;
+    return out;
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+/* xorshift64*: the same sequence every run. */
+static uint64_t rnd(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 2685821657736338717ULL;
+}
+
+/* An id of 1 or 128 characters or a random length, from every allowed
+ * character. */
+static void random_id(char *out) {
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                   "qrstuvwxyz0123456789._:-";
+    uint64_t pick = rnd() % 4;
+    size_t len = pick == 0   ? 1
+                 : pick == 1 ? DD_CODEC_MAX_ID
+                             : 1 + rnd() % DD_CODEC_MAX_ID;
+
+    for (size_t i = 0; i < len; i++)
+        out[i] = alphabet[rnd() % (sizeof(alphabet) - 1)];
+    out[len] = '\0';
+}
+
+/* A number >= 0: the edges, or random with a random number of digits. */
+static int64_t random_count(int64_t max) {
+    switch (rnd() % 6) {
+        case 0:
+            return 0;
+        case 1:
+            return max;
+        case 2:
+            return (int64_t)(rnd() % 10);
+        default: {
+            int64_t v = (int64_t)(rnd() >> (1 + rnd() % 63));
+            return v > max ? v % max : v;
+        }
+    }
+}
+
+/* Topics jansson has to escape, or not. */
+static void random_topic(char *out, size_t size) {
+    static const char *const fixed[] = {"dispatch.requests",
+                                        "t",
+                                        "a\"b",
+                                        "back\\slash",
+                                        "sl/ash",
+                                        "tab\there",
+                                        "nl\n\r\b\f",
+                                        "\x01\x1f\x7f",
+                                        "t\xc5\x8dpic",
+                                        "\xe2\x80\xa8\xf0\x9f\x9a\x80"};
+    size_t n = sizeof(fixed) / sizeof(fixed[0]);
+    uint64_t pick = rnd() % (n + 2);
+
+    if (pick < n) {
+        dd_strlcpy(out, fixed[pick], size);
+        return;
+    }
+    if (pick == n) { /* the longest topic Kafka allows */
+        memset(out, 'x', size - 1);
+        out[size - 1] = '\0';
+        return;
+    }
+    /* Random ASCII bytes, control characters included. */
+    {
+        size_t len = 1 + rnd() % (size - 1);
+        for (size_t i = 0; i < len; i++)
+            out[i] = (char)(1 + rnd() % 127);
+        out[len] = '\0';
+    }
+}
+
+static void random_result(dd_result_t *res) {
+    static const int64_t times[] = {
+        0,                 /* 1970-01-01T00:00:00.000Z */
+        253402300799999LL, /* 9999-12-31T23:59:59.999Z */
+        951782400000LL,    /* 2000-02-29 */
+        4107456000000LL,   /* 2100-02-28 */
+        4107542399999LL,   /* 2100-02-28T23:59:59.999Z: 2100 is no leap year */
+        WALL_MS};
+    uint64_t pick;
+
+    memset(res, 0, sizeof(*res));
+    random_id(res->request_id);
+    random_id(res->parcel_id);
+    res->status = (dd_status_t)(rnd() % 3);
+    if (res->status == DD_STATUS_EXPIRED) {
+        res->reason = DD_REASON(DEADLINE_EXPIRED);
+    } else {
+        int r;
+        do
+            r = (int)(rnd() % DD_REASON__COUNT);
+        while (dd_codec_reason_status((dd_reason_t)r) != DD_STATUS_REJECTED);
+        /* Ignored when assigned. */
+        res->reason = dd_codec_reason_name((dd_reason_t)r);
+    }
+    if (res->status == DD_STATUS_ASSIGNED || rnd() % 2)
+        random_id(res->courier_id);
+    res->eta_seconds = random_count(INT64_MAX);
+    res->pickup_eta_seconds = random_count(INT64_MAX);
+    res->distance_m = random_count(INT64_MAX);
+    res->eta_cached = (int)(rnd() % 2);
+    random_topic(res->source_topic, sizeof(res->source_topic));
+    res->source_partition = (int32_t)random_count(INT32_MAX);
+    res->source_offset = random_count(INT64_MAX);
+    pick = rnd() % (sizeof(times) / sizeof(times[0]) + 1);
+    res->processed_at_ms = pick < sizeof(times) / sizeof(times[0])
+                               ? times[pick]
+                               : (int64_t)(rnd() % 253402300800000ULL);
+}
+
+static void test_result_bytes_equal_jansson(void **state) {
+    int seen[3] = {0, 0, 0};
+    (void)state;
+
+    for (int i = 0; i < 50000; i++) {
+        dd_result_t res;
+        char *got, *want;
+        size_t got_len, want_len;
+
+        random_result(&res);
+        got = dd_codec_result_json(&res, &got_len);
+        if (got == NULL)
+            fail_msg("result %d refused (topic '%s')", i, res.source_topic);
+        want = jansson_result_json(&res, &want_len);
+        if (got_len != want_len || memcmp(got, want, want_len) != 0)
+            fail_msg("result %d:\n got  %s\n want %s", i, got, want);
+        assert_int_equal(strlen(got), got_len);
+        seen[res.status]++;
+        dd_free(got);
+        dd_free(want);
+    }
+    for (int k = 0; k < 3; k++)
+        assert_true(seen[k] > 10000);
+}
+
 static void test_result_is_deterministic_and_length_optional(void **state) {
     dd_result_t res;
     char *a, *b;
@@ -928,6 +1115,7 @@ int main(void) {
         cmocka_unit_test(test_result_assigned_bytes),
         cmocka_unit_test(test_result_rejected_bytes),
         cmocka_unit_test(test_result_expired_bytes),
+        cmocka_unit_test(test_result_bytes_equal_jansson),
         cmocka_unit_test(test_result_is_deterministic_and_length_optional),
         cmocka_unit_test(test_result_refuses_what_the_schema_forbids),
         cmocka_unit_test(test_reason_table_drives_validation),
