@@ -9,7 +9,7 @@ import os
 import time
 import uuid
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 MULT = int(os.environ.get("DD_TEST_TIMEOUT_MULTIPLIER", "1"))
 
@@ -111,13 +111,31 @@ def end_offsets(brokers, topic):
     return out
 
 
-def committed_offsets(brokers, group, topic, partitions):
-    """{partition: committed offset} of a group on partitions 0..partitions-1."""
+# Answers of a group coordinator that is moving or loading (a broker just
+# restarted): ask again.
+_COORDINATOR_MOVING = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                       KafkaError.COORDINATOR_NOT_AVAILABLE)
+
+
+def committed_offsets(brokers, group, topic, partitions, timeout=30):
+    """{partition: committed offset} of a group on partitions 0..partitions-1.
+    While the group coordinator moves or loads, asks again until timeout s."""
+    deadline = time.monotonic() + timeout
     c = Consumer({"bootstrap.servers": brokers, "group.id": group,
                   "enable.auto.commit": False})
-    tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
-    c.close()
-    return {tp.partition: tp.offset for tp in tps}
+    try:
+        while True:
+            try:
+                tps = c.committed([TopicPartition(topic, p) for p in range(partitions)],
+                                  timeout=10)
+                return {tp.partition: tp.offset for tp in tps}
+            except KafkaException as e:
+                if (e.args[0].code() not in _COORDINATOR_MOVING
+                        or time.monotonic() > deadline):
+                    raise
+                time.sleep(0.2)  # retry interval while the coordinator moves
+    finally:
+        c.close()
 
 
 def commit_offsets(brokers, group, topic, offsets):

@@ -16,6 +16,7 @@ from confluent_kafka import Producer
 
 from conftest import MULT, ROOT, seed, wait_for
 from kafka_io import committed_offsets, consume_to_end, end_offsets
+from pipeline_checks import wait_committed_to_end
 from poison_setup import set_topic_config
 
 BIG_RANDOM = 999_800
@@ -46,18 +47,6 @@ def headers_named(msg, name):
 def header(msg, name):
     vals = headers_named(msg, name)
     return vals[0] if vals else None
-
-
-def wait_committed_to_end(topics, timeout=90):
-    ends = end_offsets(topics.brokers, topics.requests)
-
-    def done():
-        got = committed_offsets(topics.brokers, topics.group, topics.requests,
-                                topics.partitions)
-        # A partition without records has nothing to commit.
-        return all(got[p] == end for p, end in ends.items() if end > 0)
-    wait_for(done, timeout, "committed offsets to reach the end offsets", interval=0.2)
-    return ends
 
 
 def stop(d):
@@ -111,7 +100,7 @@ def test_oversized_inputs_and_forged_headers_are_dead_lettered(topics, dispatchd
     d = dispatchd_factory()
     d.wait_assigned()
     t0 = time.monotonic()
-    ends = wait_committed_to_end(topics)
+    ends = wait_committed_to_end(topics, timeout=90)
     took = time.monotonic() - t0
     committed = committed_offsets(topics.brokers, topics.group, topics.requests,
                                   topics.partitions)
@@ -148,7 +137,7 @@ def test_dead_letters_over_a_limit_are_written_reduced(topics, dispatchd_factory
     produce_big(topics.brokers, topics.requests, list(recs.values()))
     d = dispatchd_factory(args)
     d.wait_assigned()
-    ends = wait_committed_to_end(topics)
+    ends = wait_committed_to_end(topics, timeout=90)
     secs = stop(d)
     dlq = consume_to_end(topics.brokers, topics.dlq)
     by_case = {header(m, "x-case").decode() if header(m, "x-case") else m["key"].decode(): m
@@ -187,7 +176,7 @@ def test_results_the_broker_refuses_are_dead_lettered(topics, redis_addr, redis_
     produce_big(topics.brokers, topics.requests, reqs)
     d = dispatchd_factory()
     d.wait_assigned()
-    ends = wait_committed_to_end(topics)
+    ends = wait_committed_to_end(topics, timeout=90)
     secs = stop(d)
     dlq = consume_to_end(topics.brokers, topics.dlq)
     results = consume_to_end(topics.brokers, topics.results)
