@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * consumer: poll loop, backpressure, rebalance handling and offset storing.
+ * consumer: the live poll loop, backpressure and offset storing; the
+ * rebalance handling is in consumer_rebalance.c.
  *
  * DESIGN: one thread, dd-poll, owns the librdkafka consumer handle; the
  * rebalance, commit, statistics and log callbacks run on it (inside
@@ -14,7 +15,8 @@
  * Offsets: enable.auto.offset.store=false. Every loop iteration stores, for
  * each assigned partition, the tracker's watermark when it advanced;
  * librdkafka's auto commit (every second) and every revoke commit what was
- * stored. A revoke drops the partition's queued jobs, waits up to
+ * stored. A revoke (consumer_rebalance.c) drops the partition's queued jobs,
+ * waits up to
  * --drain-timeout for its in-flight ones, commits the done prefix
  * synchronously (unless the assignment was lost), resumes it if we paused
  * it, bumps its epoch (late completions are ignored) and unassigns. Every
@@ -46,18 +48,12 @@
 #include "util.h"
 
 #define POLL_TIMEOUT_MS 100
-#define PARTS_TEXT_MAX  512 /* partition list in a log line */
 
 /* Overflow dd-poll keeps, in order, when the job queue is full, before it
  * pauses (see backpressure()): at most this many jobs and this many key +
  * value bytes, whatever the queue capacity. */
 #define HOLD_MAX_JOBS  16384
 #define HOLD_MAX_BYTES ((size_t)4 << 20)
-
-struct held {
-    dd_job_t *job;
-    struct held *next;
-};
 
 int dd_consumer_assigned_count(const dd_consumer_t *c) {
     return atomic_load(&((dd_consumer_t *)c)->assigned_cnt);
@@ -80,11 +76,6 @@ pstate_t *dd_consumer_pstate(dd_consumer_t *c, int32_t p) {
         c->ps_cap = ncap;
     }
     return &c->ps[p];
-}
-
-static int is_cooperative(rd_kafka_t *rk) {
-    const char *proto = rd_kafka_rebalance_protocol(rk);
-    return proto != NULL && strcmp(proto, "COOPERATIVE") == 0;
 }
 
 /*----- Offsets -----*/
@@ -168,7 +159,7 @@ void dd_consumer_set_paused(dd_consumer_t *c,
  * paused): resuming only what we paused avoids librdkafka 2.0.2's rewind
  * when resuming a partition that was not paused. A finished replay
  * partition stays paused. Returns the number of partitions changed. */
-static int pause_all(dd_consumer_t *c, int pause) {
+int dd_consumer_pause_all(dd_consumer_t *c, int pause) {
     rd_kafka_topic_partition_list_t *list =
         rd_kafka_topic_partition_list_new(8);
     int n;
@@ -182,13 +173,9 @@ static int pause_all(dd_consumer_t *c, int pause) {
     return n;
 }
 
-static size_t job_bytes(const dd_job_t *job) {
-    return job->key_len + job->value_len;
-}
-
 static void hold(dd_consumer_t *c, dd_job_t *job) {
     held_t *h = dd_xmalloc(sizeof(*h));
-    c->held_bytes += job_bytes(job);
+    c->held_bytes += dd_consumer_job_bytes(job);
     h->job = job;
     h->next = NULL;
     if (c->held_tail)
@@ -209,7 +196,7 @@ static void push_held(dd_consumer_t *c, int wait_ms) {
         held_t *h = c->held_head;
         /* Read the size first: once pushed, the job belongs to the queue
          * and a worker may finish and destroy it at any moment. */
-        size_t bytes = job_bytes(h->job);
+        size_t bytes = dd_consumer_job_bytes(h->job);
         if (dd_queue_push(c->jq, h->job, left > 0 ? (int)left : 0) != DD_OK)
             break;
         c->held_head = h->next;
@@ -240,7 +227,7 @@ static void backpressure(dd_consumer_t *c) {
         (c->held_cnt >= HOLD_MAX_JOBS || c->held_bytes >= HOLD_MAX_BYTES)) {
         int n;
         c->backpressure = 1;
-        n = pause_all(c, 1);
+        n = dd_consumer_pause_all(c, 1);
         DD_LOG(DD_LOG_DEBUG, "consumer", "backpressure_on",
                "job queue full (%zu) and %zu job(s) (%zu bytes) held: %d "
                "partition(s) paused",
@@ -248,197 +235,9 @@ static void backpressure(dd_consumer_t *c) {
     } else if (c->backpressure && c->held_cnt == 0 && depth <= cap / 2) {
         int n;
         c->backpressure = 0;
-        n = pause_all(c, 0);
+        n = dd_consumer_pause_all(c, 0);
         DD_LOG(DD_LOG_DEBUG, "consumer", "backpressure_off",
                "job queue at %zu: %d partition(s) resumed", depth, n);
-    }
-}
-
-/*----- Rebalance -----*/
-
-typedef struct revoke_ctx {
-    const uint8_t *revoked; /* indexed by partition */
-    size_t cap;
-    int64_t *min_dropped; /* lowest dropped offset per partition, or -1 */
-} revoke_ctx_t;
-
-static int job_is_revoked(void *item, void *arg) {
-    const dd_job_t *job = item;
-    const revoke_ctx_t *rc = arg;
-    return (size_t)job->partition < rc->cap && rc->revoked[job->partition];
-}
-
-static void drop_revoked_job(void *item, void *arg) {
-    dd_job_t *job = item;
-    revoke_ctx_t *rc = arg;
-    int64_t *m = &rc->min_dropped[job->partition];
-    if (*m < 0 || job->offset < *m)
-        *m = job->offset;
-    dd_job_destroy(job);
-}
-
-/* Drop the not-yet-started jobs of revoked partitions: queued and held.
- * They are the newest of their partitions (FIFO), so the tracker discards a
- * suffix, and the new owner consumes them again from the committed offset. */
-static void drop_queued(dd_consumer_t *c, revoke_ctx_t *rc) {
-    held_t **pp = &c->held_head;
-
-    dd_queue_remove_if(c->jq, job_is_revoked, rc, drop_revoked_job);
-    c->held_tail = NULL;
-    while (*pp) {
-        held_t *h = *pp;
-        if (job_is_revoked(h->job, rc)) {
-            *pp = h->next;
-            c->held_bytes -= job_bytes(h->job);
-            drop_revoked_job(h->job, rc);
-            dd_free(h);
-            c->held_cnt--;
-        } else {
-            c->held_tail = h;
-            pp = &h->next;
-        }
-    }
-    for (size_t p = 0; p < rc->cap; p++)
-        if (rc->revoked[p] && rc->min_dropped[p] >= 0)
-            dd_offsets_discard_from(c->ot, (int32_t)p, rc->min_dropped[p]);
-}
-
-static void revoke(dd_consumer_t *c, rd_kafka_topic_partition_list_t *parts,
-                   int lost) {
-    revoke_ctx_t rc;
-    int32_t *ids = dd_xcalloc((size_t)parts->cnt + 1, sizeof(*ids));
-    rd_kafka_topic_partition_list_t *commit =
-        rd_kafka_topic_partition_list_new(parts->cnt + 1);
-    rd_kafka_topic_partition_list_t *resume =
-        rd_kafka_topic_partition_list_new(parts->cnt + 1);
-    /* Once the poll loop stopped (shutdown), the workers and the producer
-     * are finished: whatever is still pending will never complete. */
-    int64_t deadline =
-        dd_now_ms() + (atomic_load(&c->stop) ? 0 : c->cfg->drain_timeout_ms);
-    size_t n = 0;
-    char text[PARTS_TEXT_MAX];
-
-    rc.cap = c->ps_cap;
-    rc.revoked = dd_xcalloc(rc.cap + 1, 1);
-    rc.min_dropped = dd_xmalloc((rc.cap + 1) * sizeof(int64_t));
-    for (size_t i = 0; i < rc.cap; i++)
-        rc.min_dropped[i] = -1;
-    for (int i = 0; i < parts->cnt; i++) {
-        int32_t p = parts->elems[i].partition;
-        if ((size_t)p < rc.cap && c->ps[p].assigned) {
-            ((uint8_t *)rc.revoked)[p] = 1;
-            ids[n++] = p;
-        }
-    }
-    drop_queued(c, &rc);
-    if (dd_offsets_wait_idle(c->ot, ids, n, deadline) != DD_OK)
-        DD_LOG(DD_LOG_WARN, "consumer", "revoke_drain_timeout",
-               "in-flight jobs of %zu revoked partition(s) not done within "
-               "the drain timeout; committing the done prefix only",
-               n);
-    for (size_t i = 0; i < n; i++) {
-        int64_t w = -1;
-        dd_offsets_revoke(c->ot, ids[i], &w);
-        if (!lost && w >= 0)
-            rd_kafka_topic_partition_list_add(commit, c->cfg->topic, ids[i])
-                ->offset = w;
-        if (c->ps[ids[i]].paused)
-            rd_kafka_topic_partition_list_add(resume, c->cfg->topic, ids[i]);
-    }
-    if (commit->cnt > 0) {
-        /* Store too, so the commit librdkafka makes on unassign cannot
-         * commit an older stored value. */
-        rd_kafka_offsets_store(c->rk, commit);
-        rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, commit, 0);
-        DD_LOG(err ? DD_LOG_WARN : DD_LOG_INFO, "consumer", "revoke_commit",
-               "committed the done prefix of %d revoked partition(s): %s",
-               commit->cnt, rd_kafka_err2str(err));
-    }
-    dd_consumer_set_paused(c, resume, 0);
-    for (size_t i = 0; i < n; i++) {
-        c->ps[ids[i]].assigned = 0;
-        c->ps[ids[i]].stored = -1;
-    }
-    atomic_fetch_sub(&c->assigned_cnt, (int)n);
-    dd_metrics_gauge_set(DD_G_PARTITIONS_ASSIGNED,
-                         atomic_load(&c->assigned_cnt));
-    DD_LOG(DD_LOG_INFO, "consumer", "rebalance_revoke",
-           "revoked %zu partition(s): %s%s", n,
-           dd_consumer_format_parts(ids, n, text, sizeof(text)),
-           lost ? " (assignment lost)" : "");
-    rd_kafka_topic_partition_list_destroy(commit);
-    rd_kafka_topic_partition_list_destroy(resume);
-    dd_free((void *)rc.revoked);
-    dd_free(rc.min_dropped);
-    dd_free(ids);
-}
-
-static void assign(dd_consumer_t *c, rd_kafka_topic_partition_list_t *parts) {
-    int32_t *ids = dd_xcalloc((size_t)parts->cnt + 1, sizeof(*ids));
-    char text[PARTS_TEXT_MAX];
-
-    for (int i = 0; i < parts->cnt; i++) {
-        int32_t p = parts->elems[i].partition;
-        uint32_t epoch;
-        dd_offsets_assign(c->ot, p, &epoch);
-        dd_consumer_pstate(c, p)->assigned = 1;
-        c->ps[p].stored = -1;
-        c->ps[p].paused = 0;
-        ids[i] = p;
-    }
-    atomic_fetch_add(&c->assigned_cnt, parts->cnt);
-    dd_metrics_gauge_set(DD_G_PARTITIONS_ASSIGNED,
-                         atomic_load(&c->assigned_cnt));
-    DD_LOG(
-        DD_LOG_INFO, "consumer", "rebalance_assign",
-        "assigned %d partition(s): %s; %d in total", parts->cnt,
-        dd_consumer_format_parts(ids, (size_t)parts->cnt, text, sizeof(text)),
-        atomic_load(&c->assigned_cnt));
-    dd_free(ids);
-}
-
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
-    dd_consumer_t *c = opaque;
-    int coop = is_cooperative(rk);
-    rd_kafka_error_t *error = NULL;
-    rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
-
-    dd_metrics_inc(DD_C_REBALANCES);
-    switch (err) {
-        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            assign(c, parts);
-            if (coop)
-                error = rd_kafka_incremental_assign(rk, parts);
-            else
-                ret = rd_kafka_assign(rk, parts);
-            /* Still over capacity: the new partitions start paused too. */
-            if (c->backpressure)
-                pause_all(c, 1);
-            atomic_store(&c->joined, 1);
-            break;
-        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-            revoke(c, parts, rd_kafka_assignment_lost(rk));
-            if (coop)
-                error = rd_kafka_incremental_unassign(rk, parts);
-            else
-                ret = rd_kafka_assign(rk, NULL);
-            break;
-        default:
-            DD_LOG(DD_LOG_ERROR, "consumer", "rebalance_error",
-                   "rebalance failed: %s", rd_kafka_err2str(err));
-            revoke(c, parts, 1);
-            ret = rd_kafka_assign(rk, NULL);
-            break;
-    }
-    if (error) {
-        DD_LOG(DD_LOG_ERROR, "consumer", "rebalance_apply_failed",
-               "incremental (un)assign failed: %s",
-               rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-    } else if (ret) {
-        DD_LOG(DD_LOG_ERROR, "consumer", "rebalance_apply_failed",
-               "assign failed: %s", rd_kafka_err2str(ret));
     }
 }
 
@@ -618,7 +417,7 @@ dd_consumer_t *dd_consumer_new(const dd_config_t *cfg, dd_queue_t *jq,
     }
     if (conf == NULL)
         goto err;
-    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_rebalance_cb(conf, dd_consumer_rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
     rd_kafka_conf_set_stats_cb(conf, stats_cb);
     rd_kafka_conf_set_opaque(conf, c);

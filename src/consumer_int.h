@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * consumer, private: what consumer.c (the live poll loop) and
- * consumer_replay.c (replay mode) share: the consumer struct, the
- * per-partition state of dd-poll, the few poll-loop helpers replay mode
- * calls, and the replay hooks the poll loop calls. Not for other modules.
+ * consumer, private: what consumer.c (the live poll loop),
+ * consumer_rebalance.c (assign and revoke) and consumer_replay.c (replay
+ * mode) share: the consumer struct, the per-partition state of dd-poll, the
+ * held jobs, the poll-loop helpers the other two call, the rebalance
+ * callback and the replay hooks the poll loop calls. Not for other modules.
  *
  * DESIGN: everything here runs on dd-poll, except dd_consumer_new() and
  * dd_consumer_replay_plan() (main thread, before dd-poll exists) and the
@@ -21,12 +22,16 @@
 
 #include "config.h"
 #include "consumer.h"
+#include "job.h"
 #include "kafka_int.h"
 #include "offsets.h"
 #include "queue.h"
 
-/** A job the full queue did not take (body in consumer.c). */
-typedef struct held held_t;
+/** A job the full queue did not take, in a FIFO list. */
+typedef struct held {
+    dd_job_t *job;
+    struct held *next;
+} held_t;
 
 /** Replay mode's state (body in consumer_replay.c). */
 typedef struct dd_consumer_replay dd_consumer_replay_t;
@@ -108,6 +113,38 @@ int dd_consumer_dispatch(dd_consumer_t *c, rd_kafka_message_t *rkm);
  */
 char *dd_consumer_format_parts(const int32_t *ids, size_t n, char *buf,
                                size_t size);
+
+/**
+ * @brief Pause every assigned partition not paused yet (pause = 1), or
+ *        resume every one we paused (0). A finished replay partition stays
+ *        paused.
+ * @returns the number of partitions changed
+ * @locality dd-poll
+ */
+int dd_consumer_pause_all(dd_consumer_t *c, int pause);
+
+/** @brief Key + value bytes of a job, as counted in held_bytes. */
+static inline size_t dd_consumer_job_bytes(const dd_job_t *job) {
+    return job->key_len + job->value_len;
+}
+
+/*----- Rebalance (consumer_rebalance.c) -----*/
+
+/** Longest partition list in a rebalance log line. */
+#define DD_CONSUMER_PARTS_TEXT_MAX 512
+
+/**
+ * @brief librdkafka's rebalance callback (eager and cooperative): assign,
+ *        or revoke (drop queued jobs, drain, commit the done prefix, fence
+ *        with a new epoch), then apply the assignment.
+ * @param parts borrowed
+ * @param opaque the dd_consumer_t
+ * @locality dd-poll (inside rd_kafka_consumer_poll), or the closing thread
+ *           (rd_kafka_consumer_close)
+ */
+void dd_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                              rd_kafka_topic_partition_list_t *parts,
+                              void *opaque);
 
 /*----- Replay hooks (consumer_replay.c) -----*/
 
