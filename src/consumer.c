@@ -22,6 +22,16 @@
  * it, bumps its epoch (late completions are ignored) and unassigns. Every
  * rebalance_assign and rebalance_revoke log line names its partitions.
  *
+ * Rewinds and windows: an offset at or below the last one dispatched in
+ * the assignment means the fetch position moved backwards (the topic was
+ * deleted and re-created, an offset reset to earliest, a truncated log);
+ * dd_consumer_rewind() re-bases the partition's tracking there and the
+ * message is dispatched as usual. A forward jump is normal (compaction,
+ * transaction markers, deleted records) and changes nothing. A partition
+ * whose window (offsets tracked from its oldest unfinished one) reaches
+ * --max-partition-window is paused on its own until the window drained to
+ * half, so memory stays bounded behind a stuck offset.
+ *
  * Replay mode (cfg->replay_from set) lives in consumer_replay.c: the poll
  * loop reaches it through one hook, handle_message() handing each message
  * to dd_consumer_replay_on_message(); dd_consumer_new() makes the one
@@ -158,20 +168,108 @@ void dd_consumer_set_paused(dd_consumer_t *c,
 /* Pause every assigned partition not paused yet (or resume every one we
  * paused): resuming only what we paused avoids librdkafka 2.0.2's rewind
  * when resuming a partition that was not paused. A finished replay
- * partition stays paused. Returns the number of partitions changed. */
+ * partition, or one paused by its window, stays paused. Returns the number
+ * of partitions changed. */
 int dd_consumer_pause_all(dd_consumer_t *c, int pause) {
     rd_kafka_topic_partition_list_t *list =
         rd_kafka_topic_partition_list_new(8);
     int n;
 
     for (size_t p = 0; p < c->ps_cap; p++)
-        if (c->ps[p].assigned && !c->ps[p].finished && c->ps[p].paused != pause)
+        if (c->ps[p].assigned && !c->ps[p].finished &&
+            !(c->ps[p].window_paused && !pause) && c->ps[p].paused != pause)
             rd_kafka_topic_partition_list_add(list, c->cfg->topic, (int32_t)p);
     dd_consumer_set_paused(c, list, pause);
     n = list->cnt;
     rd_kafka_topic_partition_list_destroy(list);
     return n;
 }
+
+/*----- Window of a partition -----*/
+
+int dd_consumer_window_action(size_t window, size_t max, int paused) {
+    if (max == 0)
+        return 0;
+    if (!paused && window >= max)
+        return 1;
+    if (paused && window <= max / 2)
+        return -1;
+    return 0;
+}
+
+void dd_consumer_set_window_paused(dd_consumer_t *c, int32_t p, int on) {
+    pstate_t *s = dd_consumer_pstate(c, p);
+
+    if (s->window_paused == (uint8_t)on)
+        return;
+    s->window_paused = (uint8_t)on;
+    if (p < DD_CONSUMER_PAUSED_MAX) {
+        uint64_t bit = UINT64_C(1) << (p % 64);
+        if (on)
+            atomic_fetch_or(&c->window_bits[p / 64], bit);
+        else
+            atomic_fetch_and(&c->window_bits[p / 64], ~bit);
+    }
+    c->window_paused_cnt += on ? 1 : -1;
+    dd_metrics_gauge_add(DD_G_PARTITIONS_WINDOW_PAUSED, on ? 1 : -1);
+}
+
+/* Pause (or resume) partition p in librdkafka, as paused by us. */
+static void pause_one(dd_consumer_t *c, int32_t p, int pause) {
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new(1);
+
+    rd_kafka_topic_partition_list_add(list, c->cfg->topic, p);
+    dd_consumer_set_paused(c, list, pause);
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* After a dispatch: pause p once its window reached the bound (a
+ * partition paused by backpressure already only gets the flag). */
+static void window_check(dd_consumer_t *c, int32_t p) {
+    size_t max = (size_t)c->cfg->max_partition_window;
+    size_t w;
+
+    if (c->ps[p].window_paused)
+        return;
+    w = dd_offsets_window(c->ot, p);
+    if (dd_consumer_window_action(w, max, 0) <= 0)
+        return;
+    dd_consumer_set_window_paused(c, p, 1);
+    if (!c->ps[p].paused)
+        pause_one(c, p, 1);
+    DD_LOG_TP(DD_LOG_WARN, "consumer", "partition_window_full", c->cfg->topic,
+              p,
+              "%zu offsets tracked behind the oldest unfinished one "
+              "(--max-partition-window %zu): partition paused until half "
+              "of them are done",
+              w, max);
+}
+
+/* Resume the partitions paused by their window once it drained to half,
+ * unless backpressure (or a finished replay) keeps them paused. */
+static void window_resume_drained(dd_consumer_t *c) {
+    size_t max = (size_t)c->cfg->max_partition_window;
+
+    if (c->window_paused_cnt == 0)
+        return;
+    for (size_t p = 0; p < c->ps_cap; p++) {
+        size_t w;
+        if (!c->ps[p].assigned || !c->ps[p].window_paused)
+            continue;
+        w = dd_offsets_window(c->ot, (int32_t)p);
+        if (dd_consumer_window_action(w, max, 1) >= 0)
+            continue;
+        dd_consumer_set_window_paused(c, (int32_t)p, 0);
+        if (c->ps[p].paused && !c->backpressure && !c->ps[p].finished)
+            pause_one(c, (int32_t)p, 0);
+        DD_LOG_TP(DD_LOG_INFO, "consumer", "partition_window_drained",
+                  c->cfg->topic, (int32_t)p,
+                  "window down to %zu offsets: partition resumed", w);
+    }
+}
+
+/*----- Overflow -----*/
 
 static void hold(dd_consumer_t *c, dd_job_t *job) {
     held_t *h = dd_xmalloc(sizeof(*h));
@@ -300,6 +398,7 @@ char *dd_consumer_format_parts(const int32_t *ids, size_t n, char *buf,
 int dd_consumer_dispatch(dd_consumer_t *c, rd_kafka_message_t *rkm) {
     uint32_t epoch;
     dd_job_t *job;
+    int rc;
 
     if (rkm->err) {
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -310,18 +409,29 @@ int dd_consumer_dispatch(dd_consumer_t *c, rd_kafka_message_t *rkm) {
         return 0;
     }
     if ((size_t)rkm->partition >= c->ps_cap ||
-        !c->ps[rkm->partition].assigned ||
-        dd_offsets_dispatch(c->ot, rkm->partition, rkm->offset, &epoch) !=
-            DD_OK) {
+        !c->ps[rkm->partition].assigned) {
         /* A message of a partition no longer ours: the owner gets it. */
         DD_LOG_TPO(DD_LOG_DEBUG, "consumer", "message_ignored", c->cfg->topic,
                    rkm->partition, rkm->offset,
-                   "message of an unassigned partition ignored");
+                   "message of a partition not assigned to this member "
+                   "ignored");
+        return 0;
+    }
+    rc = dd_offsets_dispatch(c->ot, rkm->partition, rkm->offset, &epoch);
+    if (rc == DD_OFFSETS_BEHIND) {
+        dd_consumer_rewind(c, rkm->partition, rkm->offset);
+        rc = dd_offsets_dispatch(c->ot, rkm->partition, rkm->offset, &epoch);
+    }
+    if (rc != DD_OK) {
+        DD_LOG_TPO(DD_LOG_WARN, "consumer", "message_untracked", c->cfg->topic,
+                   rkm->partition, rkm->offset,
+                   "message the offset tracker refused ignored");
         return 0;
     }
     job = dd_job_new(rkm, epoch);
     if (c->held_cnt > 0 || dd_queue_try_push(c->jq, job) != DD_OK)
         hold(c, job);
+    window_check(c, rkm->partition);
     return 1;
 }
 
@@ -347,6 +457,7 @@ static void *poll_main(void *arg) {
 
         push_held(c, feed ? POLL_TIMEOUT_MS : 0);
         backpressure(c);
+        window_resume_drained(c);
         rkm = rd_kafka_consumer_poll(c->rk, feed ? 1 : POLL_TIMEOUT_MS);
         if (rkm != NULL) {
             handle_message(c, rkm);
@@ -529,5 +640,14 @@ int dd_consumer_is_paused(const dd_consumer_t *c, int32_t partition) {
     if (partition < 0 || partition >= DD_CONSUMER_PAUSED_MAX)
         return -1;
     return (atomic_load(&mc->paused_bits[partition / 64]) >> (partition % 64)) &
+           1;
+}
+
+int dd_consumer_is_window_paused(const dd_consumer_t *c, int32_t partition) {
+    dd_consumer_t *mc = (dd_consumer_t *)c;
+
+    if (partition < 0 || partition >= DD_CONSUMER_PAUSED_MAX)
+        return -1;
+    return (atomic_load(&mc->window_bits[partition / 64]) >> (partition % 64)) &
            1;
 }

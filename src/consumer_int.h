@@ -39,11 +39,13 @@ typedef struct dd_consumer_replay dd_consumer_replay_t;
 /** Per-partition bookkeeping of dd-poll (indexes are partition ids). */
 typedef struct pstate {
     uint8_t assigned;
-    uint8_t paused;    /* paused by us (backpressure), not by librdkafka */
-    uint8_t finished;  /* paused for good (a replay partition at its end);
-                        * backpressure leaves it paused */
-    uint8_t discarded; /* dd_consumer_stop() dropped its held jobs */
-    int64_t stored;    /* last watermark given to offsets_store, -1 = none */
+    uint8_t paused;        /* paused by us (backpressure), not by librdkafka */
+    uint8_t finished;      /* paused for good (a replay partition at its end);
+                            * backpressure leaves it paused */
+    uint8_t discarded;     /* dd_consumer_stop() dropped its held jobs */
+    uint8_t window_paused; /* its window reached --max-partition-window:
+                            * kept paused until it drained to half */
+    int64_t stored; /* last watermark given to offsets_store, -1 = none */
 } pstate_t;
 
 struct dd_consumer {
@@ -61,6 +63,9 @@ struct dd_consumer {
      * dd_consumer_is_paused() on any thread; written in
      * dd_consumer_set_paused(). */
     _Atomic uint64_t paused_bits[DD_CONSUMER_PAUSED_MAX / 64];
+    /* The same for the partitions paused because their window is full;
+     * written in dd_consumer_set_window_paused(). */
+    _Atomic uint64_t window_bits[DD_CONSUMER_PAUSED_MAX / 64];
     /* 1: store and commit offsets (group mode); 0: never (a replay).
      * Fixed by dd_consumer_new(). */
     int commits;
@@ -70,8 +75,9 @@ struct dd_consumer {
     size_t ps_cap;
     held_t *held_head, *held_tail; /* jobs the full queue did not take */
     size_t held_cnt;
-    size_t held_bytes; /* key + value bytes of the held jobs */
-    int backpressure;  /* 1 while we keep the assignment paused */
+    size_t held_bytes;     /* key + value bytes of the held jobs */
+    int backpressure;      /* 1 while we keep the assignment paused */
+    int window_paused_cnt; /* partitions with pstate.window_paused set */
 
     /* Replay mode (cfg->replay_from set), else NULL; consumer_replay.c. */
     dd_consumer_replay_t *replay;
@@ -123,6 +129,23 @@ char *dd_consumer_format_parts(const int32_t *ids, size_t n, char *buf,
  */
 int dd_consumer_pause_all(dd_consumer_t *c, int pause);
 
+/**
+ * @brief What the window of a partition asks for: 1 pause it (not paused
+ *        by its window, and window reached max), -1 resume it (paused by
+ *        its window, and window drained to max / 2 or below), 0 nothing.
+ *        max 0 means no bound.
+ * @locality any thread (pure)
+ */
+int dd_consumer_window_action(size_t window, size_t max, int paused);
+
+/**
+ * @brief Record whether partition p is paused because of its window (the
+ *        flag, the bit read by dd_consumer_is_window_paused() and the
+ *        gauge); it does not pause or resume anything itself.
+ * @locality dd-poll (or the closing thread)
+ */
+void dd_consumer_set_window_paused(dd_consumer_t *c, int32_t p, int on);
+
 /** @brief Key + value bytes of a job, as counted in held_bytes. */
 static inline size_t dd_consumer_job_bytes(const dd_job_t *job) {
     return job->key_len + job->value_len;
@@ -145,6 +168,18 @@ static inline size_t dd_consumer_job_bytes(const dd_job_t *job) {
 void dd_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                               rd_kafka_topic_partition_list_t *parts,
                               void *opaque);
+
+/**
+ * @brief The fetch position of assigned partition p moved backwards to
+ *        offset (the message at offset is not above the last dispatched
+ *        one): drop its queued and held jobs at or above offset, re-base
+ *        its tracking there (dd_offsets_rebase()), let the next
+ *        store_offsets store the new watermark even if it is lower, count
+ *        it (partition_rewinds_total) and log partition_rewound at warn.
+ *        The caller then dispatches the message.
+ * @locality dd-poll
+ */
+void dd_consumer_rewind(dd_consumer_t *c, int32_t p, int64_t offset);
 
 /*----- Replay hooks (consumer_replay.c) -----*/
 

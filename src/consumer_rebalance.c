@@ -54,20 +54,20 @@ static void drop_revoked_job(void *item, void *arg) {
     dd_job_destroy(job);
 }
 
-/* Drop the not-yet-started jobs of revoked partitions: queued and held.
- * They are the newest of their partitions (FIFO), so the tracker discards a
- * suffix, and the new owner consumes them again from the committed offset. */
-static void drop_queued(dd_consumer_t *c, revoke_ctx_t *rc) {
+/* Drop the not-yet-started jobs (queued and held) that match: drop()
+ * destroys each. */
+static void drop_jobs(dd_consumer_t *c, int (*match)(void *, void *),
+                      void (*drop)(void *, void *), void *arg) {
     held_t **pp = &c->held_head;
 
-    dd_queue_remove_if(c->jq, job_is_revoked, rc, drop_revoked_job);
+    dd_queue_remove_if(c->jq, match, arg, drop);
     c->held_tail = NULL;
     while (*pp) {
         held_t *h = *pp;
-        if (job_is_revoked(h->job, rc)) {
+        if (match(h->job, arg)) {
             *pp = h->next;
             c->held_bytes -= dd_consumer_job_bytes(h->job);
-            drop_revoked_job(h->job, rc);
+            drop(h->job, arg);
             dd_free(h);
             c->held_cnt--;
         } else {
@@ -75,6 +75,13 @@ static void drop_queued(dd_consumer_t *c, revoke_ctx_t *rc) {
             pp = &h->next;
         }
     }
+}
+
+/* Drop the not-yet-started jobs of revoked partitions: queued and held.
+ * They are the newest of their partitions (FIFO), so the tracker discards a
+ * suffix, and the new owner consumes them again from the committed offset. */
+static void drop_queued(dd_consumer_t *c, revoke_ctx_t *rc) {
+    drop_jobs(c, job_is_revoked, drop_revoked_job, rc);
     for (size_t p = 0; p < rc->cap; p++)
         if (rc->revoked[p] && rc->min_dropped[p] >= 0)
             dd_offsets_discard_from(c->ot, (int32_t)p, rc->min_dropped[p]);
@@ -133,6 +140,7 @@ static void revoke(dd_consumer_t *c, rd_kafka_topic_partition_list_t *parts,
     }
     dd_consumer_set_paused(c, resume, 0);
     for (size_t i = 0; i < n; i++) {
+        dd_consumer_set_window_paused(c, ids[i], 0);
         c->ps[ids[i]].assigned = 0;
         c->ps[ids[i]].stored = -1;
     }
@@ -158,6 +166,7 @@ static void assign(dd_consumer_t *c, rd_kafka_topic_partition_list_t *parts) {
         int32_t p = parts->elems[i].partition;
         uint32_t epoch;
         dd_offsets_assign(c->ot, p, &epoch);
+        dd_consumer_set_window_paused(c, p, 0);
         dd_consumer_pstate(c, p)->assigned = 1;
         c->ps[p].stored = -1;
         c->ps[p].paused = 0;
@@ -218,4 +227,45 @@ void dd_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         DD_LOG(DD_LOG_ERROR, "consumer", "rebalance_apply_failed",
                "assign failed: %s", rd_kafka_err2str(ret));
     }
+}
+
+/*----- Rewind within an assignment -----*/
+
+typedef struct rewind_ctx {
+    int32_t partition;
+    int64_t from; /* the new fetch position */
+    size_t dropped;
+} rewind_ctx_t;
+
+static int job_is_rewound(void *item, void *arg) {
+    const dd_job_t *job = item;
+    const rewind_ctx_t *rc = arg;
+    return job->partition == rc->partition && job->offset >= rc->from;
+}
+
+static void drop_rewound_job(void *item, void *arg) {
+    rewind_ctx_t *rc = arg;
+    rc->dropped++;
+    dd_job_destroy(item);
+}
+
+void dd_consumer_rewind(dd_consumer_t *c, int32_t p, int64_t offset) {
+    rewind_ctx_t rc = {p, offset, 0};
+    int64_t last = -1, wm = -1;
+
+    /* The queued jobs at or above the new position are read again; the
+     * ones below it stay and still complete under their epoch. */
+    drop_jobs(c, job_is_rewound, drop_rewound_job, &rc);
+    dd_offsets_rebase(c->ot, p, offset, &last, &wm);
+    /* The new watermark may be lower than what was stored: store it as is
+     * at the end of this loop iteration (store_offsets()). */
+    dd_consumer_pstate(c, p)->stored = -1;
+    dd_metrics_inc(DD_C_PARTITION_REWINDS);
+    DD_LOG_TPO(
+        DD_LOG_WARN, "consumer", "partition_rewound", c->cfg->topic, p, offset,
+        "fetch position moved backwards from %lld to %lld (topic "
+        "re-created, offset reset or log truncated): tracking "
+        "re-based, %zu queued job(s) at or above it dropped, "
+        "committable offset now %lld",
+        (long long)(last + 1), (long long)offset, rc.dropped, (long long)wm);
 }
