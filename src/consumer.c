@@ -82,7 +82,7 @@ pstate_t *dd_consumer_pstate(dd_consumer_t *c, int32_t p) {
         size_t ncap = (size_t)p + 16;
         c->ps = dd_xrealloc(c->ps, ncap * sizeof(*c->ps));
         for (size_t i = c->ps_cap; i < ncap; i++)
-            c->ps[i] = (pstate_t){0, 0, 0, 0, -1};
+            c->ps[i] = (pstate_t){.stored = -1};
         c->ps_cap = ncap;
     }
     return &c->ps[p];
@@ -90,9 +90,13 @@ pstate_t *dd_consumer_pstate(dd_consumer_t *c, int32_t p) {
 
 /*----- Offsets -----*/
 
-/* Store the watermark of every assigned partition that advanced. */
+/* Store the watermark of every assigned partition that advanced. After a
+ * rewind the watermark is lower than what librdkafka committed, and its
+ * auto commit only ever commits a stored offset above the committed one:
+ * that first lower watermark is committed explicitly (asynchronously), and
+ * auto commit carries on from there. */
 static void store_offsets(dd_consumer_t *c) {
-    rd_kafka_topic_partition_list_t *list = NULL;
+    rd_kafka_topic_partition_list_t *list = NULL, *lower = NULL;
 
     if (!c->commits)
         return; /* a replay never commits */
@@ -108,6 +112,13 @@ static void store_offsets(dd_consumer_t *c) {
         rd_kafka_topic_partition_list_add(list, c->cfg->topic, (int32_t)p)
             ->offset = w;
         c->ps[p].stored = w;
+        if (c->ps[p].rewound) {
+            if (lower == NULL)
+                lower = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(lower, c->cfg->topic, (int32_t)p)
+                ->offset = w;
+            c->ps[p].rewound = 0;
+        }
     }
     if (list == NULL)
         return;
@@ -115,6 +126,14 @@ static void store_offsets(dd_consumer_t *c) {
         DD_LOG(DD_LOG_WARN, "consumer", "offsets_store_failed",
                "offsets_store failed for %d partition(s)", list->cnt);
     rd_kafka_topic_partition_list_destroy(list);
+    if (lower != NULL) {
+        rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, lower, 1);
+        if (err)
+            DD_LOG(DD_LOG_WARN, "consumer", "rewind_commit_failed",
+                   "commit of a rewound partition's offset failed: %s",
+                   rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(lower);
+    }
 }
 
 static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,

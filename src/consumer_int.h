@@ -45,6 +45,8 @@ typedef struct pstate {
     uint8_t discarded;     /* dd_consumer_stop() dropped its held jobs */
     uint8_t window_paused; /* its window reached --max-partition-window:
                             * kept paused until it drained to half */
+    uint8_t rewound;       /* dd_consumer_rewind() lowered the watermark: the
+                            * next store_offsets commits it explicitly */
     int64_t stored; /* last watermark given to offsets_store, -1 = none */
 } pstate_t;
 
@@ -173,8 +175,8 @@ void dd_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * @brief The fetch position of assigned partition p moved backwards to
  *        offset (the message at offset is not above the last dispatched
  *        one): drop its queued and held jobs at or above offset, re-base
- *        its tracking there (dd_offsets_rebase()), let the next
- *        store_offsets store the new watermark even if it is lower, count
+ *        its tracking there (dd_offsets_rebase()), have the next
+ *        store_offsets store and commit the new, lower watermark, count
  *        it (partition_rewinds_total) and log partition_rewound at warn.
  *        The caller then dispatches the message.
  * @locality dd-poll

@@ -170,6 +170,7 @@ static void assign(dd_consumer_t *c, rd_kafka_topic_partition_list_t *parts) {
         dd_consumer_pstate(c, p)->assigned = 1;
         c->ps[p].stored = -1;
         c->ps[p].paused = 0;
+        c->ps[p].rewound = 0;
         ids[i] = p;
     }
     atomic_fetch_add(&c->assigned_cnt, parts->cnt);
@@ -257,9 +258,11 @@ void dd_consumer_rewind(dd_consumer_t *c, int32_t p, int64_t offset) {
      * ones below it stay and still complete under their epoch. */
     drop_jobs(c, job_is_rewound, drop_rewound_job, &rc);
     dd_offsets_rebase(c->ot, p, offset, &last, &wm);
-    /* The new watermark may be lower than what was stored: store it as is
-     * at the end of this loop iteration (store_offsets()). */
+    /* The new watermark may be lower than what was stored and committed:
+     * store_offsets() stores and commits it at the end of this loop
+     * iteration. */
     dd_consumer_pstate(c, p)->stored = -1;
+    c->ps[p].rewound = 1;
     dd_metrics_inc(DD_C_PARTITION_REWINDS);
     DD_LOG_TPO(
         DD_LOG_WARN, "consumer", "partition_rewound", c->cfg->topic, p, offset,
