@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * consumer: the live poll loop, backpressure and offset storing; the
- * rebalance handling is in consumer_rebalance.c.
+ * consumer: the live poll loop: messages into jobs (held in order while
+ * the queue is full), offset storing, statistics, and the consumer's
+ * lifecycle. Pausing partitions (backpressure, windows) is in
+ * consumer_pause.c, assign, revoke and rewind in consumer_rebalance.c,
+ * replay mode in consumer_replay.c.
  *
  * DESIGN: one thread, dd-poll, owns the librdkafka consumer handle; the
  * rebalance, commit, statistics and log callbacks run on it (inside
@@ -15,8 +18,7 @@
  * Offsets: enable.auto.offset.store=false. Every loop iteration stores, for
  * each assigned partition, the tracker's watermark when it advanced;
  * librdkafka's auto commit (every second) and every revoke commit what was
- * stored. A revoke (consumer_rebalance.c) drops the partition's queued jobs,
- * waits up to
+ * stored. A revoke drops the partition's queued jobs, waits up to
  * --drain-timeout for its in-flight ones, commits the done prefix
  * synchronously (unless the assignment was lost), resumes it if we paused
  * it, bumps its epoch (late completions are ignored) and unassigns. Every
@@ -32,12 +34,11 @@
  * --max-partition-window is paused on its own until the window drained to
  * half, so memory stays bounded behind a stuck offset.
  *
- * Replay mode (cfg->replay_from set) lives in consumer_replay.c: the poll
- * loop reaches it through one hook, handle_message() handing each message
- * to dd_consumer_replay_on_message(); dd_consumer_new() makes the one
- * choice between the modes (configuration, commits or not, the replay
- * state) and dd_consumer_start() acts on it (subscribe, or check the
- * replay's plan).
+ * Replay mode (cfg->replay_from set): the poll loop reaches it through one
+ * hook, handle_message() handing each message to
+ * dd_consumer_replay_on_message(); dd_consumer_new() makes the one choice
+ * between the modes (configuration, commits or not, the replay state) and
+ * dd_consumer_start() acts on it (subscribe, or check the replay's plan).
  */
 #include "consumer.h"
 
@@ -58,12 +59,6 @@
 #include "util.h"
 
 #define POLL_TIMEOUT_MS 100
-
-/* Overflow dd-poll keeps, in order, when the job queue is full, before it
- * pauses (see backpressure()): at most this many jobs and this many key +
- * value bytes, whatever the queue capacity. */
-#define HOLD_MAX_JOBS  16384
-#define HOLD_MAX_BYTES ((size_t)4 << 20)
 
 int dd_consumer_assigned_count(const dd_consumer_t *c) {
     return atomic_load(&((dd_consumer_t *)c)->assigned_cnt);
@@ -157,137 +152,6 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                      offsets->elems[i].offset);
 }
 
-/*----- Backpressure -----*/
-
-void dd_consumer_set_paused(dd_consumer_t *c,
-                            rd_kafka_topic_partition_list_t *list, int pause) {
-    if (list->cnt == 0)
-        return;
-    if (pause)
-        rd_kafka_pause_partitions(c->rk, list);
-    else
-        rd_kafka_resume_partitions(c->rk, list);
-    for (int i = 0; i < list->cnt; i++) {
-        if (list->elems[i].err)
-            continue;
-        dd_consumer_pstate(c, list->elems[i].partition)->paused =
-            (uint8_t)pause;
-        if (list->elems[i].partition < DD_CONSUMER_PAUSED_MAX) {
-            int32_t p = list->elems[i].partition;
-            uint64_t bit = UINT64_C(1) << (p % 64);
-            if (pause)
-                atomic_fetch_or(&c->paused_bits[p / 64], bit);
-            else
-                atomic_fetch_and(&c->paused_bits[p / 64], ~bit);
-        }
-        dd_metrics_gauge_add(DD_G_PARTITIONS_PAUSED, pause ? 1 : -1);
-    }
-}
-
-/* Pause every assigned partition not paused yet (or resume every one we
- * paused): resuming only what we paused avoids librdkafka 2.0.2's rewind
- * when resuming a partition that was not paused. A finished replay
- * partition, or one paused by its window, stays paused. Returns the number
- * of partitions changed. */
-int dd_consumer_pause_all(dd_consumer_t *c, int pause) {
-    rd_kafka_topic_partition_list_t *list =
-        rd_kafka_topic_partition_list_new(8);
-    int n;
-
-    for (size_t p = 0; p < c->ps_cap; p++)
-        if (c->ps[p].assigned && !c->ps[p].finished &&
-            !(c->ps[p].window_paused && !pause) && c->ps[p].paused != pause)
-            rd_kafka_topic_partition_list_add(list, c->cfg->topic, (int32_t)p);
-    dd_consumer_set_paused(c, list, pause);
-    n = list->cnt;
-    rd_kafka_topic_partition_list_destroy(list);
-    return n;
-}
-
-/*----- Window of a partition -----*/
-
-int dd_consumer_window_action(size_t window, size_t max, int paused) {
-    if (max == 0)
-        return 0;
-    if (!paused && window >= max)
-        return 1;
-    if (paused && window <= max / 2)
-        return -1;
-    return 0;
-}
-
-void dd_consumer_set_window_paused(dd_consumer_t *c, int32_t p, int on) {
-    pstate_t *s = dd_consumer_pstate(c, p);
-
-    if (s->window_paused == (uint8_t)on)
-        return;
-    s->window_paused = (uint8_t)on;
-    if (p < DD_CONSUMER_PAUSED_MAX) {
-        uint64_t bit = UINT64_C(1) << (p % 64);
-        if (on)
-            atomic_fetch_or(&c->window_bits[p / 64], bit);
-        else
-            atomic_fetch_and(&c->window_bits[p / 64], ~bit);
-    }
-    c->window_paused_cnt += on ? 1 : -1;
-    dd_metrics_gauge_add(DD_G_PARTITIONS_WINDOW_PAUSED, on ? 1 : -1);
-}
-
-/* Pause (or resume) partition p in librdkafka, as paused by us. */
-static void pause_one(dd_consumer_t *c, int32_t p, int pause) {
-    rd_kafka_topic_partition_list_t *list =
-        rd_kafka_topic_partition_list_new(1);
-
-    rd_kafka_topic_partition_list_add(list, c->cfg->topic, p);
-    dd_consumer_set_paused(c, list, pause);
-    rd_kafka_topic_partition_list_destroy(list);
-}
-
-/* After a dispatch: pause p once its window reached the bound (a
- * partition paused by backpressure already only gets the flag). */
-static void window_check(dd_consumer_t *c, int32_t p) {
-    size_t max = (size_t)c->cfg->max_partition_window;
-    size_t w;
-
-    if (c->ps[p].window_paused)
-        return;
-    w = dd_offsets_window(c->ot, p);
-    if (dd_consumer_window_action(w, max, 0) <= 0)
-        return;
-    dd_consumer_set_window_paused(c, p, 1);
-    if (!c->ps[p].paused)
-        pause_one(c, p, 1);
-    DD_LOG_TP(DD_LOG_WARN, "consumer", "partition_window_full", c->cfg->topic,
-              p,
-              "%zu offsets tracked behind the oldest unfinished one "
-              "(--max-partition-window %zu): partition paused until half "
-              "of them are done",
-              w, max);
-}
-
-/* Resume the partitions paused by their window once it drained to half,
- * unless backpressure (or a finished replay) keeps them paused. */
-static void window_resume_drained(dd_consumer_t *c) {
-    size_t max = (size_t)c->cfg->max_partition_window;
-
-    if (c->window_paused_cnt == 0)
-        return;
-    for (size_t p = 0; p < c->ps_cap; p++) {
-        size_t w;
-        if (!c->ps[p].assigned || !c->ps[p].window_paused)
-            continue;
-        w = dd_offsets_window(c->ot, (int32_t)p);
-        if (dd_consumer_window_action(w, max, 1) >= 0)
-            continue;
-        dd_consumer_set_window_paused(c, (int32_t)p, 0);
-        if (c->ps[p].paused && !c->backpressure && !c->ps[p].finished)
-            pause_one(c, (int32_t)p, 0);
-        DD_LOG_TP(DD_LOG_INFO, "consumer", "partition_window_drained",
-                  c->cfg->topic, (int32_t)p,
-                  "window down to %zu offsets: partition resumed", w);
-    }
-}
-
 /*----- Overflow -----*/
 
 static void hold(dd_consumer_t *c, dd_job_t *job) {
@@ -322,39 +186,6 @@ static void push_held(dd_consumer_t *c, int wait_ms) {
         c->held_cnt--;
         c->held_bytes -= bytes;
         dd_free(h);
-    }
-}
-
-/* Pause when the overflow behind a full queue reached its bound; resume
- * once it is gone and the queue is at most half full. Why not pause as
- * soon as the queue is full: librdkafka 2.0.2 drops what it prefetched for
- * a paused partition, and after a resume the broker thread only fetches
- * again at its next wake-up, up to a second later (it is not woken by a
- * resume). Pausing at the first full queue starved the workers for most
- * of that second on every cycle: about 1,100 requests/s with the default
- * queue of 1024 and 150/s with a queue of 16, measured; with the overflow
- * about 7,000/s. The overflow only moves messages librdkafka had already
- * fetched into our hands, so memory stays bounded: the queue, HOLD_MAX_*,
- * and librdkafka's own prefetch limits (queued.max.messages.kbytes). */
-static void backpressure(dd_consumer_t *c) {
-    size_t depth = dd_queue_depth(c->jq);
-    size_t cap = dd_queue_capacity(c->jq);
-
-    if (!c->backpressure &&
-        (c->held_cnt >= HOLD_MAX_JOBS || c->held_bytes >= HOLD_MAX_BYTES)) {
-        int n;
-        c->backpressure = 1;
-        n = dd_consumer_pause_all(c, 1);
-        DD_LOG(DD_LOG_DEBUG, "consumer", "backpressure_on",
-               "job queue full (%zu) and %zu job(s) (%zu bytes) held: %d "
-               "partition(s) paused",
-               depth, c->held_cnt, c->held_bytes, n);
-    } else if (c->backpressure && c->held_cnt == 0 && depth <= cap / 2) {
-        int n;
-        c->backpressure = 0;
-        n = dd_consumer_pause_all(c, 0);
-        DD_LOG(DD_LOG_DEBUG, "consumer", "backpressure_off",
-               "job queue at %zu: %d partition(s) resumed", depth, n);
     }
 }
 
@@ -450,7 +281,7 @@ int dd_consumer_dispatch(dd_consumer_t *c, rd_kafka_message_t *rkm) {
     job = dd_job_new(rkm, epoch);
     if (c->held_cnt > 0 || dd_queue_try_push(c->jq, job) != DD_OK)
         hold(c, job);
-    window_check(c, rkm->partition);
+    dd_consumer_window_check(c, rkm->partition);
     return 1;
 }
 
@@ -475,8 +306,8 @@ static void *poll_main(void *arg) {
         int feed = c->backpressure && c->held_cnt > 0;
 
         push_held(c, feed ? POLL_TIMEOUT_MS : 0);
-        backpressure(c);
-        window_resume_drained(c);
+        dd_consumer_backpressure(c);
+        dd_consumer_window_resume_drained(c);
         rkm = rd_kafka_consumer_poll(c->rk, feed ? 1 : POLL_TIMEOUT_MS);
         if (rkm != NULL) {
             handle_message(c, rkm);
@@ -651,22 +482,4 @@ void dd_consumer_destroy(dd_consumer_t *c) {
     dd_consumer_replay_destroy(c->replay);
     dd_free(c->ps);
     dd_free(c);
-}
-
-int dd_consumer_is_paused(const dd_consumer_t *c, int32_t partition) {
-    dd_consumer_t *mc = (dd_consumer_t *)c;
-
-    if (partition < 0 || partition >= DD_CONSUMER_PAUSED_MAX)
-        return -1;
-    return (atomic_load(&mc->paused_bits[partition / 64]) >> (partition % 64)) &
-           1;
-}
-
-int dd_consumer_is_window_paused(const dd_consumer_t *c, int32_t partition) {
-    dd_consumer_t *mc = (dd_consumer_t *)c;
-
-    if (partition < 0 || partition >= DD_CONSUMER_PAUSED_MAX)
-        return -1;
-    return (atomic_load(&mc->window_bits[partition / 64]) >> (partition % 64)) &
-           1;
 }

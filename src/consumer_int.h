@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * consumer, private: what consumer.c (the live poll loop),
- * consumer_rebalance.c (assign and revoke) and consumer_replay.c (replay
- * mode) share: the consumer struct, the per-partition state of dd-poll, the
- * held jobs, the poll-loop helpers the other two call, the rebalance
- * callback and the replay hooks the poll loop calls. Not for other modules.
+ * consumer_pause.c (backpressure and windows), consumer_rebalance.c
+ * (assign, revoke, rewind) and consumer_replay.c (replay mode) share: the
+ * consumer struct, the per-partition state of dd-poll, the held jobs, the
+ * poll-loop helpers the other two call, the rebalance callback and the replay
+ * hooks the poll loop calls. Not for other modules.
  *
  * DESIGN: everything here runs on dd-poll, except dd_consumer_new() and
  * dd_consumer_replay_plan() (main thread, before dd-poll exists) and the
@@ -130,6 +131,32 @@ char *dd_consumer_format_parts(const int32_t *ids, size_t n, char *buf,
  * @locality dd-poll
  */
 int dd_consumer_pause_all(dd_consumer_t *c, int pause);
+
+/*----- Pausing partitions (consumer_pause.c) -----*/
+
+/**
+ * @brief Backpressure, once per poll loop iteration: pause every assigned
+ *        partition when the overflow behind the full queue reached its
+ *        bound; resume them once it is gone and the queue is at most half
+ *        full (not those a window or a finished replay keeps paused).
+ * @locality dd-poll
+ */
+void dd_consumer_backpressure(dd_consumer_t *c);
+
+/**
+ * @brief After a dispatch on partition p: pause p alone once its window
+ *        reached --max-partition-window (warn log partition_window_full).
+ * @locality dd-poll
+ */
+void dd_consumer_window_check(dd_consumer_t *c, int32_t p);
+
+/**
+ * @brief Once per poll loop iteration: resume the partitions paused by
+ *        their window once it drained to half, unless backpressure or a
+ *        finished replay keeps them paused (partition_window_drained).
+ * @locality dd-poll
+ */
+void dd_consumer_window_resume_drained(dd_consumer_t *c);
 
 /**
  * @brief What the window of a partition asks for: 1 pause it (not paused

@@ -9,4 +9,4 @@ UNIT_DEPS_test_consumer = offsets queue job kafka metrics
 UNIT_DEPS_test_config = config_options config_value config_print redis_url
 UNIT_DEPS_test_config_print = config config_options config_value redis_url
 UNIT_DEPS_test_consumer += consumer_replay replay_range
-UNIT_DEPS_test_consumer += consumer_rebalance
+UNIT_DEPS_test_consumer += consumer_rebalance consumer_pause
