@@ -95,9 +95,11 @@ typedef struct dd_config {
     int list_kafka_props; /* -X list: print librdkafka's properties, exit */
 
     /* Pipeline */
-    int workers;        /* worker threads, 1..256 */
-    int queue_capacity; /* job queue slots, 1..1000000 */
-    int batch_size;     /* jobs a worker takes at once, 1..1024 */
+    int workers;              /* worker threads, 1..256 */
+    int queue_capacity;       /* job queue slots, 1..1000000 */
+    int batch_size;           /* jobs a worker takes at once, 1..1024 */
+    int max_partition_window; /* tracked offsets per partition before it
+                                 is paused, 1..100000000 */
 
     /* Redis */
     dd_redis_url_t redis;       /* --redis (redis_url.h) */

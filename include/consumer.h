@@ -5,7 +5,11 @@
  * into the job queue without ever blocking: when the queue is full it keeps
  * the jobs it could not push, in order (up to 16,384 jobs or 4 MiB), then
  * pauses the assigned partitions and resumes them once
- * that overflow is gone and the queue drained below half its capacity. In
+ * that overflow is gone and the queue drained below half its capacity. A
+ * partition whose window of tracked offsets (behind its oldest unfinished
+ * one) reaches --max-partition-window is paused alone until it drained to
+ * half; a fetch position that moves backwards re-bases the partition's
+ * tracking there (partition_rewound) and nothing is skipped. In
  * replay mode it assigns the replay range instead of joining the group
  * (dd_consumer_replay_plan()). It handles eager and cooperative
  * rebalances (drain, commit the done prefix, fence with epochs) and stores
@@ -125,10 +129,19 @@ int64_t dd_consumer_last_poll_ms(const dd_consumer_t *c);
 #define DD_CONSUMER_PAUSED_MAX 1024
 
 /**
- * @brief 1 while the consumer keeps partition paused (backpressure), 0 when
+ * @brief 1 while the consumer keeps partition paused (backpressure or its
+ *        window), 0 when
  *        not, -1 when partition is outside 0..DD_CONSUMER_PAUSED_MAX-1.
  * @locality any thread (atomics)
  */
 int dd_consumer_is_paused(const dd_consumer_t *c, int32_t partition);
+
+/**
+ * @brief 1 while partition is paused because its window of tracked offsets
+ *        reached --max-partition-window, 0 when not, -1 when partition is
+ *        outside 0..DD_CONSUMER_PAUSED_MAX-1.
+ * @locality any thread (atomics)
+ */
+int dd_consumer_is_window_paused(const dd_consumer_t *c, int32_t partition);
 
 #endif /* DD_CONSUMER_H */

@@ -43,6 +43,9 @@
     X(commits_total, "result", "Offset commits, by result.")                   \
     X(rebalances_total, "",                                                    \
       "Consumer group rebalances (assign and revoke events).")                 \
+    X(partition_rewinds_total, "",                                             \
+      "Times the fetch position of an assigned input partition moved "         \
+      "backwards (tracking re-based, records read again).")                    \
     X(kafka_errors_total, "", "Errors reported by librdkafka's error callback.")
 
 #define DD_COUNTER_MAP(X, XDLQ)                                                \
@@ -61,6 +64,7 @@
     X(COMMITS_OK, commits_total, "ok")                                         \
     X(COMMITS_ERROR, commits_total, "error")                                   \
     X(REBALANCES, rebalances_total, "")                                        \
+    X(PARTITION_REWINDS, partition_rewinds_total, "")                          \
     X(KAFKA_ERRORS, kafka_errors_total, "")
 
 /* DD_GAUGE_MAP(X): X(ID, name, help), one unlabelled gauge each (DD_G_<ID>). */
@@ -72,7 +76,11 @@
       "Input messages taken from Kafka and not yet acknowledged.")             \
     X(PARTITIONS_ASSIGNED, partitions_assigned, "Input partitions assigned.")  \
     X(PARTITIONS_PAUSED, partitions_paused,                                    \
-      "Input partitions paused because the job queue is full.")                \
+      "Input partitions paused by dispatchd (job queue full, or window "       \
+      "full).")                                                                \
+    X(PARTITIONS_WINDOW_PAUSED, partitions_window_paused,                      \
+      "Input partitions paused because their window of tracked offsets "       \
+      "reached --max-partition-window.")                                       \
     X(READY, ready,                                                            \
       "1 when /readyz answers 200 (evaluated at each scrape), else 0.")
 

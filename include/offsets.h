@@ -12,6 +12,17 @@
  * partition has an epoch; a job carries the epoch it was dispatched under,
  * and completions carrying an older epoch are ignored.
  *
+ * Within an assignment offsets only move forward; a jump forward (a
+ * compacted or transactional topic, records deleted) is normal. An offset
+ * at or below the last dispatched one means the fetch position moved
+ * backwards (the topic was deleted and re-created, an offset reset, a log
+ * truncated): dd_offsets_dispatch() says so, and dd_offsets_rebase() drops
+ * the tracking from the new position on under a new epoch.
+ *
+ * The window of a partition is the number of entries it tracks: the
+ * oldest not-done dispatched offset and every offset dispatched after it
+ * (about 16 bytes each); the consumer bounds it.
+ *
  * No librdkafka types: partitions are int32 ids (>= 0), offsets int64.
  */
 #ifndef DD_OFFSETS_H
@@ -33,7 +44,7 @@ typedef struct dd_offsets dd_offsets_t;
 /** @brief One partition in a dd_offsets_snapshot(). */
 typedef struct dd_offsets_part_info {
     int32_t partition;
-    uint32_t epoch;            /* current epoch (bumped by assign and revoke) */
+    uint32_t epoch;            /* current epoch (assign, rebase, revoke) */
     int assigned;              /* 1 while assigned */
     uint64_t dispatched_count; /* offsets dispatched since the last assign */
     uint64_t done_count;       /* offsets marked done since the last assign */
@@ -42,7 +53,12 @@ typedef struct dd_offsets_part_info {
     int64_t last_dispatched;   /* highest offset still tracked or done; -1 */
     int64_t committable;       /* watermark (done prefix + 1); -1 if none */
     int64_t committed;         /* last value given to set_committed; -1 */
+    size_t window;             /* tracked entries (dd_offsets_window()) */
+    uint64_t rewinds;          /* dd_offsets_rebase() calls since assign */
 } dd_offsets_part_info_t;
+
+/** dd_offsets_dispatch(): the offset is not above the last dispatched one. */
+#define DD_OFFSETS_BEHIND 1
 
 /*----- Lifecycle -----*/
 
@@ -96,8 +112,10 @@ int dd_offsets_revoke(dd_offsets_t *ot, int32_t partition,
  * @brief Record that offset was handed to the job queue.
  * @param epoch (optional) receives the epoch the job must carry to
  *        dd_offsets_mark_done()
- * @returns DD_OK, or DD_ERR when the partition is not assigned, offset is
- *          negative, or offset is not greater than the last dispatched one
+ * @returns DD_OK; DD_OFFSETS_BEHIND (nothing recorded) when offset is not
+ *          greater than the last dispatched one: the fetch position moved
+ *          backwards, see dd_offsets_rebase(); DD_ERR when the partition is
+ *          not assigned or offset is negative
  * @locality poll thread
  */
 int dd_offsets_dispatch(dd_offsets_t *ot, int32_t partition, int64_t offset,
@@ -131,6 +149,31 @@ int dd_offsets_mark_done(dd_offsets_t *ot, int32_t partition, uint32_t epoch,
  */
 size_t dd_offsets_discard_from(dd_offsets_t *ot, int32_t partition,
                                int64_t offset);
+
+/**
+ * @brief The fetch position of an assigned partition moved backwards to
+ *        position: forget the tracked entries at or above it (done or
+ *        not; those records are read again), bump the epoch (the entries
+ *        below keep theirs and still complete; a late completion of a
+ *        forgotten entry is ignored, also once that offset is dispatched
+ *        again), and accept position as the next offset to dispatch.
+ * @param last (optional) receives the last offset dispatched before, or -1
+ * @param committable (optional) receives the new watermark: the first
+ *        tracked entry's offset, or position when none is left. It may be
+ *        lower than before and never passes a record not done.
+ * @returns DD_OK, or DD_ERR when the partition is not assigned or position
+ *          is negative
+ * @locality poll thread
+ */
+int dd_offsets_rebase(dd_offsets_t *ot, int32_t partition, int64_t position,
+                      int64_t *last, int64_t *committable);
+
+/**
+ * @brief The window of a partition: tracked entries, from the oldest not
+ *        done to the last dispatched (0 if not assigned).
+ * @locality any thread
+ */
+size_t dd_offsets_window(const dd_offsets_t *ot, int32_t partition);
 
 /**
  * @brief Wait until none of the given partitions has a pending entry

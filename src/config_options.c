@@ -120,6 +120,11 @@ const dd_option_t dd_config_options[] = {
             "Job queue slots; when full, partitions are paused."),
     ROW_INT("batch-size", "DISPATCHD_BATCH_SIZE", batch_size, "32", 1, 1024,
             "Jobs a worker takes from the queue at once."),
+    ROW_INT("max-partition-window", "DISPATCHD_MAX_PARTITION_WINDOW",
+            max_partition_window, "100000", 1, 100000000,
+            "Offsets a partition may have dispatched behind its oldest "
+            "unfinished one; past it the partition is paused until half "
+            "drained."),
     ROW_VALUE(
         OPT_URL, "redis", "DISPATCHD_REDIS", redis, "redis://127.0.0.1:6379/0",
         "URL", OPT_F_SECRET,

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * consumer: poll loop, backpressure, rebalance handling and offset storing.
+ * consumer: the live poll loop: messages into jobs (held in order while
+ * the queue is full), offset storing, statistics, and the consumer's
+ * lifecycle. Pausing partitions (backpressure, windows) is in
+ * consumer_pause.c, assign, revoke and rewind in consumer_rebalance.c,
+ * replay mode in consumer_replay.c.
  *
  * DESIGN: one thread, dd-poll, owns the librdkafka consumer handle; the
  * rebalance, commit, statistics and log callbacks run on it (inside
@@ -20,12 +24,21 @@
  * it, bumps its epoch (late completions are ignored) and unassigns. Every
  * rebalance_assign and rebalance_revoke log line names its partitions.
  *
- * Replay mode (cfg->replay_from set) lives in consumer_replay.c: the poll
- * loop reaches it through one hook, handle_message() handing each message
- * to dd_consumer_replay_on_message(); dd_consumer_new() makes the one
- * choice between the modes (configuration, commits or not, the replay
- * state) and dd_consumer_start() acts on it (subscribe, or check the
- * replay's plan).
+ * Rewinds and windows: an offset at or below the last one dispatched in
+ * the assignment means the fetch position moved backwards (the topic was
+ * deleted and re-created, an offset reset to earliest, a truncated log);
+ * dd_consumer_rewind() re-bases the partition's tracking there and the
+ * message is dispatched as usual. A forward jump is normal (compaction,
+ * transaction markers, deleted records) and changes nothing. A partition
+ * whose window (offsets tracked from its oldest unfinished one) reaches
+ * --max-partition-window is paused on its own until the window drained to
+ * half, so memory stays bounded behind a stuck offset.
+ *
+ * Replay mode (cfg->replay_from set): the poll loop reaches it through one
+ * hook, handle_message() handing each message to
+ * dd_consumer_replay_on_message(); dd_consumer_new() makes the one choice
+ * between the modes (configuration, commits or not, the replay state) and
+ * dd_consumer_start() acts on it (subscribe, or check the replay's plan).
  */
 #include "consumer.h"
 
@@ -46,18 +59,6 @@
 #include "util.h"
 
 #define POLL_TIMEOUT_MS 100
-#define PARTS_TEXT_MAX  512 /* partition list in a log line */
-
-/* Overflow dd-poll keeps, in order, when the job queue is full, before it
- * pauses (see backpressure()): at most this many jobs and this many key +
- * value bytes, whatever the queue capacity. */
-#define HOLD_MAX_JOBS  16384
-#define HOLD_MAX_BYTES ((size_t)4 << 20)
-
-struct held {
-    dd_job_t *job;
-    struct held *next;
-};
 
 int dd_consumer_assigned_count(const dd_consumer_t *c) {
     return atomic_load(&((dd_consumer_t *)c)->assigned_cnt);
@@ -76,22 +77,21 @@ pstate_t *dd_consumer_pstate(dd_consumer_t *c, int32_t p) {
         size_t ncap = (size_t)p + 16;
         c->ps = dd_xrealloc(c->ps, ncap * sizeof(*c->ps));
         for (size_t i = c->ps_cap; i < ncap; i++)
-            c->ps[i] = (pstate_t){0, 0, 0, 0, -1};
+            c->ps[i] = (pstate_t){.stored = -1};
         c->ps_cap = ncap;
     }
     return &c->ps[p];
 }
 
-static int is_cooperative(rd_kafka_t *rk) {
-    const char *proto = rd_kafka_rebalance_protocol(rk);
-    return proto != NULL && strcmp(proto, "COOPERATIVE") == 0;
-}
-
 /*----- Offsets -----*/
 
-/* Store the watermark of every assigned partition that advanced. */
+/* Store the watermark of every assigned partition that advanced. After a
+ * rewind the watermark is lower than what librdkafka committed, and its
+ * auto commit only ever commits a stored offset above the committed one:
+ * that first lower watermark is committed explicitly (asynchronously), and
+ * auto commit carries on from there. */
 static void store_offsets(dd_consumer_t *c) {
-    rd_kafka_topic_partition_list_t *list = NULL;
+    rd_kafka_topic_partition_list_t *list = NULL, *lower = NULL;
 
     if (!c->commits)
         return; /* a replay never commits */
@@ -107,6 +107,13 @@ static void store_offsets(dd_consumer_t *c) {
         rd_kafka_topic_partition_list_add(list, c->cfg->topic, (int32_t)p)
             ->offset = w;
         c->ps[p].stored = w;
+        if (c->ps[p].rewound) {
+            if (lower == NULL)
+                lower = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(lower, c->cfg->topic, (int32_t)p)
+                ->offset = w;
+            c->ps[p].rewound = 0;
+        }
     }
     if (list == NULL)
         return;
@@ -114,6 +121,14 @@ static void store_offsets(dd_consumer_t *c) {
         DD_LOG(DD_LOG_WARN, "consumer", "offsets_store_failed",
                "offsets_store failed for %d partition(s)", list->cnt);
     rd_kafka_topic_partition_list_destroy(list);
+    if (lower != NULL) {
+        rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, lower, 1);
+        if (err)
+            DD_LOG(DD_LOG_WARN, "consumer", "rewind_commit_failed",
+                   "commit of a rewound partition's offset failed: %s",
+                   rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(lower);
+    }
 }
 
 static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -139,58 +154,11 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                      offsets->elems[i].offset);
 }
 
-/*----- Backpressure -----*/
-
-void dd_consumer_set_paused(dd_consumer_t *c,
-                            rd_kafka_topic_partition_list_t *list, int pause) {
-    if (list->cnt == 0)
-        return;
-    if (pause)
-        rd_kafka_pause_partitions(c->rk, list);
-    else
-        rd_kafka_resume_partitions(c->rk, list);
-    for (int i = 0; i < list->cnt; i++) {
-        if (list->elems[i].err)
-            continue;
-        dd_consumer_pstate(c, list->elems[i].partition)->paused =
-            (uint8_t)pause;
-        if (list->elems[i].partition < DD_CONSUMER_PAUSED_MAX) {
-            int32_t p = list->elems[i].partition;
-            uint64_t bit = UINT64_C(1) << (p % 64);
-            if (pause)
-                atomic_fetch_or(&c->paused_bits[p / 64], bit);
-            else
-                atomic_fetch_and(&c->paused_bits[p / 64], ~bit);
-        }
-        dd_metrics_gauge_add(DD_G_PARTITIONS_PAUSED, pause ? 1 : -1);
-    }
-}
-
-/* Pause every assigned partition not paused yet (or resume every one we
- * paused): resuming only what we paused avoids librdkafka 2.0.2's rewind
- * when resuming a partition that was not paused. A finished replay
- * partition stays paused. Returns the number of partitions changed. */
-static int pause_all(dd_consumer_t *c, int pause) {
-    rd_kafka_topic_partition_list_t *list =
-        rd_kafka_topic_partition_list_new(8);
-    int n;
-
-    for (size_t p = 0; p < c->ps_cap; p++)
-        if (c->ps[p].assigned && !c->ps[p].finished && c->ps[p].paused != pause)
-            rd_kafka_topic_partition_list_add(list, c->cfg->topic, (int32_t)p);
-    dd_consumer_set_paused(c, list, pause);
-    n = list->cnt;
-    rd_kafka_topic_partition_list_destroy(list);
-    return n;
-}
-
-static size_t job_bytes(const dd_job_t *job) {
-    return job->key_len + job->value_len;
-}
+/*----- Overflow -----*/
 
 static void hold(dd_consumer_t *c, dd_job_t *job) {
     held_t *h = dd_xmalloc(sizeof(*h));
-    c->held_bytes += job_bytes(job);
+    c->held_bytes += dd_consumer_job_bytes(job);
     h->job = job;
     h->next = NULL;
     if (c->held_tail)
@@ -211,7 +179,7 @@ static void push_held(dd_consumer_t *c, int wait_ms) {
         held_t *h = c->held_head;
         /* Read the size first: once pushed, the job belongs to the queue
          * and a worker may finish and destroy it at any moment. */
-        size_t bytes = job_bytes(h->job);
+        size_t bytes = dd_consumer_job_bytes(h->job);
         if (dd_queue_push(c->jq, h->job, left > 0 ? (int)left : 0) != DD_OK)
             break;
         c->held_head = h->next;
@@ -220,227 +188,6 @@ static void push_held(dd_consumer_t *c, int wait_ms) {
         c->held_cnt--;
         c->held_bytes -= bytes;
         dd_free(h);
-    }
-}
-
-/* Pause when the overflow behind a full queue reached its bound; resume
- * once it is gone and the queue is at most half full. Why not pause as
- * soon as the queue is full: librdkafka 2.0.2 drops what it prefetched for
- * a paused partition, and after a resume the broker thread only fetches
- * again at its next wake-up, up to a second later (it is not woken by a
- * resume). Pausing at the first full queue starved the workers for most
- * of that second on every cycle: about 1,100 requests/s with the default
- * queue of 1024 and 150/s with a queue of 16, measured; with the overflow
- * about 7,000/s. The overflow only moves messages librdkafka had already
- * fetched into our hands, so memory stays bounded: the queue, HOLD_MAX_*,
- * and librdkafka's own prefetch limits (queued.max.messages.kbytes). */
-static void backpressure(dd_consumer_t *c) {
-    size_t depth = dd_queue_depth(c->jq);
-    size_t cap = dd_queue_capacity(c->jq);
-
-    if (!c->backpressure &&
-        (c->held_cnt >= HOLD_MAX_JOBS || c->held_bytes >= HOLD_MAX_BYTES)) {
-        int n;
-        c->backpressure = 1;
-        n = pause_all(c, 1);
-        DD_LOG(DD_LOG_DEBUG, "consumer", "backpressure_on",
-               "job queue full (%zu) and %zu job(s) (%zu bytes) held: %d "
-               "partition(s) paused",
-               depth, c->held_cnt, c->held_bytes, n);
-    } else if (c->backpressure && c->held_cnt == 0 && depth <= cap / 2) {
-        int n;
-        c->backpressure = 0;
-        n = pause_all(c, 0);
-        DD_LOG(DD_LOG_DEBUG, "consumer", "backpressure_off",
-               "job queue at %zu: %d partition(s) resumed", depth, n);
-    }
-}
-
-/*----- Rebalance -----*/
-
-typedef struct revoke_ctx {
-    const uint8_t *revoked; /* indexed by partition */
-    size_t cap;
-    int64_t *min_dropped; /* lowest dropped offset per partition, or -1 */
-} revoke_ctx_t;
-
-static int job_is_revoked(void *item, void *arg) {
-    const dd_job_t *job = item;
-    const revoke_ctx_t *rc = arg;
-    return (size_t)job->partition < rc->cap && rc->revoked[job->partition];
-}
-
-static void drop_revoked_job(void *item, void *arg) {
-    dd_job_t *job = item;
-    revoke_ctx_t *rc = arg;
-    int64_t *m = &rc->min_dropped[job->partition];
-    if (*m < 0 || job->offset < *m)
-        *m = job->offset;
-    dd_job_destroy(job);
-}
-
-/* Drop the not-yet-started jobs of revoked partitions: queued and held.
- * They are the newest of their partitions (FIFO), so the tracker discards a
- * suffix, and the new owner consumes them again from the committed offset. */
-static void drop_queued(dd_consumer_t *c, revoke_ctx_t *rc) {
-    held_t **pp = &c->held_head;
-
-    dd_queue_remove_if(c->jq, job_is_revoked, rc, drop_revoked_job);
-    c->held_tail = NULL;
-    while (*pp) {
-        held_t *h = *pp;
-        if (job_is_revoked(h->job, rc)) {
-            *pp = h->next;
-            c->held_bytes -= job_bytes(h->job);
-            drop_revoked_job(h->job, rc);
-            dd_free(h);
-            c->held_cnt--;
-        } else {
-            c->held_tail = h;
-            pp = &h->next;
-        }
-    }
-    for (size_t p = 0; p < rc->cap; p++)
-        if (rc->revoked[p] && rc->min_dropped[p] >= 0)
-            dd_offsets_discard_from(c->ot, (int32_t)p, rc->min_dropped[p]);
-}
-
-static void revoke(dd_consumer_t *c, rd_kafka_topic_partition_list_t *parts,
-                   int lost) {
-    revoke_ctx_t rc;
-    int32_t *ids = dd_xcalloc((size_t)parts->cnt + 1, sizeof(*ids));
-    rd_kafka_topic_partition_list_t *commit =
-        rd_kafka_topic_partition_list_new(parts->cnt + 1);
-    rd_kafka_topic_partition_list_t *resume =
-        rd_kafka_topic_partition_list_new(parts->cnt + 1);
-    /* Once the poll loop stopped (shutdown), the workers and the producer
-     * are finished: whatever is still pending will never complete. */
-    int64_t deadline =
-        dd_now_ms() + (atomic_load(&c->stop) ? 0 : c->cfg->drain_timeout_ms);
-    size_t n = 0;
-    char text[PARTS_TEXT_MAX];
-
-    rc.cap = c->ps_cap;
-    rc.revoked = dd_xcalloc(rc.cap + 1, 1);
-    rc.min_dropped = dd_xmalloc((rc.cap + 1) * sizeof(int64_t));
-    for (size_t i = 0; i < rc.cap; i++)
-        rc.min_dropped[i] = -1;
-    for (int i = 0; i < parts->cnt; i++) {
-        int32_t p = parts->elems[i].partition;
-        if ((size_t)p < rc.cap && c->ps[p].assigned) {
-            ((uint8_t *)rc.revoked)[p] = 1;
-            ids[n++] = p;
-        }
-    }
-    drop_queued(c, &rc);
-    if (dd_offsets_wait_idle(c->ot, ids, n, deadline) != DD_OK)
-        DD_LOG(DD_LOG_WARN, "consumer", "revoke_drain_timeout",
-               "in-flight jobs of %zu revoked partition(s) not done within "
-               "the drain timeout; committing the done prefix only",
-               n);
-    for (size_t i = 0; i < n; i++) {
-        int64_t w = -1;
-        dd_offsets_revoke(c->ot, ids[i], &w);
-        if (!lost && w >= 0)
-            rd_kafka_topic_partition_list_add(commit, c->cfg->topic, ids[i])
-                ->offset = w;
-        if (c->ps[ids[i]].paused)
-            rd_kafka_topic_partition_list_add(resume, c->cfg->topic, ids[i]);
-    }
-    if (commit->cnt > 0) {
-        /* Store too, so the commit librdkafka makes on unassign cannot
-         * commit an older stored value. */
-        rd_kafka_offsets_store(c->rk, commit);
-        rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, commit, 0);
-        DD_LOG(err ? DD_LOG_WARN : DD_LOG_INFO, "consumer", "revoke_commit",
-               "committed the done prefix of %d revoked partition(s): %s",
-               commit->cnt, rd_kafka_err2str(err));
-    }
-    dd_consumer_set_paused(c, resume, 0);
-    for (size_t i = 0; i < n; i++) {
-        c->ps[ids[i]].assigned = 0;
-        c->ps[ids[i]].stored = -1;
-    }
-    atomic_fetch_sub(&c->assigned_cnt, (int)n);
-    dd_metrics_gauge_set(DD_G_PARTITIONS_ASSIGNED,
-                         atomic_load(&c->assigned_cnt));
-    DD_LOG(DD_LOG_INFO, "consumer", "rebalance_revoke",
-           "revoked %zu partition(s): %s%s", n,
-           dd_consumer_format_parts(ids, n, text, sizeof(text)),
-           lost ? " (assignment lost)" : "");
-    rd_kafka_topic_partition_list_destroy(commit);
-    rd_kafka_topic_partition_list_destroy(resume);
-    dd_free((void *)rc.revoked);
-    dd_free(rc.min_dropped);
-    dd_free(ids);
-}
-
-static void assign(dd_consumer_t *c, rd_kafka_topic_partition_list_t *parts) {
-    int32_t *ids = dd_xcalloc((size_t)parts->cnt + 1, sizeof(*ids));
-    char text[PARTS_TEXT_MAX];
-
-    for (int i = 0; i < parts->cnt; i++) {
-        int32_t p = parts->elems[i].partition;
-        uint32_t epoch;
-        dd_offsets_assign(c->ot, p, &epoch);
-        dd_consumer_pstate(c, p)->assigned = 1;
-        c->ps[p].stored = -1;
-        c->ps[p].paused = 0;
-        ids[i] = p;
-    }
-    atomic_fetch_add(&c->assigned_cnt, parts->cnt);
-    dd_metrics_gauge_set(DD_G_PARTITIONS_ASSIGNED,
-                         atomic_load(&c->assigned_cnt));
-    DD_LOG(
-        DD_LOG_INFO, "consumer", "rebalance_assign",
-        "assigned %d partition(s): %s; %d in total", parts->cnt,
-        dd_consumer_format_parts(ids, (size_t)parts->cnt, text, sizeof(text)),
-        atomic_load(&c->assigned_cnt));
-    dd_free(ids);
-}
-
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
-    dd_consumer_t *c = opaque;
-    int coop = is_cooperative(rk);
-    rd_kafka_error_t *error = NULL;
-    rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
-
-    dd_metrics_inc(DD_C_REBALANCES);
-    switch (err) {
-        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            assign(c, parts);
-            if (coop)
-                error = rd_kafka_incremental_assign(rk, parts);
-            else
-                ret = rd_kafka_assign(rk, parts);
-            /* Still over capacity: the new partitions start paused too. */
-            if (c->backpressure)
-                pause_all(c, 1);
-            atomic_store(&c->joined, 1);
-            break;
-        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-            revoke(c, parts, rd_kafka_assignment_lost(rk));
-            if (coop)
-                error = rd_kafka_incremental_unassign(rk, parts);
-            else
-                ret = rd_kafka_assign(rk, NULL);
-            break;
-        default:
-            DD_LOG(DD_LOG_ERROR, "consumer", "rebalance_error",
-                   "rebalance failed: %s", rd_kafka_err2str(err));
-            revoke(c, parts, 1);
-            ret = rd_kafka_assign(rk, NULL);
-            break;
-    }
-    if (error) {
-        DD_LOG(DD_LOG_ERROR, "consumer", "rebalance_apply_failed",
-               "incremental (un)assign failed: %s",
-               rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-    } else if (ret) {
-        DD_LOG(DD_LOG_ERROR, "consumer", "rebalance_apply_failed",
-               "assign failed: %s", rd_kafka_err2str(ret));
     }
 }
 
@@ -503,6 +250,7 @@ char *dd_consumer_format_parts(const int32_t *ids, size_t n, char *buf,
 int dd_consumer_dispatch(dd_consumer_t *c, rd_kafka_message_t *rkm) {
     uint32_t epoch;
     dd_job_t *job;
+    int rc;
 
     if (rkm->err) {
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -519,18 +267,29 @@ int dd_consumer_dispatch(dd_consumer_t *c, rd_kafka_message_t *rkm) {
         return 0;
     }
     if ((size_t)rkm->partition >= c->ps_cap ||
-        !c->ps[rkm->partition].assigned ||
-        dd_offsets_dispatch(c->ot, rkm->partition, rkm->offset, &epoch) !=
-            DD_OK) {
+        !c->ps[rkm->partition].assigned) {
         /* A message of a partition no longer ours: the owner gets it. */
         DD_LOG_TPO(DD_LOG_DEBUG, "consumer", "message_ignored", c->cfg->topic,
                    rkm->partition, rkm->offset,
-                   "message of an unassigned partition ignored");
+                   "message of a partition not assigned to this member "
+                   "ignored");
+        return 0;
+    }
+    rc = dd_offsets_dispatch(c->ot, rkm->partition, rkm->offset, &epoch);
+    if (rc == DD_OFFSETS_BEHIND) {
+        dd_consumer_rewind(c, rkm->partition, rkm->offset);
+        rc = dd_offsets_dispatch(c->ot, rkm->partition, rkm->offset, &epoch);
+    }
+    if (rc != DD_OK) {
+        DD_LOG_TPO(DD_LOG_WARN, "consumer", "message_untracked", c->cfg->topic,
+                   rkm->partition, rkm->offset,
+                   "message the offset tracker refused ignored");
         return 0;
     }
     job = dd_job_new(rkm, epoch);
     if (c->held_cnt > 0 || dd_queue_try_push(c->jq, job) != DD_OK)
         hold(c, job);
+    dd_consumer_window_check(c, rkm->partition);
     return 1;
 }
 
@@ -555,7 +314,8 @@ static void *poll_main(void *arg) {
         int feed = c->backpressure && c->held_cnt > 0;
 
         push_held(c, feed ? POLL_TIMEOUT_MS : 0);
-        backpressure(c);
+        dd_consumer_backpressure(c);
+        dd_consumer_window_resume_drained(c);
         rkm = rd_kafka_consumer_poll(c->rk, feed ? 1 : POLL_TIMEOUT_MS);
         if (rkm != NULL) {
             handle_message(c, rkm);
@@ -626,7 +386,7 @@ dd_consumer_t *dd_consumer_new(const dd_config_t *cfg, dd_queue_t *jq,
     }
     if (conf == NULL)
         goto err;
-    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_rebalance_cb(conf, dd_consumer_rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
     rd_kafka_conf_set_stats_cb(conf, stats_cb);
     rd_kafka_conf_set_opaque(conf, c);
@@ -730,13 +490,4 @@ void dd_consumer_destroy(dd_consumer_t *c) {
     dd_consumer_replay_destroy(c->replay);
     dd_free(c->ps);
     dd_free(c);
-}
-
-int dd_consumer_is_paused(const dd_consumer_t *c, int32_t partition) {
-    dd_consumer_t *mc = (dd_consumer_t *)c;
-
-    if (partition < 0 || partition >= DD_CONSUMER_PAUSED_MAX)
-        return -1;
-    return (atomic_load(&mc->paused_bits[partition / 64]) >> (partition % 64)) &
-           1;
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * consumer, private: what consumer.c (the live poll loop) and
- * consumer_replay.c (replay mode) share: the consumer struct, the
- * per-partition state of dd-poll, the few poll-loop helpers replay mode
- * calls, and the replay hooks the poll loop calls. Not for other modules.
+ * consumer, private: what consumer.c (the live poll loop),
+ * consumer_pause.c (backpressure and windows), consumer_rebalance.c
+ * (assign, revoke, rewind) and consumer_replay.c (replay mode) share: the
+ * consumer struct, the per-partition state of dd-poll, the held jobs, the
+ * poll-loop helpers the other two call, the rebalance callback and the replay
+ * hooks the poll loop calls. Not for other modules.
  *
  * DESIGN: everything here runs on dd-poll, except dd_consumer_new() and
  * dd_consumer_replay_plan() (main thread, before dd-poll exists) and the
@@ -21,12 +23,16 @@
 
 #include "config.h"
 #include "consumer.h"
+#include "job.h"
 #include "kafka_int.h"
 #include "offsets.h"
 #include "queue.h"
 
-/** A job the full queue did not take (body in consumer.c). */
-typedef struct held held_t;
+/** A job the full queue did not take, in a FIFO list. */
+typedef struct held {
+    dd_job_t *job;
+    struct held *next;
+} held_t;
 
 /** Replay mode's state (body in consumer_replay.c). */
 typedef struct dd_consumer_replay dd_consumer_replay_t;
@@ -34,11 +40,15 @@ typedef struct dd_consumer_replay dd_consumer_replay_t;
 /** Per-partition bookkeeping of dd-poll (indexes are partition ids). */
 typedef struct pstate {
     uint8_t assigned;
-    uint8_t paused;    /* paused by us (backpressure), not by librdkafka */
-    uint8_t finished;  /* paused for good (a replay partition at its end);
-                        * backpressure leaves it paused */
-    uint8_t discarded; /* dd_consumer_stop() dropped its held jobs */
-    int64_t stored;    /* last watermark given to offsets_store, -1 = none */
+    uint8_t paused;        /* paused by us (backpressure), not by librdkafka */
+    uint8_t finished;      /* paused for good (a replay partition at its end);
+                            * backpressure leaves it paused */
+    uint8_t discarded;     /* dd_consumer_stop() dropped its held jobs */
+    uint8_t window_paused; /* its window reached --max-partition-window:
+                            * kept paused until it drained to half */
+    uint8_t rewound;       /* dd_consumer_rewind() lowered the watermark: the
+                            * next store_offsets commits it explicitly */
+    int64_t stored; /* last watermark given to offsets_store, -1 = none */
 } pstate_t;
 
 struct dd_consumer {
@@ -56,6 +66,9 @@ struct dd_consumer {
      * dd_consumer_is_paused() on any thread; written in
      * dd_consumer_set_paused(). */
     _Atomic uint64_t paused_bits[DD_CONSUMER_PAUSED_MAX / 64];
+    /* The same for the partitions paused because their window is full;
+     * written in dd_consumer_set_window_paused(). */
+    _Atomic uint64_t window_bits[DD_CONSUMER_PAUSED_MAX / 64];
     /* 1: store and commit offsets (group mode); 0: never (a replay).
      * Fixed by dd_consumer_new(). */
     int commits;
@@ -65,8 +78,9 @@ struct dd_consumer {
     size_t ps_cap;
     held_t *held_head, *held_tail; /* jobs the full queue did not take */
     size_t held_cnt;
-    size_t held_bytes; /* key + value bytes of the held jobs */
-    int backpressure;  /* 1 while we keep the assignment paused */
+    size_t held_bytes;     /* key + value bytes of the held jobs */
+    int backpressure;      /* 1 while we keep the assignment paused */
+    int window_paused_cnt; /* partitions with pstate.window_paused set */
 
     /* Replay mode (cfg->replay_from set), else NULL; consumer_replay.c. */
     dd_consumer_replay_t *replay;
@@ -108,6 +122,93 @@ int dd_consumer_dispatch(dd_consumer_t *c, rd_kafka_message_t *rkm);
  */
 char *dd_consumer_format_parts(const int32_t *ids, size_t n, char *buf,
                                size_t size);
+
+/**
+ * @brief Pause every assigned partition not paused yet (pause = 1), or
+ *        resume every one we paused (0). A finished replay partition stays
+ *        paused.
+ * @returns the number of partitions changed
+ * @locality dd-poll
+ */
+int dd_consumer_pause_all(dd_consumer_t *c, int pause);
+
+/*----- Pausing partitions (consumer_pause.c) -----*/
+
+/**
+ * @brief Backpressure, once per poll loop iteration: pause every assigned
+ *        partition when the overflow behind the full queue reached its
+ *        bound; resume them once it is gone and the queue is at most half
+ *        full (not those a window or a finished replay keeps paused).
+ * @locality dd-poll
+ */
+void dd_consumer_backpressure(dd_consumer_t *c);
+
+/**
+ * @brief After a dispatch on partition p: pause p alone once its window
+ *        reached --max-partition-window (warn log partition_window_full).
+ * @locality dd-poll
+ */
+void dd_consumer_window_check(dd_consumer_t *c, int32_t p);
+
+/**
+ * @brief Once per poll loop iteration: resume the partitions paused by
+ *        their window once it drained to half, unless backpressure or a
+ *        finished replay keeps them paused (partition_window_drained).
+ * @locality dd-poll
+ */
+void dd_consumer_window_resume_drained(dd_consumer_t *c);
+
+/**
+ * @brief What the window of a partition asks for: 1 pause it (not paused
+ *        by its window, and window reached max), -1 resume it (paused by
+ *        its window, and window drained to max / 2 or below), 0 nothing.
+ *        max 0 means no bound.
+ * @locality any thread (pure)
+ */
+int dd_consumer_window_action(size_t window, size_t max, int paused);
+
+/**
+ * @brief Record whether partition p is paused because of its window (the
+ *        flag, the bit read by dd_consumer_is_window_paused() and the
+ *        gauge); it does not pause or resume anything itself.
+ * @locality dd-poll (or the closing thread)
+ */
+void dd_consumer_set_window_paused(dd_consumer_t *c, int32_t p, int on);
+
+/** @brief Key + value bytes of a job, as counted in held_bytes. */
+static inline size_t dd_consumer_job_bytes(const dd_job_t *job) {
+    return job->key_len + job->value_len;
+}
+
+/*----- Rebalance (consumer_rebalance.c) -----*/
+
+/** Longest partition list in a rebalance log line. */
+#define DD_CONSUMER_PARTS_TEXT_MAX 512
+
+/**
+ * @brief librdkafka's rebalance callback (eager and cooperative): assign,
+ *        or revoke (drop queued jobs, drain, commit the done prefix, fence
+ *        with a new epoch), then apply the assignment.
+ * @param parts borrowed
+ * @param opaque the dd_consumer_t
+ * @locality dd-poll (inside rd_kafka_consumer_poll), or the closing thread
+ *           (rd_kafka_consumer_close)
+ */
+void dd_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                              rd_kafka_topic_partition_list_t *parts,
+                              void *opaque);
+
+/**
+ * @brief The fetch position of assigned partition p moved backwards to
+ *        offset (the message at offset is not above the last dispatched
+ *        one): drop its queued and held jobs at or above offset, re-base
+ *        its tracking there (dd_offsets_rebase()), have the next
+ *        store_offsets store and commit the new, lower watermark, count
+ *        it (partition_rewinds_total) and log partition_rewound at warn.
+ *        The caller then dispatches the message.
+ * @locality dd-poll
+ */
+void dd_consumer_rewind(dd_consumer_t *c, int32_t p, int64_t offset);
 
 /*----- Replay hooks (consumer_replay.c) -----*/
 

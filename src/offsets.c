@@ -22,7 +22,12 @@
  *
  * Epochs: the partition table is never shrunk and an entry keeps its epoch
  * across revoke and assign, so a job dispatched under an old assignment can
- * never match the current one.
+ * never match the current one. Each tracked entry remembers the epoch it
+ * was dispatched under, and a completion must carry that epoch: after a
+ * rebase (the fetch position moved backwards within an assignment) the
+ * entries below the new position keep their epoch and still complete,
+ * while the entries at or above it are gone and a late completion of one
+ * of them can never match the entry of the record read again there.
  */
 #include "offsets.h"
 
@@ -37,6 +42,7 @@
 
 typedef struct entry {
     int64_t offset;
+    uint32_t epoch; /* the partition's epoch when it was dispatched */
     int done;
 } entry_t;
 
@@ -55,6 +61,7 @@ typedef struct part {
     uint64_t dispatched; /* counters since the last assign */
     uint64_t done;
     uint64_t discarded;
+    uint64_t rewinds; /* dd_offsets_rebase() calls since the last assign */
 } part_t;
 
 struct dd_offsets {
@@ -124,6 +131,18 @@ static void reset_part(dd_offsets_t *ot, part_t *p) {
     p->cap = p->head = p->count = p->pending = 0;
     p->last = p->wm = -1;
     p->dispatched = p->done = p->discarded = 0;
+}
+
+/* Drop the tracked entries from index i on (done or not). */
+static void truncate_at(dd_offsets_t *ot, part_t *p, size_t i) {
+    while (p->count > i) {
+        p->count--;
+        if (!at(p, p->count)->done) {
+            p->pending--;
+            ot->pending_total--;
+            p->discarded++;
+        }
+    }
 }
 
 /* Make room for one more entry: the first dispatch allocates the ring, a
@@ -243,6 +262,7 @@ int dd_offsets_assign(dd_offsets_t *ot, int32_t partition, uint32_t *epoch) {
         p->epoch++;
         p->assigned = 1;
         p->known = 1;
+        p->rewinds = 0;
         if (epoch != NULL)
             *epoch = p->epoch;
         rc = DD_OK;
@@ -279,9 +299,11 @@ int dd_offsets_dispatch(dd_offsets_t *ot, int32_t partition, int64_t offset,
 
     pthread_mutex_lock(&ot->lock);
     p = find_part(ot, partition);
-    if (p != NULL && p->assigned && offset >= 0 && offset > p->last) {
+    if (p != NULL && p->assigned && offset >= 0 && offset <= p->last) {
+        rc = DD_OFFSETS_BEHIND;
+    } else if (p != NULL && p->assigned && offset >= 0) {
         ring_reserve(p);
-        *at(p, p->count) = (entry_t){offset, 0};
+        *at(p, p->count) = (entry_t){offset, p->epoch, 0};
         p->count++;
         p->pending++;
         ot->pending_total++;
@@ -304,10 +326,11 @@ int dd_offsets_mark_done(dd_offsets_t *ot, int32_t partition, uint32_t epoch,
 
     pthread_mutex_lock(&ot->lock);
     p = find_part(ot, partition);
-    if (p == NULL || !p->assigned || p->epoch != epoch)
+    if (p == NULL || !p->assigned)
         goto out;
     i = lower_bound(p, offset);
-    if (i == p->count || (e = at(p, i))->offset != offset || e->done)
+    if (i == p->count || (e = at(p, i))->offset != offset || e->done ||
+        e->epoch != epoch)
         goto out;
     e->done = 1;
     p->done++;
@@ -352,6 +375,50 @@ size_t dd_offsets_discard_from(dd_offsets_t *ot, int32_t partition,
         wake_idle_waiters(ot);
 out:
     pthread_mutex_unlock(&ot->lock);
+    return n;
+}
+
+int dd_offsets_rebase(dd_offsets_t *ot, int32_t partition, int64_t position,
+                      int64_t *last, int64_t *committable) {
+    part_t *p;
+    int rc = DD_ERR;
+    size_t before;
+
+    pthread_mutex_lock(&ot->lock);
+    p = find_part(ot, partition);
+    if (last != NULL)
+        *last = p != NULL && p->assigned ? p->last : -1;
+    if (p == NULL || !p->assigned || position < 0)
+        goto out;
+    before = p->pending;
+    truncate_at(ot, p, lower_bound(p, position));
+    /* Everything below the first entry left is done, and everything below
+     * the new position was either dispatched (tracked) or is not there
+     * any more: nothing past an undispatched record becomes committable. */
+    p->wm = p->count > 0 ? at(p, 0)->offset : position;
+    p->last = position - 1;
+    p->epoch++;
+    p->rewinds++;
+    if (before > 0 && p->pending == 0)
+        wake_idle_waiters(ot);
+    if (committable != NULL)
+        *committable = p->wm;
+    rc = DD_OK;
+out:
+    pthread_mutex_unlock(&ot->lock);
+    return rc;
+}
+
+size_t dd_offsets_window(const dd_offsets_t *ot, int32_t partition) {
+    dd_offsets_t *mot = unconst(ot);
+    const part_t *p;
+    size_t n = 0;
+
+    pthread_mutex_lock(&mot->lock);
+    p = find_part(mot, partition);
+    if (p != NULL && p->assigned)
+        n = p->count;
+    pthread_mutex_unlock(&mot->lock);
     return n;
 }
 
@@ -460,6 +527,8 @@ size_t dd_offsets_snapshot(const dd_offsets_t *ot, dd_offsets_part_info_t *out,
             .last_dispatched = p->last,
             .committable = p->wm,
             .committed = p->committed,
+            .window = p->count,
+            .rewinds = p->rewinds,
         };
     }
     pthread_mutex_unlock(&mot->lock);

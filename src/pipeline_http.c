@@ -225,10 +225,17 @@ static json_t *partitions_json(dd_pipeline_http_t *ph) {
     for (size_t i = 0; i < n; i++) {
         json_t *p = json_object();
         int paused = dd_consumer_is_paused(ph->cons, pi[i].partition);
+        int wpaused = dd_consumer_is_window_paused(ph->cons, pi[i].partition);
         json_object_set_new(p, "partition", json_integer(pi[i].partition));
         json_object_set_new(p, "assigned", json_boolean(pi[i].assigned));
         json_object_set_new(p, "paused",
                             paused < 0 ? json_null() : json_boolean(paused));
+        json_object_set_new(p, "paused_by_window",
+                            wpaused < 0 ? json_null() : json_boolean(wpaused));
+        json_object_set_new(p, "window",
+                            json_integer((json_int_t)pi[i].window));
+        json_object_set_new(p, "rewinds",
+                            json_integer((json_int_t)pi[i].rewinds));
         json_object_set_new(p, "epoch", json_integer(pi[i].epoch));
         json_object_set_new(p, "dispatched",
                             json_integer((json_int_t)pi[i].dispatched_count));

@@ -16,4 +16,5 @@ UNIT_DEPS_test_kafka = metrics stop
 UNIT_DEPS_test_pool = worker_batch dispatch codec route job queue metrics store_parse
 UNIT_FAKES_test_pool = fake_store
 UNIT_DEPS_test_producer = kafka job codec metrics stop
-UNIT_DEPS_test_consumer_mock = consumer consumer_replay replay_range offsets queue job kafka metrics codec stop
+UNIT_DEPS_test_consumer_mock = consumer consumer_replay consumer_rebalance consumer_pause replay_range offsets queue job kafka metrics codec stop
+UNIT_DEPS_test_consumer += consumer_rebalance consumer_pause

@@ -33,9 +33,29 @@ static void test_format_parts_lists_and_truncates(void **state) {
                         "0,3,6,9,12,15");
 }
 
+/* Pause at the bound, stay paused until the window drained to half, then
+ * resume; no bound when max is 0. */
+static void test_window_action_pauses_at_max_and_resumes_at_half(void **state) {
+    (void)state;
+    assert_int_equal(dd_consumer_window_action(0, 100, 0), 0);
+    assert_int_equal(dd_consumer_window_action(99, 100, 0), 0);
+    assert_int_equal(dd_consumer_window_action(100, 100, 0), 1);
+    assert_int_equal(dd_consumer_window_action(5000, 100, 0), 1);
+    assert_int_equal(dd_consumer_window_action(100, 100, 1), 0);
+    assert_int_equal(dd_consumer_window_action(51, 100, 1), 0);
+    assert_int_equal(dd_consumer_window_action(50, 100, 1), -1);
+    assert_int_equal(dd_consumer_window_action(0, 100, 1), -1);
+    assert_int_equal(dd_consumer_window_action(1, 1, 0), 1);
+    assert_int_equal(dd_consumer_window_action(1, 1, 1), 0);
+    assert_int_equal(dd_consumer_window_action(0, 1, 1), -1);
+    assert_int_equal(dd_consumer_window_action(1000000, 0, 0), 0);
+    assert_int_equal(dd_consumer_window_action(0, 0, 1), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_parts_lists_and_truncates),
+        cmocka_unit_test(test_window_action_pauses_at_max_and_resumes_at_half),
     };
     return cmocka_run_group_tests_name("consumer", tests, NULL, NULL);
 }

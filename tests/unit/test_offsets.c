@@ -2,10 +2,11 @@
 /*
  * Unit tests for offsets: the committable watermark under in-order,
  * out-of-order and sparse completion, duplicate and stale completions,
- * discard and wait_idle on revoke, and a two-thread run (dispatch vs.
- * completion) that checks the watermark invariant on every advance. Threads
- * are synchronised through observable state with deadlines, never by
- * sleeping.
+ * discard and wait_idle on revoke, the rebase of a partition whose fetch
+ * position moved backwards, the window behind a stuck offset, and a two-thread
+ * run (dispatch vs. completion) that checks the watermark invariant on every
+ * advance. Threads are synchronised through observable state with deadlines,
+ * never by sleeping.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -132,7 +133,7 @@ static void test_offsets_duplicate_mark_done_is_ignored(void **state) {
     assert_int_equal(dd_offsets_pending_total(ot), 1);
 }
 
-static void test_offsets_non_increasing_dispatch_is_rejected(void **state) {
+static void test_offsets_non_increasing_dispatch_is_reported(void **state) {
     dd_offsets_t *ot = *state;
     uint32_t epoch;
 
@@ -141,16 +142,116 @@ static void test_offsets_non_increasing_dispatch_is_rejected(void **state) {
     assert_int_equal(dd_offsets_assign(ot, 2, &epoch), DD_OK);
     assert_int_equal(dd_offsets_dispatch(ot, 2, -1, NULL), DD_ERR);
     assert_int_equal(dd_offsets_dispatch(ot, 2, 5, NULL), DD_OK);
-    assert_int_equal(dd_offsets_dispatch(ot, 2, 5, NULL), DD_ERR);
-    assert_int_equal(dd_offsets_dispatch(ot, 2, 4, NULL), DD_ERR);
+    assert_int_equal(dd_offsets_dispatch(ot, 2, 5, NULL), DD_OFFSETS_BEHIND);
+    assert_int_equal(dd_offsets_dispatch(ot, 2, 4, NULL), DD_OFFSETS_BEHIND);
     assert_int_equal(dd_offsets_dispatch(ot, 2, 7, NULL), DD_OK);
-    /* Still rejected once everything before is done and popped. */
+    /* Still reported once everything before is done and popped. */
     assert_int_equal(dd_offsets_mark_done(ot, 2, epoch, 5, NULL), 1);
     assert_int_equal(dd_offsets_mark_done(ot, 2, epoch, 7, NULL), 1);
-    assert_int_equal(dd_offsets_dispatch(ot, 2, 7, NULL), DD_ERR);
-    assert_int_equal(dd_offsets_dispatch(ot, 2, 6, NULL), DD_ERR);
+    assert_int_equal(dd_offsets_dispatch(ot, 2, 7, NULL), DD_OFFSETS_BEHIND);
+    assert_int_equal(dd_offsets_dispatch(ot, 2, 6, NULL), DD_OFFSETS_BEHIND);
     assert_int_equal(dd_offsets_dispatch(ot, 2, 8, NULL), DD_OK);
     assert_int_equal(dd_offsets_pending(ot, 2), 1);
+}
+
+/* The input topic deleted and re-created: 20 offsets done, then the fetch
+ * position is back at 0. The re-based partition takes 0..24 again, the
+ * committable offset goes back to 0 at once (never past a record not
+ * done), and late completions of the old epoch are ignored. */
+static void test_offsets_rebase_to_zero_takes_every_offset_again(void **state) {
+    dd_offsets_t *ot = *state;
+    int64_t offs[20], last = -2, wm = -2;
+    uint32_t old, cur = 0;
+    dd_offsets_part_info_t info;
+
+    for (int i = 0; i < 20; i++)
+        offs[i] = i;
+    old = assign_and_dispatch(ot, 0, offs, 20);
+    for (int i = 0; i < 19; i++)
+        assert_true(dd_offsets_mark_done(ot, 0, old, i, NULL) >= 0);
+    assert_int_equal(dd_offsets_committable(ot, 0), 19);
+    assert_int_equal(dd_offsets_dispatch(ot, 0, 0, NULL), DD_OFFSETS_BEHIND);
+
+    assert_int_equal(dd_offsets_rebase(ot, 0, 0, &last, &wm), DD_OK);
+    assert_int_equal(last, 19);
+    assert_int_equal(wm, 0);
+    assert_int_equal(dd_offsets_committable(ot, 0), 0);
+    assert_int_equal(dd_offsets_pending(ot, 0), 0);
+    assert_int_equal(dd_offsets_window(ot, 0), 0);
+    for (int i = 0; i < 25; i++)
+        assert_int_equal(dd_offsets_dispatch(ot, 0, i, &cur), DD_OK);
+    assert_true(cur != old);
+    /* The late answer of old offset 19 matches neither its forgotten entry
+     * nor the new entry at 19. */
+    assert_int_equal(dd_offsets_mark_done(ot, 0, old, 19, &wm), -1);
+    assert_int_equal(dd_offsets_committable(ot, 0), 0);
+    for (int i = 0; i < 25; i++)
+        assert_true(dd_offsets_mark_done(ot, 0, cur, i, NULL) >= 0);
+    assert_int_equal(dd_offsets_committable(ot, 0), 25);
+    assert_int_equal(dd_offsets_snapshot(ot, &info, 1), 1);
+    assert_int_equal(info.rewinds, 1);
+    assert_int_equal(info.epoch, cur);
+    assert_int_equal(info.window, 0);
+    assert_int_equal(dd_offsets_pending_total(ot), 0);
+}
+
+/* A rewind to the middle of the tracked entries: those below the new
+ * position stay (and complete under their epoch), those at or above it are
+ * forgotten and dispatched again under the new one. */
+static void test_offsets_rebase_keeps_entries_below_position(void **state) {
+    dd_offsets_t *ot = *state;
+    const int64_t offs[] = {10, 11, 12, 13, 14, 15};
+    uint32_t old = assign_and_dispatch(ot, 1, offs, 6), cur = 0;
+    int64_t last = -2, wm = -2;
+
+    assert_int_equal(dd_offsets_mark_done(ot, 1, old, 10, NULL), 1);
+    assert_int_equal(dd_offsets_mark_done(ot, 1, old, 14, NULL), 0);
+    assert_int_equal(dd_offsets_rebase(ot, 1, 13, &last, &wm), DD_OK);
+    assert_int_equal(last, 15);
+    assert_int_equal(wm, 11); /* 11 and 12 are not done */
+    assert_int_equal(dd_offsets_pending(ot, 1), 2);
+    assert_int_equal(dd_offsets_window(ot, 1), 2);
+    assert_int_equal(dd_offsets_dispatch(ot, 1, 12, NULL), DD_OFFSETS_BEHIND);
+    assert_int_equal(dd_offsets_dispatch(ot, 1, 13, &cur), DD_OK);
+    assert_true(cur != old);
+    /* Old 13 and 15 were forgotten: ignored. */
+    assert_int_equal(dd_offsets_mark_done(ot, 1, old, 13, NULL), -1);
+    assert_int_equal(dd_offsets_mark_done(ot, 1, old, 15, NULL), -1);
+    assert_int_equal(dd_offsets_mark_done(ot, 1, cur, 13, NULL), 0);
+    /* 11 and 12 still complete under the old epoch, and then 13. */
+    assert_int_equal(dd_offsets_mark_done(ot, 1, old, 11, &wm), 1);
+    assert_int_equal(wm, 12);
+    assert_int_equal(dd_offsets_mark_done(ot, 1, cur, 12, NULL), -1);
+    assert_int_equal(dd_offsets_mark_done(ot, 1, old, 12, &wm), 1);
+    assert_int_equal(wm, 14);
+    assert_int_equal(dd_offsets_pending_total(ot), 0);
+    /* Not assigned, or a negative position: refused. */
+    assert_int_equal(dd_offsets_rebase(ot, 1, -1, NULL, NULL), DD_ERR);
+    assert_int_equal(dd_offsets_revoke(ot, 1, NULL), DD_OK);
+    assert_int_equal(dd_offsets_rebase(ot, 1, 0, &last, NULL), DD_ERR);
+    assert_int_equal(last, -1);
+}
+
+/* The window is every entry from the oldest not done to the last
+ * dispatched: it grows behind a stuck offset and drops to 0 once that one
+ * is done. */
+static void test_offsets_window_grows_behind_a_stuck_offset(void **state) {
+    dd_offsets_t *ot = *state;
+    int64_t offs[300];
+    uint32_t epoch;
+
+    for (int i = 0; i < 300; i++)
+        offs[i] = 2 * i; /* sparse, as in a compacted topic */
+    epoch = assign_and_dispatch(ot, 3, offs, 300);
+    assert_int_equal(dd_offsets_window(ot, 3), 300);
+    for (int i = 1; i < 300; i++)
+        assert_int_equal(dd_offsets_mark_done(ot, 3, epoch, offs[i], NULL), 0);
+    assert_int_equal(dd_offsets_window(ot, 3), 300);
+    assert_int_equal(dd_offsets_pending(ot, 3), 1);
+    assert_int_equal(dd_offsets_mark_done(ot, 3, epoch, 0, NULL), 1);
+    assert_int_equal(dd_offsets_window(ot, 3), 0);
+    assert_int_equal(dd_offsets_committable(ot, 3), 599);
+    assert_int_equal(dd_offsets_window(ot, 9), 0); /* not assigned */
 }
 
 static void
@@ -575,7 +676,10 @@ int main(void) {
         T(test_offsets_out_of_order_completion_waits_for_the_gap),
         T(test_offsets_gaps_are_not_assumed_dense),
         T(test_offsets_duplicate_mark_done_is_ignored),
-        T(test_offsets_non_increasing_dispatch_is_rejected),
+        T(test_offsets_non_increasing_dispatch_is_reported),
+        T(test_offsets_rebase_to_zero_takes_every_offset_again),
+        T(test_offsets_rebase_keeps_entries_below_position),
+        T(test_offsets_window_grows_behind_a_stuck_offset),
         T(test_offsets_stale_epoch_after_revoke_and_reassign_is_ignored),
         T(test_offsets_discard_from_then_wait_idle_succeeds_once_earlier_done),
         T(test_offsets_discard_from_stops_at_a_done_entry),
