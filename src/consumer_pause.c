@@ -28,8 +28,8 @@
 #include "util.h"
 
 /* Overflow dd-poll keeps, in order, when the job queue is full, before it
- * pauses (see dd_consumer_backpressure()): at most this many jobs and this many key +
- * value bytes, whatever the queue capacity. */
+ * pauses (see dd_consumer_backpressure()): at most this many jobs and this many
+ * key + value bytes, whatever the queue capacity. */
 #define HOLD_MAX_JOBS  16384
 #define HOLD_MAX_BYTES ((size_t)4 << 20)
 
