@@ -29,8 +29,8 @@
 static int result_ok(const dd_result_t *res) {
     size_t topic_len = strnlen(res->source_topic, sizeof(res->source_topic));
 
-    if ((unsigned)res->status >= DD_CODEC_N_STATUSES || !dd_codec_id_ok(res->request_id) ||
-        !dd_codec_id_ok(res->parcel_id) ||
+    if ((unsigned)res->status >= DD_CODEC_N_STATUSES ||
+        !dd_codec_id_ok(res->request_id) || !dd_codec_id_ok(res->parcel_id) ||
         (res->courier_id[0] != '\0' && !dd_codec_id_ok(res->courier_id)) ||
         topic_len == 0 || topic_len == sizeof(res->source_topic) ||
         dd_utf8_invalid_at(res->source_topic, topic_len) < topic_len ||
@@ -171,10 +171,10 @@ static void w_digits(wbuf_t *w, unsigned v, int n) {
     w->p += n;
 }
 
-/* processed_at: wall_ms (0 .. DD_CODEC_MAX_WALL_MS) as YYYY-MM-DDTHH:MM:SS.mmmZ,
- * the bytes dd_format_iso8601() writes, without gmtime_r() and snprintf()
- * (the civil date of a day count: H. Hinnant's days_from_civil inverse,
- * proleptic Gregorian, as gmtime_r()). */
+/* processed_at: wall_ms (0 .. DD_CODEC_MAX_WALL_MS) as
+ * YYYY-MM-DDTHH:MM:SS.mmmZ, the bytes dd_format_iso8601() writes, without
+ * gmtime_r() and snprintf() (the civil date of a day count: H. Hinnant's
+ * days_from_civil inverse, proleptic Gregorian, as gmtime_r()). */
 static void w_time(wbuf_t *w, int64_t wall_ms) {
     int64_t secs = wall_ms / 1000, days = secs / 86400;
     unsigned ms = (unsigned)(wall_ms % 1000), sod = (unsigned)(secs % 86400);
@@ -450,8 +450,8 @@ static int stored_result_ok(const json_t *root, const char *request_id,
                           dd_codec_status_names[st]);
         for (size_t i = 0; i < sizeof(route) / sizeof(route[0]); i++)
             if (json_object_get(root, route[i]) != NULL)
-                return refuse(c, "a %s result has field '%s'", dd_codec_status_names[st],
-                              route[i]);
+                return refuse(c, "a %s result has field '%s'",
+                              dd_codec_status_names[st], route[i]);
     }
     if (!source_ok(json_object_get(root, "source"), c))
         return 0;
