@@ -96,7 +96,8 @@ static int append_evalsha(dd_store_t *st, dd_store_argv_t *a,
     dd_store_argv_add_str(a, "EVALSHA");
     dd_store_argv_add_str(a, st->conn.sha);
     /* copied by the append below */
-    dd_store_argv_add_str(a, dd_store_dec_str(nkeys, (long long)cm->ncandidates + 2));
+    dd_store_argv_add_str(
+        a, dd_store_dec_str(nkeys, (long long)cm->ncandidates + 2));
     dd_store_cmd_add_key(a, st, "result:", cm->request_id);
     dd_store_argv_add_str(a, st->conn.marker_key);
     for (size_t j = 0; j < cm->ncandidates; j++)
@@ -153,8 +154,8 @@ static int take_script_reply(dd_store_t *st, const redisReply *r,
     /* The keys' text only for an error (it is built with snprintf()). */
     if (r->type == REDIS_REPLY_ERROR) {
         commit_keys(st, cm, keys, sizeof(keys));
-        cls = dd_store_reply_error(st, r, "EVALSHA", keys, cm->error, sizeof(cm->error),
-                          errstr, errstr_size);
+        cls = dd_store_reply_error(st, r, "EVALSHA", keys, cm->error,
+                                   sizeof(cm->error), errstr, errstr_size);
         if (cls == DD_STORE_ERROR_NOSCRIPT)
             return 1;
         if (cls == DD_STORE_ERROR_TRANSIENT)
@@ -234,7 +235,8 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
     for (size_t i = 0; i < nputs && !failed; i++) {
         dd_store_argv_add_str(&a, "SET");
         dd_store_cmd_add_key(&a, st, "", puts[i].key);
-        dd_store_argv_add_str(&a, dd_store_dec_str(secs, (long long)puts[i].secs));
+        dd_store_argv_add_str(&a,
+                              dd_store_dec_str(secs, (long long)puts[i].secs));
         dd_store_argv_add_str(&a, "EX");
         dd_store_argv_add_str(&a, st->eta_ttl);
         failed |= dd_store_cmd_append(st, &a) != DD_OK;
