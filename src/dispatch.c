@@ -489,8 +489,8 @@ static void build(batch_t *b, const dd_dispatch_item_t *it, work_t *w,
 }
 
 /* Clear the items' outputs, then RT1 (ledger, parcels, couriers) and RT2
- * (ETA cache reads), shared by real and dry runs. DD_ERR when the store
- * failed; nothing was written. */
+ * (ETA cache reads), shared by real and dry runs; then room for the
+ * commits. DD_ERR when the store failed; nothing was written. */
 static int read_phase(dd_store_t *st, batch_t *b, dd_dispatch_item_t *items,
                       size_t n, int64_t now_wall_ms, char *errstr,
                       size_t errstr_size) {
@@ -507,7 +507,33 @@ static int read_phase(dd_store_t *st, batch_t *b, dd_dispatch_item_t *items,
                          errstr_size) != DD_OK)
         return DD_ERR;
     fill_eta(b, items);
+    b->commits = dd_xcalloc(n, sizeof(*b->commits));
     return DD_OK;
+}
+
+/* Hands item i its answer when RT1 gave it one (a store data error, or the
+ * stored result); true then. Shared by real and dry runs. */
+static int answer_from_rt1(batch_t *b, dd_dispatch_item_t *items, size_t i) {
+    dd_store_load_t *l = &b->loads[i];
+
+    if (b->w[i].failed) {
+        data_error(&items[i], l->error);
+        return 1;
+    }
+    if (b->w[i].answered) {
+        dd_dispatch_take_stored(&items[i], &l->ledger, l->ledger_len);
+        return 1;
+    }
+    return 0;
+}
+
+/* Frees the batch; on DD_ERR the items are left with no answer. */
+static int batch_end(batch_t *b, dd_dispatch_item_t *items, size_t n, int rc) {
+    if (rc != DD_OK)
+        for (size_t i = 0; i < n; i++)
+            dd_dispatch_item_reset(&items[i]);
+    batch_free(b, n);
+    return rc;
 }
 
 int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
@@ -519,16 +545,15 @@ int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
     if (n == 0)
         return DD_OK;
     if (read_phase(st, &b, items, n, now_wall_ms, errstr, errstr_size) != DD_OK)
-        goto err;
+        return batch_end(&b, items, n, DD_ERR);
 
     /* RT3. */
-    b.commits = dd_xcalloc(n, sizeof(*b.commits));
     for (size_t i = 0; i < n; i++)
         if (!b.w[i].answered && !b.w[i].failed)
             build(&b, &items[i], &b.w[i], &b.loads[i], now_wall_ms);
     if (dd_store_commit(st, b.puts, b.nputs, b.commits, b.ncommits, &put_errors,
                         errstr, errstr_size) != DD_OK)
-        goto err;
+        return batch_end(&b, items, n, DD_ERR);
     for (size_t k = 0; k < b.nputs; k++)
         if (b.puts[k].error)
             items[b.legs[b.ufirst[b.put_uniq[k]]].item].eta_errors++;
@@ -536,48 +561,33 @@ int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
     /* Hand every answer over: the stored bytes, never the built ones. */
     for (size_t i = 0; i < n; i++) {
         dd_dispatch_item_t *it = &items[i];
-        work_t *w = &b.w[i];
+        const work_t *w = &b.w[i];
+        dd_store_commit_t *cm;
 
-        if (w->failed) {
-            data_error(it, b.loads[i].error);
+        if (answer_from_rt1(&b, items, i))
+            continue;
+        cm = &b.commits[w->commit];
+        if (cm->data_error) {
+            data_error(it, cm->error);
             continue;
         }
-        if (w->answered) {
-            dd_store_load_t *l = &b.loads[i];
-            dd_dispatch_take_stored(it, &l->ledger, l->ledger_len);
+        if (cm->chosen == DD_STORE_COMMIT_EXISTING) {
+            /* Stored meanwhile by someone else: check it as above. */
+            dd_dispatch_take_stored(it, &cm->result, cm->result_len);
             continue;
         }
-        {
-            dd_store_commit_t *cm = &b.commits[w->commit];
-            if (cm->data_error) {
-                data_error(it, cm->error);
-                continue;
-            }
-            if (cm->chosen == DD_STORE_COMMIT_EXISTING) {
-                /* Stored meanwhile by someone else: check it as above. */
-                dd_dispatch_take_stored(it, &cm->result, cm->result_len);
-                continue;
-            }
-            it->result = cm->result;
-            it->result_len = cm->result_len;
-            cm->result = NULL;
-            if (cm->chosen >= 0) {
-                it->status = DD_STATUS_ASSIGNED;
-                it->reason = NULL;
-            } else {
-                it->status = w->fb_status;
-                it->reason = w->fb_reason;
-            }
+        it->result = cm->result;
+        it->result_len = cm->result_len;
+        cm->result = NULL;
+        if (cm->chosen >= 0) {
+            it->status = DD_STATUS_ASSIGNED;
+            it->reason = NULL;
+        } else {
+            it->status = w->fb_status;
+            it->reason = w->fb_reason;
         }
     }
-    batch_free(&b, n);
-    return DD_OK;
-
-err:
-    for (size_t i = 0; i < n; i++)
-        dd_dispatch_item_reset(&items[i]);
-    batch_free(&b, n);
-    return DD_ERR;
+    return batch_end(&b, items, n, DD_OK);
 }
 
 int dd_dispatch_batch_dry_run(dd_store_t *st, dd_dispatch_item_t *items,
@@ -590,24 +600,16 @@ int dd_dispatch_batch_dry_run(dd_store_t *st, dd_dispatch_item_t *items,
         return DD_OK;
     /* RT1 and RT2 as in a real run; the planned ETA puts are not sent. */
     if (read_phase(st, &b, items, n, now_wall_ms, errstr, errstr_size) != DD_OK)
-        goto err;
+        return batch_end(&b, items, n, DD_ERR);
 
     /* No RT3: what the script would pick if no reservation were held. */
-    b.commits = dd_xcalloc(n, sizeof(*b.commits));
     for (size_t i = 0; i < n; i++) {
         dd_dispatch_item_t *it = &items[i];
         work_t *w = &b.w[i];
         char **json;
 
-        if (w->failed) {
-            data_error(it, b.loads[i].error);
+        if (answer_from_rt1(&b, items, i))
             continue;
-        }
-        if (w->answered) {
-            dd_store_load_t *l = &b.loads[i];
-            dd_dispatch_take_stored(it, &l->ledger, l->ledger_len);
-            continue;
-        }
         build(&b, it, w, &b.loads[i], now_wall_ms);
         if (w->ncands > 0) {
             json = &w->json[0];
@@ -622,12 +624,5 @@ int dd_dispatch_batch_dry_run(dd_store_t *st, dd_dispatch_item_t *items,
         it->result_len = strlen(*json);
         *json = NULL;
     }
-    batch_free(&b, n);
-    return DD_OK;
-
-err:
-    for (size_t i = 0; i < n; i++)
-        dd_dispatch_item_reset(&items[i]);
-    batch_free(&b, n);
-    return DD_ERR;
+    return batch_end(&b, items, n, DD_OK);
 }
