@@ -93,6 +93,17 @@ static void key_text(char *buf, size_t size, const char *prefix,
     buf[used] = '\0';
 }
 
+int dd_store_cmd_sent(dd_store_t *st, int failed, char *errstr,
+                      size_t errstr_size) {
+    if (failed) {
+        /* Half a pipeline sits in the output buffer: drop the context. */
+        dd_store_conn_lost(&st->conn, "append", errstr, errstr_size);
+        return DD_ERR;
+    }
+    st->stats.round_trips++;
+    return DD_OK;
+}
+
 /* v in decimal, the bytes "%lld" writes; buf holds at least 21 bytes. */
 const char *dd_store_dec_str(char *buf, long long v) {
     char tmp[24];
@@ -385,13 +396,8 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
         }
     }
     dd_store_argv_close(&a);
-    if (failed) {
-        /* Half a pipeline sits in the output buffer: drop the context. */
-        dd_store_conn_lost(&st->conn, "append", errstr, errstr_size);
+    if (dd_store_cmd_sent(st, failed, errstr, errstr_size) != DD_OK)
         return DD_ERR;
-    }
-
-    st->stats.round_trips++;
     for (size_t i = 0; i < n; i++) {
         if (read_load(st, &loads[i], &failed, errstr, errstr_size) != DD_OK) {
             loads_clear(loads, n);
@@ -425,11 +431,8 @@ int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
         failed |= dd_store_cmd_append(st, &a) != DD_OK;
     }
     dd_store_argv_close(&a);
-    if (failed) {
-        dd_store_conn_lost(&st->conn, "append", errstr, errstr_size);
+    if (dd_store_cmd_sent(st, failed, errstr, errstr_size) != DD_OK)
         return DD_ERR;
-    }
-    st->stats.round_trips++;
     for (size_t i = 0; i < n; i++) {
         redisReply *r;
         if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=

@@ -43,6 +43,13 @@ int dd_store_cmd_append(dd_store_t *st, dd_store_argv_t *a);
 void dd_store_cmd_add_key(dd_store_argv_t *a, const dd_store_t *st,
                           const char *kind, const char *id);
 
+/* After the appends of a pipelined batch: when one failed (failed is
+ * nonzero), half a pipeline sits in the output buffer, so the connection is
+ * dropped and DD_ERR returned with errstr; else the round trip whose
+ * replies are read next is counted and DD_OK returned. */
+int dd_store_cmd_sent(dd_store_t *st, int failed, char *errstr,
+                      size_t errstr_size);
+
 /* v in decimal, the bytes "%lld" writes; buf holds at least 21 bytes.
  * Returns buf. */
 const char *dd_store_dec_str(char *buf, long long v);

@@ -243,13 +243,10 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
     }
     for (size_t i = 0; i < n && !failed; i++)
         failed |= append_evalsha(st, &a, &commits[i]) != DD_OK;
-    if (failed) {
+    if (dd_store_cmd_sent(st, failed, errstr, errstr_size) != DD_OK) {
         dd_store_argv_close(&a);
-        dd_store_conn_lost(&st->conn, "append", errstr, errstr_size);
         return DD_ERR;
     }
-
-    st->stats.round_trips++;
     noscript = dd_xcalloc(n ? n : 1, sizeof(*noscript));
     for (size_t i = 0; i < nputs; i++) {
         redisReply *r;
@@ -286,11 +283,8 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
         for (size_t i = 0; i < n && !failed; i++)
             if (noscript[i])
                 failed |= append_evalsha(st, &a, &commits[i]) != DD_OK;
-        if (failed) {
-            dd_store_conn_lost(&st->conn, "append", errstr, errstr_size);
+        if (dd_store_cmd_sent(st, failed, errstr, errstr_size) != DD_OK)
             goto err;
-        }
-        st->stats.round_trips++;
         for (size_t i = 0; i < n; i++) {
             redisReply *r;
             int t;
