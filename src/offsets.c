@@ -18,7 +18,8 @@
  * one condition variable (idle, CLOCK_MONOTONIC) is broadcast whenever a
  * partition's pending count drops to zero or its state is dropped, which is
  * what dd_offsets_wait_idle() waits for. The module calls nothing outside
- * util while holding lock, so there is no lock order to respect.
+ * util while holding lock: it is a leaf, row 3 of "Lock order" in
+ * pipeline_int.h (the HTTP handle lock may be held when it is taken).
  *
  * Epochs: the partition table is never shrunk and an entry keeps its epoch
  * across revoke and assign, so a job dispatched under an old assignment can
