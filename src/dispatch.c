@@ -16,9 +16,12 @@
  * and its status and reason read back from its JSON, since the stored
  * bytes are the answer.
  *
- * No state, no locks: it runs on the thread that owns the store. The one
- * exception is the rate limiter of the data warnings, a few atomics shared
- * by every thread. Never includes hiredis or librdkafka.
+ * The checks of data read from Redis (a stored result, a cached ETA, a
+ * fleet hash) and their rate-limited warnings are in dispatch_data.c.
+ *
+ * No state, no locks: it runs on the thread that owns the store (the rate
+ * limiters of the data warnings, in dispatch_data.c, are atomics shared by
+ * every thread). Never includes hiredis or librdkafka.
  */
 #include "dispatch.h"
 
@@ -28,19 +31,11 @@
 #include <string.h>
 
 #include "codec.h"
+#include "dispatch_int.h"
 #include "log.h"
 #include "route.h"
 #include "store.h"
 #include "util.h"
-
-#define DATA_LOG_INTERVAL_MS 10000 /* one data warning per event per 10 s */
-
-/* The three data warnings, each rate limited on its own (log.c). */
-static dd_log_ratelimit_t rl_fleet =
-    DD_LOG_RATELIMIT_INIT(DATA_LOG_INTERVAL_MS);
-static dd_log_ratelimit_t rl_eta = DD_LOG_RATELIMIT_INIT(DATA_LOG_INTERVAL_MS);
-static dd_log_ratelimit_t rl_result =
-    DD_LOG_RATELIMIT_INIT(DATA_LOG_INTERVAL_MS);
 
 /* One ranked candidate of one request. */
 typedef struct cand {
@@ -140,61 +135,6 @@ static void data_error(dd_dispatch_item_t *it, const char *text) {
 static int is_expired(const dd_dispatch_item_t *it, int64_t now_wall_ms) {
     return it->req->deadline_ms > 0 && it->msg_ts_ms >= 0 &&
            now_wall_ms > it->msg_ts_ms + it->req->deadline_ms;
-}
-
-/* " (N similar lines suppressed)" when N > 0, else "". */
-static const char *suppressed_note(uint64_t n, char *buf, size_t size) {
-    if (n == 0)
-        return "";
-    snprintf(buf, size, " (%" PRIu64 " similar line(s) suppressed)", n);
-    return buf;
-}
-
-/* A courier or parcel hash that exists but holds invalid data. */
-static void log_fleet_invalid(const dd_dispatch_item_t *it, const char *kind,
-                              const char *id, const char *field) {
-    uint64_t suppressed;
-    char note[64];
-
-    if (dd_log_enabled(DD_LOG_WARN) &&
-        dd_log_ratelimit_allow(&rl_fleet, &suppressed))
-        DD_LOG_TPO(DD_LOG_WARN, "dispatch", "fleet_data_invalid",
-                   it->source_topic, it->source_partition, it->source_offset,
-                   "%s:%s holds invalid data (field %s), request %s%s", kind,
-                   id, field, it->req->request_id,
-                   suppressed_note(suppressed, note, sizeof(note)));
-}
-
-/* Hands stored result bytes (transferred from *bytes) to the item when
- * they are a valid result of its request; otherwise frees them and marks
- * the item as a store data error. */
-static void take_stored(dd_dispatch_item_t *it, char **bytes, size_t len) {
-    char why[160], note[64];
-    uint64_t suppressed;
-
-    if (dd_codec_result_check(*bytes, len, it->req->request_id, &it->status,
-                              &it->reason, why, sizeof(why)) == DD_OK) {
-        it->result = *bytes;
-        it->result_len = len;
-        it->from_ledger = 1;
-        *bytes = NULL;
-        return;
-    }
-    dd_free(*bytes);
-    *bytes = NULL;
-    it->status = DD_STATUS_REJECTED;
-    it->reason = NULL;
-    it->data_error = 1;
-    dd_set_error(it->data_text, sizeof(it->data_text),
-                 "result:%s is not a valid result of the request: %s",
-                 it->req->request_id, why);
-    if (dd_log_enabled(DD_LOG_ERROR) &&
-        dd_log_ratelimit_allow(&rl_result, &suppressed))
-        DD_LOG_TPO(DD_LOG_ERROR, "dispatch", "stored_result_invalid",
-                   it->source_topic, it->source_partition, it->source_offset,
-                   "%s; not republished, answered as a dead letter%s",
-                   it->data_text,
-                   suppressed_note(suppressed, note, sizeof(note)));
 }
 
 /* The couriers a request names, without duplicates, in request order. */
@@ -343,8 +283,9 @@ static void evaluate(batch_t *b, dd_dispatch_item_t *items, size_t n) {
             w->fb_reason = invalid ? DD_REASON(PARCEL_DATA_INVALID)
                                    : DD_REASON(UNKNOWN_PARCEL);
             if (invalid)
-                log_fleet_invalid(&items[i], "parcel", items[i].req->parcel_id,
-                                  p->invalid ? p->bad_field : "pickup_lat");
+                dd_dispatch_log_fleet_invalid(
+                    &items[i], "parcel", items[i].req->parcel_id,
+                    p->invalid ? p->bad_field : "pickup_lat");
             continue;
         }
         w->fb_reason = courier_mode ? DD_REASON(COURIER_UNAVAILABLE)
@@ -364,7 +305,8 @@ static void evaluate(batch_t *b, dd_dispatch_item_t *items, size_t n) {
                 bad = "lat";
             if (bad != NULL) {
                 ninvalid++;
-                log_fleet_invalid(&items[i], "courier", w->ids[j], bad);
+                dd_dispatch_log_fleet_invalid(&items[i], "courier", w->ids[j],
+                                              bad);
                 if (courier_mode)
                     w->fb_reason = DD_REASON(COURIER_DATA_INVALID);
                 continue;
@@ -420,37 +362,15 @@ static void plan_eta(batch_t *b) {
     }
 }
 
-/* True when secs is a value the route model can give for the leg: within
- * the vehicle's maximum, and 0 exactly between a cell and itself. */
-static int eta_plausible(const leg_t *lg, int64_t secs) {
-    int same = strcmp(lg->from, lg->to) == 0;
-
-    return secs <= dd_route_leg_seconds_max(lg->vehicle) &&
-           (same ? secs == 0 : secs > 0);
-}
-
 /* After RT2: a cached value the model cannot give is an error (recomputed
  * and written back below); logged, rate limited. */
 static void check_eta(batch_t *b, const dd_dispatch_item_t *items) {
     for (size_t u = 0; u < b->nuniq; u++) {
         const leg_t *lg = &b->legs[b->ufirst[u]];
-        const dd_dispatch_item_t *it = &items[lg->item];
-        uint64_t suppressed;
-        char note[64];
 
-        if (b->ufetched[u] < 0 || eta_plausible(lg, b->ufetched[u]))
-            continue;
-        if (dd_log_enabled(DD_LOG_WARN) &&
-            dd_log_ratelimit_allow(&rl_eta, &suppressed))
-            DD_LOG_TPO(
-                DD_LOG_WARN, "dispatch", "eta_cache_invalid", it->source_topic,
-                it->source_partition, it->source_offset,
-                "%s holds %" PRId64 " s, not a leg time of the route "
-                "model (at most %" PRId64 " s); recomputed and "
-                "rewritten%s",
-                lg->key, b->ufetched[u], dd_route_leg_seconds_max(lg->vehicle),
-                suppressed_note(suppressed, note, sizeof(note)));
-        b->ufetched[u] = DD_STORE_ETA_ERROR;
+        if (!dd_dispatch_eta_check(&items[lg->item], lg->key, lg->vehicle,
+                                   lg->from, lg->to, b->ufetched[u]))
+            b->ufetched[u] = DD_STORE_ETA_ERROR;
     }
 }
 
@@ -569,8 +489,8 @@ static void build(batch_t *b, const dd_dispatch_item_t *it, work_t *w,
 }
 
 /* Clear the items' outputs, then RT1 (ledger, parcels, couriers) and RT2
- * (ETA cache reads), shared by real and dry runs. DD_ERR when the store
- * failed; nothing was written. */
+ * (ETA cache reads), shared by real and dry runs; then room for the
+ * commits. DD_ERR when the store failed; nothing was written. */
 static int read_phase(dd_store_t *st, batch_t *b, dd_dispatch_item_t *items,
                       size_t n, int64_t now_wall_ms, char *errstr,
                       size_t errstr_size) {
@@ -587,7 +507,33 @@ static int read_phase(dd_store_t *st, batch_t *b, dd_dispatch_item_t *items,
                          errstr_size) != DD_OK)
         return DD_ERR;
     fill_eta(b, items);
+    b->commits = dd_xcalloc(n, sizeof(*b->commits));
     return DD_OK;
+}
+
+/* Hands item i its answer when RT1 gave it one (a store data error, or the
+ * stored result); true then. Shared by real and dry runs. */
+static int answer_from_rt1(batch_t *b, dd_dispatch_item_t *items, size_t i) {
+    dd_store_load_t *l = &b->loads[i];
+
+    if (b->w[i].failed) {
+        data_error(&items[i], l->error);
+        return 1;
+    }
+    if (b->w[i].answered) {
+        dd_dispatch_take_stored(&items[i], &l->ledger, l->ledger_len);
+        return 1;
+    }
+    return 0;
+}
+
+/* Frees the batch; on DD_ERR the items are left with no answer. */
+static int batch_end(batch_t *b, dd_dispatch_item_t *items, size_t n, int rc) {
+    if (rc != DD_OK)
+        for (size_t i = 0; i < n; i++)
+            dd_dispatch_item_reset(&items[i]);
+    batch_free(b, n);
+    return rc;
 }
 
 int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
@@ -599,16 +545,15 @@ int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
     if (n == 0)
         return DD_OK;
     if (read_phase(st, &b, items, n, now_wall_ms, errstr, errstr_size) != DD_OK)
-        goto err;
+        return batch_end(&b, items, n, DD_ERR);
 
     /* RT3. */
-    b.commits = dd_xcalloc(n, sizeof(*b.commits));
     for (size_t i = 0; i < n; i++)
         if (!b.w[i].answered && !b.w[i].failed)
             build(&b, &items[i], &b.w[i], &b.loads[i], now_wall_ms);
     if (dd_store_commit(st, b.puts, b.nputs, b.commits, b.ncommits, &put_errors,
                         errstr, errstr_size) != DD_OK)
-        goto err;
+        return batch_end(&b, items, n, DD_ERR);
     for (size_t k = 0; k < b.nputs; k++)
         if (b.puts[k].error)
             items[b.legs[b.ufirst[b.put_uniq[k]]].item].eta_errors++;
@@ -616,48 +561,33 @@ int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
     /* Hand every answer over: the stored bytes, never the built ones. */
     for (size_t i = 0; i < n; i++) {
         dd_dispatch_item_t *it = &items[i];
-        work_t *w = &b.w[i];
+        const work_t *w = &b.w[i];
+        dd_store_commit_t *cm;
 
-        if (w->failed) {
-            data_error(it, b.loads[i].error);
+        if (answer_from_rt1(&b, items, i))
+            continue;
+        cm = &b.commits[w->commit];
+        if (cm->data_error) {
+            data_error(it, cm->error);
             continue;
         }
-        if (w->answered) {
-            dd_store_load_t *l = &b.loads[i];
-            take_stored(it, &l->ledger, l->ledger_len);
+        if (cm->chosen == DD_STORE_COMMIT_EXISTING) {
+            /* Stored meanwhile by someone else: check it as above. */
+            dd_dispatch_take_stored(it, &cm->result, cm->result_len);
             continue;
         }
-        {
-            dd_store_commit_t *cm = &b.commits[w->commit];
-            if (cm->data_error) {
-                data_error(it, cm->error);
-                continue;
-            }
-            if (cm->chosen == DD_STORE_COMMIT_EXISTING) {
-                /* Stored meanwhile by someone else: check it as above. */
-                take_stored(it, &cm->result, cm->result_len);
-                continue;
-            }
-            it->result = cm->result;
-            it->result_len = cm->result_len;
-            cm->result = NULL;
-            if (cm->chosen >= 0) {
-                it->status = DD_STATUS_ASSIGNED;
-                it->reason = NULL;
-            } else {
-                it->status = w->fb_status;
-                it->reason = w->fb_reason;
-            }
+        it->result = cm->result;
+        it->result_len = cm->result_len;
+        cm->result = NULL;
+        if (cm->chosen >= 0) {
+            it->status = DD_STATUS_ASSIGNED;
+            it->reason = NULL;
+        } else {
+            it->status = w->fb_status;
+            it->reason = w->fb_reason;
         }
     }
-    batch_free(&b, n);
-    return DD_OK;
-
-err:
-    for (size_t i = 0; i < n; i++)
-        dd_dispatch_item_reset(&items[i]);
-    batch_free(&b, n);
-    return DD_ERR;
+    return batch_end(&b, items, n, DD_OK);
 }
 
 int dd_dispatch_batch_dry_run(dd_store_t *st, dd_dispatch_item_t *items,
@@ -670,24 +600,16 @@ int dd_dispatch_batch_dry_run(dd_store_t *st, dd_dispatch_item_t *items,
         return DD_OK;
     /* RT1 and RT2 as in a real run; the planned ETA puts are not sent. */
     if (read_phase(st, &b, items, n, now_wall_ms, errstr, errstr_size) != DD_OK)
-        goto err;
+        return batch_end(&b, items, n, DD_ERR);
 
     /* No RT3: what the script would pick if no reservation were held. */
-    b.commits = dd_xcalloc(n, sizeof(*b.commits));
     for (size_t i = 0; i < n; i++) {
         dd_dispatch_item_t *it = &items[i];
         work_t *w = &b.w[i];
         char **json;
 
-        if (w->failed) {
-            data_error(it, b.loads[i].error);
+        if (answer_from_rt1(&b, items, i))
             continue;
-        }
-        if (w->answered) {
-            dd_store_load_t *l = &b.loads[i];
-            take_stored(it, &l->ledger, l->ledger_len);
-            continue;
-        }
         build(&b, it, w, &b.loads[i], now_wall_ms);
         if (w->ncands > 0) {
             json = &w->json[0];
@@ -702,12 +624,5 @@ int dd_dispatch_batch_dry_run(dd_store_t *st, dd_dispatch_item_t *items,
         it->result_len = strlen(*json);
         *json = NULL;
     }
-    batch_free(&b, n);
-    return DD_OK;
-
-err:
-    for (size_t i = 0; i < n; i++)
-        dd_dispatch_item_reset(&items[i]);
-    batch_free(&b, n);
-    return DD_ERR;
+    return batch_end(&b, items, n, DD_OK);
 }

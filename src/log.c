@@ -6,9 +6,10 @@
  * DESIGN: the level, format and fd are atomics, so any thread may log while
  * another changes them. A line is built entirely in a stack buffer of
  * DD_LOG_MAX bytes (no allocation, no shared state) and written with one
- * write(2). The only lock, write_lock, is a leaf: it is held around that
- * write (and the retries of a partial write) and nothing else, so lines can
- * never interleave even if the kernel writes part of one.
+ * write(2). The only lock, write_lock, is a leaf (row 6 of "Lock order" in
+ * pipeline_int.h; the Redis state lock, row 8, logs under it): it is held
+ * around that write (and the retries of a partial write) and nothing else,
+ * so lines can never interleave even if the kernel writes part of one.
  */
 #include "log.h"
 

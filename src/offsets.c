@@ -18,7 +18,8 @@
  * one condition variable (idle, CLOCK_MONOTONIC) is broadcast whenever a
  * partition's pending count drops to zero or its state is dropped, which is
  * what dd_offsets_wait_idle() waits for. The module calls nothing outside
- * util while holding lock, so there is no lock order to respect.
+ * util while holding lock: it is a leaf, row 3 of "Lock order" in
+ * pipeline_int.h (the HTTP handle lock may be held when it is taken).
  *
  * Epochs: the partition table is never shrunk and an entry keeps its epoch
  * across revoke and assign, so a job dispatched under an old assignment can
@@ -461,49 +462,58 @@ void dd_offsets_set_committed(dd_offsets_t *ot, int32_t partition,
     pthread_mutex_unlock(&ot->lock);
 }
 
-int64_t dd_offsets_committable(const dd_offsets_t *ot, int32_t partition) {
+/* What one of the getters below reads, under the lock. */
+typedef enum count {
+    COUNT_COMMITTABLE,   /* the partition's watermark, -1 unassigned */
+    COUNT_PENDING,       /* the partition's pending records */
+    COUNT_PENDING_TOTAL, /* every partition's */
+    COUNT_IDLE_WAITERS,  /* threads in dd_offsets_wait_idle() */
+} count_t;
+
+/* One counter read under the lock: the one body of the getters. */
+static int64_t read_count(const dd_offsets_t *ot, int32_t partition,
+                          count_t what) {
     dd_offsets_t *mot = unconst(ot);
     const part_t *p;
-    int64_t wm = -1;
+    int64_t v = 0;
 
     pthread_mutex_lock(&mot->lock);
-    p = find_part(mot, partition);
-    if (p != NULL && p->assigned)
-        wm = p->wm;
+    switch (what) {
+        case COUNT_COMMITTABLE:
+            v = -1;
+            p = find_part(mot, partition);
+            if (p != NULL && p->assigned)
+                v = p->wm;
+            break;
+        case COUNT_PENDING:
+            if ((p = find_part(mot, partition)) != NULL)
+                v = (int64_t)p->pending;
+            break;
+        case COUNT_PENDING_TOTAL:
+            v = (int64_t)mot->pending_total;
+            break;
+        case COUNT_IDLE_WAITERS:
+            v = (int64_t)mot->idle_waiters;
+            break;
+    }
     pthread_mutex_unlock(&mot->lock);
-    return wm;
+    return v;
+}
+
+int64_t dd_offsets_committable(const dd_offsets_t *ot, int32_t partition) {
+    return read_count(ot, partition, COUNT_COMMITTABLE);
 }
 
 size_t dd_offsets_pending(const dd_offsets_t *ot, int32_t partition) {
-    dd_offsets_t *mot = unconst(ot);
-    const part_t *p;
-    size_t n = 0;
-
-    pthread_mutex_lock(&mot->lock);
-    if ((p = find_part(mot, partition)) != NULL)
-        n = p->pending;
-    pthread_mutex_unlock(&mot->lock);
-    return n;
+    return (size_t)read_count(ot, partition, COUNT_PENDING);
 }
 
 size_t dd_offsets_pending_total(const dd_offsets_t *ot) {
-    dd_offsets_t *mot = unconst(ot);
-    size_t n;
-
-    pthread_mutex_lock(&mot->lock);
-    n = mot->pending_total;
-    pthread_mutex_unlock(&mot->lock);
-    return n;
+    return (size_t)read_count(ot, -1, COUNT_PENDING_TOTAL);
 }
 
 size_t dd_offsets_idle_waiters(const dd_offsets_t *ot) {
-    dd_offsets_t *mot = unconst(ot);
-    size_t n;
-
-    pthread_mutex_lock(&mot->lock);
-    n = mot->idle_waiters;
-    pthread_mutex_unlock(&mot->lock);
-    return n;
+    return (size_t)read_count(ot, -1, COUNT_IDLE_WAITERS);
 }
 
 size_t dd_offsets_snapshot(const dd_offsets_t *ot, dd_offsets_part_info_t *out,

@@ -10,8 +10,9 @@
  *                epoch) and wraps it in a job (job.c:dd_job_new).
  *   2. queue     [dd-poll] consumer.c:handle_message pushes the job
  *                (queue.c:dd_queue_try_push); when the queue is full,
- *                consumer.c:hold keeps it and consumer.c:backpressure pauses
- *                the partitions until consumer.c:push_held got it in.
+ *                consumer.c:hold keeps it and
+ *                consumer_pause.c:dd_consumer_backpressure pauses the
+ *                partitions until consumer.c:push_held got it in.
  *   3. worker    [dd-work-N] pool.c:worker_main pops up to --batch-size jobs
  *                (queue.c:dd_queue_pop_batch) and runs them through
  *                worker_batch.c:dd_worker_batch_run, which parses each
@@ -20,9 +21,10 @@
  *                straight to step 5.
  *   4. store     [dd-work-N] worker_batch.c:answer answers the valid ones
  *                through the domain (dispatch.c:dd_dispatch_batch: lookups,
- *                reservation and result record in Redis via store.c; a
- *                result already stored is validated and read back with
- *                codec.c:dd_codec_result_check), retrying while Redis
+ *                reservation and result record in Redis via store.c and
+ *                store_commit.c; a result already stored is validated and
+ *                read back by dispatch_data.c:dd_dispatch_take_stored with
+ *                codec_result.c:dd_codec_result_check), retrying while Redis
  *                fails; worker_batch.c:marshal_result moves each result into
  *                its job.
  *   5. produce   [dd-work-N] the "job answered" event: pipeline.c:job_answered
@@ -42,7 +44,7 @@
  *   8. commit    [dd-poll] consumer.c:store_offsets stores each advanced
  *                watermark (offsets.c:dd_offsets_committable,
  *                rd_kafka_offsets_store); librdkafka's auto commit commits
- *                it every second, and consumer.c:revoke and
+ *                it every second, and consumer_rebalance.c:revoke and
  *                consumer.c:dd_consumer_destroy commit synchronously.
  * A replay commits nothing (step 8 stops at the tracker). In a dry run there
  * is no producer: job_answered calls job_acked at once, on the worker, so
@@ -115,7 +117,7 @@ typedef struct pipeline {
     dd_pipeline_delivery_t delivery; /* for /readyz */
 
     /* dd-close: the client teardown of step 4 */
-    pthread_mutex_t close_lock;
+    pthread_mutex_t close_lock; /* row 9 of "Lock order", pipeline_int.h */
     pthread_cond_t close_done_cv;
     int close_done; /* protected by close_lock */
 } pipeline_t;

@@ -16,6 +16,8 @@
  *   5  producer retry  producer.c: prod->lock   none (leaf)
  *   6  log write       log.c: write_lock        none (leaf)
  *   7  stop request    stop.c: lock             none (leaf)
+ *   8  Redis state     store_marker.c: mu       6 only
+ *   9  close done      pipeline.c: close_lock   none (leaf)
  *
  *   1  guards the module handles of the HTTP side: held by dd-http's
  *      callbacks while they read the modules (dd_pool_snapshot() takes 2,
@@ -31,16 +33,21 @@
  *   6  one write(2) of a log line: any thread.
  *   7  the stop request (first signal, fatal reason) with the condition
  *      variable wake: any thread requests, main waits, dd-http reads.
+ *   8  the process-wide verdict on the Redis data set (the store id
+ *      marker): the workers' stores; the lost and recovered lines are
+ *      logged under it, so it takes 6. Never held during I/O.
+ *   9  close_done with the condition variable close_done_cv: dd-close sets
+ *      it, main waits for it until the end of the shutdown budget.
  *
- * So the only nesting is 1 -> 2 and 1 -> 3, and nothing takes 1 while
- * holding another lock. Metrics (metrics.c), the consumer's shared state
- * (consumer.c), the queue depth and the pool's Redis state are atomics and
- * take no lock. No lock of ours is held while calling into librdkafka or
- * hiredis, while logging, or while a job is handed on (job_answered,
- * job_acked in pipeline.c), so the callbacks librdkafka runs (dr_msg_cb,
- * rebalance_cb, log_cb) start with none held; libmicrohttpd calls dd-http's
- * callbacks, which take 1, from MHD_run(), with none of ours held. A file
- * that adds a lock adds its row here.
+ * So the only nesting is 1 -> 2, 1 -> 3 and 8 -> 6, and nothing takes 1
+ * or 8 while holding another lock. Metrics (metrics.c), the consumer's shared
+ * state (consumer.c), the queue depth and the pool's Redis state are atomics
+ * and take no lock. No lock of ours is held while calling into librdkafka or
+ * hiredis, while logging (but 8, as said), or while a job is handed on
+ * (job_answered, job_acked in pipeline.c), so the callbacks librdkafka runs
+ * (dr_msg_cb, rebalance_cb, log_cb) start with none held; libmicrohttpd calls
+ * dd-http's callbacks, which take 1, from MHD_run(), with none of ours held. A
+ * file that adds a lock adds its row here.
  */
 #ifndef DD_PIPELINE_INT_H
 #define DD_PIPELINE_INT_H

@@ -7,8 +7,9 @@
  * thread-safe). The dd-prod thread serves delivery reports with
  * rd_kafka_poll() and re-produces failed jobs whose backoff expired. A job's
  * record is produced with RD_KAFKA_MSG_F_COPY so the job keeps its bytes for
- * a retry. Lock: `lock` protects the retry list only; it is never held
- * across a librdkafka call that can call back into us.
+ * a retry. Lock: `lock` protects the retry list only; it is a leaf, row 5
+ * of "Lock order" in pipeline_int.h, never held across a librdkafka call
+ * that can call back into us.
  *
  * Every produce or delivery error goes through classify_delivery_error():
  * a transient one is retried with a capped backoff; a permanent one is

@@ -13,7 +13,8 @@
  * behind while others still wait passes the signal on, so no wake-up is
  * lost when a batch is capped by max.
  *
- * Lock order: lock is the only lock, and it is never held while calling out
+ * Lock order: lock is a leaf, row 4 of "Lock order" in pipeline_int.h: no
+ * other lock is taken under it, and it is never held while calling out
  * of the module (remove_if and drain collect the items first and run the
  * callbacks after unlocking). The predicate of remove_if is the exception:
  * it runs under the lock and must not call into the queue.

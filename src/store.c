@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store: the command layer of the Redis adapter (DESIGN.md section 3).
- * Batched, pipelined lookups (RT1), the ETA cache (RT2), reservations and
- * result records through the reserve-and-record script (RT3), and the
- * store's lifecycle and counters. Connecting, the handshake, timeouts and
- * the reconnect backoff live in the connection layer (store_conn.c); the
- * reply parsers in store_parse.c; the argv builder in store_argv.c.
+ * Batched, pipelined lookups (RT1), the ETA cache reads (RT2), and the
+ * store's lifecycle and counters; reservations and result records through
+ * the reserve-and-record script (RT3) are in store_commit.c. Connecting, the
+ * handshake, timeouts and the reconnect backoff live in the connection layer
+ * (store_conn.c); the reply parsers in store_parse.c; the argv builder in
+ * store_argv.c.
  *
  * The commands reach Redis only through the small interface of
  * store_int.h: dd_store_conn_ensure() before a batch,
@@ -18,18 +19,16 @@
  *
  * DESIGN: one store, one connection, used by one thread. Every batch call
  * appends all of its commands and then reads exactly as many replies: one
- * round trip. Every error reply goes through reply_error(), which classes
- * it with dd_store_error_class() (store_parse.c): a transient one fails the
- * call like a lost connection (DD_ERR; the connection is dropped so the
+ * round trip. Every error reply goes through dd_store_reply_error(), which
+ * classes it with dd_store_error_class() (store_parse.c): a transient one fails
+ * the call like a lost connection (DD_ERR; the connection is dropped so the
  * batch is retried at the backoff's pace, never in a hot loop); a data
  * error is charged to the load or commit whose command got it, since the
  * replies of a pipeline come back one per command in order, and the call
  * goes on. A reply of the wrong type or shape is a data error too.
  *
- * The reserve-and-record script runs atomically on the server, so two
- * workers (or two dispatchd instances) racing for a courier reserve it
- * once, and a redelivered request gets its stored result back unchanged.
- * It assumes a single Redis (not Cluster): its keys span hash slots.
+ * The reserve-and-record script, and why it is safe, are in
+ * store_commit.c.
  */
 #include "store.h"
 
@@ -40,59 +39,14 @@
 
 #include <hiredis/hiredis.h>
 
+#include "store_cmd.h"
 #include "store_int.h"
 #include "util.h"
-
-#define CANDIDATES_MAX 64
-
-/*
- * KEYS[1] = result:{rid}, KEYS[2] = the store id marker,
- * KEYS[2+i] = reservation:{candidate i};
- * ARGV[1] = rid, ARGV[2] = reservation TTL, ARGV[3] = result TTL,
- * ARGV[4] = fallback JSON, ARGV[5] = the store id this process remembers,
- * ARGV[5+i] = JSON for candidate i (1-based).
- * Returns {index, bytes}: -2 for an existing result, 0-based candidate
- * index for a reservation taken (or already ours), -1 for the fallback; or
- * the error STATELOST, writing nothing, when the marker does not hold the
- * id (the data set was flushed or replaced: see store_marker.c).
- */
-#define STATELOST "STATELOST"
-static const char reserve_lua[] =
-    "if redis.call('GET', KEYS[2]) ~= ARGV[5] then\n"
-    "  return redis.error_reply('" STATELOST
-    " store id marker missing or changed')\n"
-    "end\n"
-    "local r = redis.call('GET', KEYS[1])\n"
-    "if r then return {-2, r} end\n"
-    "local rid = ARGV[1]\n"
-    "for i = 3, #KEYS do\n"
-    "  local cur = redis.call('GET', KEYS[i])\n"
-    "  if not cur then\n"
-    "    redis.call('SET', KEYS[i], rid, 'EX', ARGV[2])\n"
-    "  end\n"
-    "  if (not cur) or cur == rid then\n"
-    "    local res = ARGV[3 + i]\n"
-    "    redis.call('SET', KEYS[1], res, 'EX', ARGV[3])\n"
-    "    return {i - 3, res}\n"
-    "  end\n"
-    "end\n"
-    "redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[3])\n"
-    "return {-1, ARGV[4]}\n";
-
-struct dd_store {
-    dd_store_conn_t conn;                   /* the connection layer */
-    char prefix[DD_STORE_PREFIX_MAX];       /* key prefix */
-    char eta_ttl[16];                       /* seconds, as a decimal string */
-    char reservation_ttl[16];               /* seconds, as a decimal string */
-    char idempotency_ttl[16];               /* seconds, as a decimal string */
-    char store_id[DD_STORE_MARKER_ID_SIZE]; /* for the script */
-    dd_store_stats_t stats;
-};
 
 /* Connects if needed; then, while the state is lost, refuses the batch
  * (dropping the connection, so that retries come at the backoff's pace and
  * each reconnect checks the marker again). */
-static int begin(dd_store_t *st, char *errstr, size_t errstr_size) {
+int dd_store_begin(dd_store_t *st, char *errstr, size_t errstr_size) {
     int rc = dd_store_conn_ensure(&st->conn, errstr, errstr_size);
 
     if (rc == DD_OK && dd_store_marker_is_lost() &&
@@ -108,15 +62,15 @@ static int begin(dd_store_t *st, char *errstr, size_t errstr_size) {
 
 /* Appends the command held in a, then empties a. The append only buffers
  * (no I/O), so it fails only on out of memory. */
-static int argv_append(dd_store_t *st, dd_store_argv_t *a) {
+int dd_store_cmd_append(dd_store_t *st, dd_store_argv_t *a) {
     int rc = dd_store_conn_append_argv(&st->conn, a->argc, a->argv, a->argvlen);
     dd_store_argv_reset(a);
     return rc;
 }
 
 /* A command key: the prefix, then kind and id. */
-static void add_key(dd_store_argv_t *a, const dd_store_t *st, const char *kind,
-                    const char *id) {
+void dd_store_cmd_add_key(dd_store_argv_t *a, const dd_store_t *st,
+                          const char *kind, const char *id) {
     dd_store_argv_add_key(a, st->prefix, kind, id);
 }
 
@@ -139,8 +93,19 @@ static void key_text(char *buf, size_t size, const char *prefix,
     buf[used] = '\0';
 }
 
+int dd_store_cmd_sent(dd_store_t *st, int failed, char *errstr,
+                      size_t errstr_size) {
+    if (failed) {
+        /* Half a pipeline sits in the output buffer: drop the context. */
+        dd_store_conn_lost(&st->conn, "append", errstr, errstr_size);
+        return DD_ERR;
+    }
+    st->stats.round_trips++;
+    return DD_OK;
+}
+
 /* v in decimal, the bytes "%lld" writes; buf holds at least 21 bytes. */
-static const char *dec_str(char *buf, long long v) {
+const char *dd_store_dec_str(char *buf, long long v) {
     char tmp[24];
     size_t n = 0;
     unsigned long long u =
@@ -175,8 +140,8 @@ dd_store_t *dd_store_new(const dd_store_conf_t *conf, char *errstr,
     dd_store_t *st = dd_xcalloc(1, sizeof(*st));
     const char *prefix = conf->prefix ? conf->prefix : "";
 
-    if (dd_store_conn_init(&st->conn, conf, reserve_lua,
-                           sizeof(reserve_lua) - 1, &st->stats, errstr,
+    if (dd_store_conn_init(&st->conn, conf, dd_store_reserve_lua,
+                           dd_store_reserve_lua_len, &st->stats, errstr,
                            errstr_size) != DD_OK) {
         dd_free(st);
         return NULL;
@@ -274,9 +239,9 @@ static void loads_clear(dd_store_load_t *loads, size_t n) {
  * <cmd> <key>: <text>" and returns DD_STORE_ERROR_TRANSIENT; a data error
  * fills text (the load's or commit's error) the same way. Returns -1 when
  * r is no error reply. */
-static int reply_error(dd_store_t *st, const redisReply *r, const char *cmd,
-                       const char *key, char *text, size_t text_size,
-                       char *errstr, size_t errstr_size) {
+int dd_store_reply_error(dd_store_t *st, const redisReply *r, const char *cmd,
+                         const char *key, char *text, size_t text_size,
+                         char *errstr, size_t errstr_size) {
     dd_store_error_class_t cls;
 
     if (r->type != REDIS_REPLY_ERROR)
@@ -315,8 +280,8 @@ static int take_load_reply(dd_store_t *st, const redisReply *r,
 
     if (*failed || l->data_error)
         return 0;
-    cls = reply_error(st, r, cmd, key, l->error, sizeof(l->error), errstr,
-                      errstr_size);
+    cls = dd_store_reply_error(st, r, cmd, key, l->error, sizeof(l->error),
+                               errstr, errstr_size);
     if (cls == DD_STORE_ERROR_DATA)
         load_fail(st, l);
     else if (cls >= 0)
@@ -401,7 +366,7 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
     }
     if (n == 0)
         return DD_OK;
-    if (begin(st, errstr, errstr_size) != DD_OK)
+    if (dd_store_begin(st, errstr, errstr_size) != DD_OK)
         return DD_ERR;
 
     dd_store_argv_init(&a, 6);
@@ -409,35 +374,30 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
         const dd_store_load_t *l = &loads[i];
 
         dd_store_argv_add_str(&a, "GET");
-        add_key(&a, st, "result:", l->request_id);
-        failed |= argv_append(st, &a) != DD_OK;
+        dd_store_cmd_add_key(&a, st, "result:", l->request_id);
+        failed |= dd_store_cmd_append(st, &a) != DD_OK;
         if (l->parcel_id != NULL) {
             dd_store_argv_add_str(&a, "HMGET");
-            add_key(&a, st, "parcel:", l->parcel_id);
+            dd_store_cmd_add_key(&a, st, "parcel:", l->parcel_id);
             dd_store_argv_add_str(&a, "pickup_lat");
             dd_store_argv_add_str(&a, "pickup_lon");
             dd_store_argv_add_str(&a, "dropoff_lat");
             dd_store_argv_add_str(&a, "dropoff_lon");
-            failed |= argv_append(st, &a) != DD_OK;
+            failed |= dd_store_cmd_append(st, &a) != DD_OK;
         }
         for (size_t j = 0; j < l->ncouriers; j++) {
             dd_store_argv_add_str(&a, "HMGET");
-            add_key(&a, st, "courier:", l->courier_ids[j]);
+            dd_store_cmd_add_key(&a, st, "courier:", l->courier_ids[j]);
             dd_store_argv_add_str(&a, "lat");
             dd_store_argv_add_str(&a, "lon");
             dd_store_argv_add_str(&a, "vehicle");
             dd_store_argv_add_str(&a, "status");
-            failed |= argv_append(st, &a) != DD_OK;
+            failed |= dd_store_cmd_append(st, &a) != DD_OK;
         }
     }
     dd_store_argv_close(&a);
-    if (failed) {
-        /* Half a pipeline sits in the output buffer: drop the context. */
-        dd_store_conn_lost(&st->conn, "append", errstr, errstr_size);
+    if (dd_store_cmd_sent(st, failed, errstr, errstr_size) != DD_OK)
         return DD_ERR;
-    }
-
-    st->stats.round_trips++;
     for (size_t i = 0; i < n; i++) {
         if (read_load(st, &loads[i], &failed, errstr, errstr_size) != DD_OK) {
             loads_clear(loads, n);
@@ -462,20 +422,17 @@ int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
 
     if (n == 0)
         return DD_OK;
-    if (begin(st, errstr, errstr_size) != DD_OK)
+    if (dd_store_begin(st, errstr, errstr_size) != DD_OK)
         return DD_ERR;
     dd_store_argv_init(&a, 2);
     for (size_t i = 0; i < n && !failed; i++) {
         dd_store_argv_add_str(&a, "GET");
-        add_key(&a, st, "", keys[i]);
-        failed |= argv_append(st, &a) != DD_OK;
+        dd_store_cmd_add_key(&a, st, "", keys[i]);
+        failed |= dd_store_cmd_append(st, &a) != DD_OK;
     }
     dd_store_argv_close(&a);
-    if (failed) {
-        dd_store_conn_lost(&st->conn, "append", errstr, errstr_size);
+    if (dd_store_cmd_sent(st, failed, errstr, errstr_size) != DD_OK)
         return DD_ERR;
-    }
-    st->stats.round_trips++;
     for (size_t i = 0; i < n; i++) {
         redisReply *r;
         if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
@@ -502,268 +459,4 @@ int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
     }
     dd_store_conn_ok(&st->conn);
     return DD_OK;
-}
-
-/*----- RT3: writes -----*/
-
-void dd_store_commit_clear(dd_store_commit_t *commit) {
-    dd_free(commit->result);
-    commit->result = NULL;
-    commit->result_len = 0;
-    commit->chosen = DD_STORE_COMMIT_FALLBACK;
-    commit->data_error = 0;
-    commit->error[0] = '\0';
-}
-
-/* Drops a commit's result, keeping its error. */
-static void commit_drop_result(dd_store_commit_t *cm) {
-    dd_free(cm->result);
-    cm->result = NULL;
-    cm->result_len = 0;
-    cm->chosen = DD_STORE_COMMIT_FALLBACK;
-}
-
-static void commits_clear(dd_store_commit_t *commits, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        dd_store_commit_clear(&commits[i]);
-}
-
-static int append_evalsha(dd_store_t *st, dd_store_argv_t *a,
-                          const dd_store_commit_t *cm) {
-    char nkeys[24];
-
-    dd_store_argv_add_str(a, "EVALSHA");
-    dd_store_argv_add_str(a, st->conn.sha);
-    /* copied by the append below */
-    dd_store_argv_add_str(a, dec_str(nkeys, (long long)cm->ncandidates + 2));
-    add_key(a, st, "result:", cm->request_id);
-    dd_store_argv_add_str(a, st->conn.marker_key);
-    for (size_t j = 0; j < cm->ncandidates; j++)
-        add_key(a, st, "reservation:", cm->candidate_ids[j]);
-    dd_store_argv_add_str(a, cm->request_id);
-    dd_store_argv_add_str(a, st->reservation_ttl);
-    dd_store_argv_add_str(a, st->idempotency_ttl);
-    dd_store_argv_add_str(a, cm->fallback_json);
-    dd_store_argv_add_str(a, st->store_id);
-    for (size_t j = 0; j < cm->ncandidates; j++)
-        dd_store_argv_add_str(a, cm->candidate_json[j]);
-    return argv_append(st, a);
-}
-
-/* The keys of a commit for an error text: result:{rid}, then as many
- * reservation keys as fit. */
-static void commit_keys(const dd_store_t *st, const dd_store_commit_t *cm,
-                        char *buf, size_t size) {
-    size_t len;
-
-    snprintf(buf, size, "%sresult:%s", st->prefix, cm->request_id);
-    for (size_t j = 0; j < cm->ncandidates; j++) {
-        len = strlen(buf);
-        if (len + strlen(st->prefix) + strlen(cm->candidate_ids[j]) + 18 >=
-            size) {
-            snprintf(buf + len, size - len, " ...");
-            break;
-        }
-        snprintf(buf + len, size - len, " %sreservation:%s", st->prefix,
-                 cm->candidate_ids[j]);
-    }
-}
-
-/* Takes the script's {index, bytes} reply. 0 = done or charged to cm as a
- * data error, 1 = NOSCRIPT (send again), -1 = a transient error fails the
- * batch (errstr filled). */
-static int take_script_reply(dd_store_t *st, const redisReply *r,
-                             dd_store_commit_t *cm, char *errstr,
-                             size_t errstr_size) {
-    char keys[160], perr[128];
-    int cls;
-
-    if (r->type == REDIS_REPLY_ERROR &&
-        strncmp(r->str, STATELOST, sizeof(STATELOST) - 1) == 0) {
-        /* The script found the store id marker gone or changed: not a
-         * data error of this request, the whole store is held. */
-        st->stats.reply_errors++;
-        dd_store_marker_lost(st->conn.marker_key,
-                             "does not hold this process's store id "
-                             "(reserve script)");
-        dd_set_error(errstr, errstr_size, "%s", dd_store_state_lost_reason);
-        return -1;
-    }
-    /* The keys' text only for an error (it is built with snprintf()). */
-    if (r->type == REDIS_REPLY_ERROR) {
-        commit_keys(st, cm, keys, sizeof(keys));
-        cls = reply_error(st, r, "EVALSHA", keys, cm->error, sizeof(cm->error),
-                          errstr, errstr_size);
-        if (cls == DD_STORE_ERROR_NOSCRIPT)
-            return 1;
-        if (cls == DD_STORE_ERROR_TRANSIENT)
-            return -1;
-    } else if (dd_store_parse_script_reply(r, cm, perr, sizeof(perr)) == 0) {
-        return 0;
-    } else { /* "redis EVALSHA: <why>" */
-        commit_keys(st, cm, keys, sizeof(keys));
-        dd_set_error(cm->error, sizeof(cm->error), "redis EVALSHA %s: %s", keys,
-                     strncmp(perr, "redis EVALSHA: ", 15) == 0 ? perr + 15
-                                                               : perr);
-    }
-    commit_drop_result(cm);
-    cm->data_error = 1;
-    st->stats.data_errors++;
-    return 0;
-}
-
-/* SCRIPT LOAD again after NOSCRIPT (SCRIPT FLUSH, or a restarted server
- * that kept the connection alive behind a proxy). */
-static int reload_script(dd_store_t *st, char *errstr, size_t errstr_size) {
-    const char *argv[3] = {"SCRIPT", "LOAD", reserve_lua};
-    const size_t argvlen[3] = {6, 4, sizeof(reserve_lua) - 1};
-    redisReply *r;
-    int rc = DD_ERR;
-
-    st->stats.round_trips++;
-    st->stats.script_reloads++;
-    if (dd_store_conn_command(&st->conn, "SCRIPT LOAD", 3, argv, argvlen, &r,
-                              errstr, errstr_size) != DD_OK)
-        return DD_ERR;
-    if (r->type == REDIS_REPLY_STRING && r->len == DD_STORE_SHA_SIZE - 1) {
-        memcpy(st->conn.sha, r->str, DD_STORE_SHA_SIZE - 1);
-        st->conn.sha[DD_STORE_SHA_SIZE - 1] = '\0';
-        rc = DD_OK;
-    } else {
-        st->stats.reply_errors++;
-        dd_set_error(errstr, errstr_size, "redis SCRIPT LOAD: %s",
-                     r->type == REDIS_REPLY_ERROR ? r->str
-                                                  : "unexpected reply");
-    }
-    freeReplyObject(r);
-    return rc;
-}
-
-int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
-                    dd_store_commit_t *commits, size_t n, int *eta_put_errors,
-                    char *errstr, size_t errstr_size) {
-    dd_store_argv_t a;
-    char secs[24];
-    int failed = 0, put_errors = 0, redo = 0;
-    int *noscript = NULL;
-
-    for (size_t i = 0; i < n; i++) {
-        commits[i].result = NULL;
-        commits[i].result_len = 0;
-        commits[i].chosen = DD_STORE_COMMIT_FALLBACK;
-        commits[i].data_error = 0;
-        commits[i].error[0] = '\0';
-        dd_assert(commits[i].ncandidates <= CANDIDATES_MAX);
-    }
-    if (eta_put_errors != NULL)
-        *eta_put_errors = 0;
-    for (size_t i = 0; i < nputs; i++)
-        puts[i].error = 0;
-    if (nputs == 0 && n == 0)
-        return DD_OK;
-    if (begin(st, errstr, errstr_size) != DD_OK)
-        return DD_ERR;
-    /* The first write of this process makes sure the marker exists; later
-     * ones take the id it remembers (it may change with an ack). */
-    if (dd_store_marker_ensure(&st->conn, st->store_id, sizeof(st->store_id),
-                               errstr, errstr_size) != DD_OK)
-        return DD_ERR;
-
-    dd_store_argv_init(&a, 2 * CANDIDATES_MAX + 8);
-    for (size_t i = 0; i < nputs && !failed; i++) {
-        dd_store_argv_add_str(&a, "SET");
-        add_key(&a, st, "", puts[i].key);
-        dd_store_argv_add_str(&a, dec_str(secs, (long long)puts[i].secs));
-        dd_store_argv_add_str(&a, "EX");
-        dd_store_argv_add_str(&a, st->eta_ttl);
-        failed |= argv_append(st, &a) != DD_OK;
-    }
-    for (size_t i = 0; i < n && !failed; i++)
-        failed |= append_evalsha(st, &a, &commits[i]) != DD_OK;
-    if (failed) {
-        dd_store_argv_close(&a);
-        dd_store_conn_lost(&st->conn, "append", errstr, errstr_size);
-        return DD_ERR;
-    }
-
-    st->stats.round_trips++;
-    noscript = dd_xcalloc(n ? n : 1, sizeof(*noscript));
-    for (size_t i = 0; i < nputs; i++) {
-        redisReply *r;
-        if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
-            DD_OK)
-            goto err;
-        puts[i].error = r->type == REDIS_REPLY_ERROR;
-        if (puts[i].error) {
-            st->stats.reply_errors++;
-            put_errors++;
-        }
-        freeReplyObject(r);
-    }
-    for (size_t i = 0; i < n; i++) {
-        redisReply *r;
-        int t;
-        if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
-            DD_OK)
-            goto err;
-        t = failed ? 0
-                   : take_script_reply(st, r, &commits[i], errstr, errstr_size);
-        freeReplyObject(r);
-        if (t < 0)
-            failed = 1;
-        else if (t > 0)
-            noscript[i] = redo = 1;
-    }
-    if (failed)
-        goto err;
-
-    if (redo) {
-        if (reload_script(st, errstr, errstr_size) != DD_OK)
-            goto err;
-        for (size_t i = 0; i < n && !failed; i++)
-            if (noscript[i])
-                failed |= append_evalsha(st, &a, &commits[i]) != DD_OK;
-        if (failed) {
-            dd_store_conn_lost(&st->conn, "append", errstr, errstr_size);
-            goto err;
-        }
-        st->stats.round_trips++;
-        for (size_t i = 0; i < n; i++) {
-            redisReply *r;
-            int t;
-            if (!noscript[i])
-                continue;
-            if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
-                DD_OK)
-                goto err;
-            t = failed ? 0
-                       : take_script_reply(st, r, &commits[i], errstr,
-                                           errstr_size);
-            if (t > 0)
-                dd_set_error(errstr, errstr_size,
-                             "redis EVALSHA: NOSCRIPT right after SCRIPT "
-                             "LOAD");
-            freeReplyObject(r);
-            if (t != 0)
-                failed = 1;
-        }
-        if (failed)
-            goto err;
-    }
-
-    dd_store_argv_close(&a);
-    dd_free(noscript);
-    st->stats.eta_errors += (uint64_t)put_errors;
-    if (eta_put_errors != NULL)
-        *eta_put_errors = put_errors;
-    dd_store_conn_ok(&st->conn);
-    return DD_OK;
-
-err:
-    dd_store_argv_close(&a);
-    dd_free(noscript);
-    commits_clear(commits, n);
-    if (dd_store_conn_is_up(&st->conn))
-        dd_store_conn_drop(&st->conn); /* a transient error reply */
-    return DD_ERR;
 }

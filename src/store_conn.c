@@ -93,12 +93,19 @@ static void set_timeval(struct timeval *tv, int ms) {
     tv->tv_usec = (ms % 1000) * 1000;
 }
 
+/* Appends the command a0 a1, and a2 (len2 bytes) unless it is NULL. */
+static void append_cmd(dd_store_conn_t *cn, const char *a0, const char *a1,
+                       const char *a2, size_t len2) {
+    const char *argv[3] = {a0, a1, a2};
+    const size_t argvlen[3] = {strlen(a0), strlen(a1), len2};
+
+    redisAppendCommandArgv(cn->c, a2 != NULL ? 3 : 2, argv, argvlen);
+}
+
 /* AUTH, SELECT, CLIENT SETNAME and SCRIPT LOAD in one pipeline on a fresh
  * context. An error reply (wrong password, bad db) fails the connect like an
  * I/O error does; the password never goes into errstr. */
 static int handshake(dd_store_conn_t *cn, char *errstr, size_t errstr_size) {
-    const char *argv[3];
-    size_t argvlen[3];
     char dbs[16];
     int nreplies = 0, rc = DD_OK;
     const char *step[4];
@@ -106,44 +113,24 @@ static int handshake(dd_store_conn_t *cn, char *errstr, size_t errstr_size) {
     /* AUTH user password for a Redis 6+ ACL user (a "nopass" user takes
      * any password, so none is sent as ""), else AUTH password. */
     if (cn->user != NULL || cn->password != NULL) {
-        int n = 0;
-        argv[n] = "AUTH";
-        argvlen[n++] = 4;
-        if (cn->user != NULL) {
-            argv[n] = cn->user;
-            argvlen[n++] = strlen(cn->user);
-        }
-        argv[n] = cn->password != NULL ? cn->password : "";
-        argvlen[n] = strlen(argv[n]);
-        n++;
-        redisAppendCommandArgv(cn->c, n, argv, argvlen);
+        const char *password = cn->password != NULL ? cn->password : "";
+
+        if (cn->user != NULL)
+            append_cmd(cn, "AUTH", cn->user, password, strlen(password));
+        else
+            append_cmd(cn, "AUTH", password, NULL, 0);
         step[nreplies++] = "AUTH";
     }
     if (cn->db > 0) {
         snprintf(dbs, sizeof(dbs), "%d", cn->db);
-        argv[0] = "SELECT";
-        argv[1] = dbs;
-        argvlen[0] = 6;
-        argvlen[1] = strlen(dbs);
-        redisAppendCommandArgv(cn->c, 2, argv, argvlen);
+        append_cmd(cn, "SELECT", dbs, NULL, 0);
         step[nreplies++] = "SELECT";
     }
     /* A name makes dispatchd's connections easy to find in CLIENT LIST. */
-    argv[0] = "CLIENT";
-    argv[1] = "SETNAME";
-    argv[2] = DD_STORE_CLIENT_NAME;
-    argvlen[0] = 6;
-    argvlen[1] = 7;
-    argvlen[2] = strlen(DD_STORE_CLIENT_NAME);
-    redisAppendCommandArgv(cn->c, 3, argv, argvlen);
+    append_cmd(cn, "CLIENT", "SETNAME", DD_STORE_CLIENT_NAME,
+               strlen(DD_STORE_CLIENT_NAME));
     step[nreplies++] = "CLIENT SETNAME";
-    argv[0] = "SCRIPT";
-    argv[1] = "LOAD";
-    argv[2] = cn->script;
-    argvlen[0] = 6;
-    argvlen[1] = 4;
-    argvlen[2] = cn->script_len;
-    redisAppendCommandArgv(cn->c, 3, argv, argvlen);
+    append_cmd(cn, "SCRIPT", "LOAD", cn->script, cn->script_len);
     step[nreplies++] = "SCRIPT LOAD";
 
     for (int i = 0; i < nreplies; i++) {

@@ -19,9 +19,10 @@
  * Redis (no marker, and nothing remembered) is simply adopted.
  *
  * DESIGN: the state is process-wide (all workers' stores share one Redis
- * and one verdict), guarded by `mu`, a leaf lock never held during I/O or
- * while taking another lock; `lost_flag` mirrors `lost` for lock-free
- * readers (the /readyz callback).
+ * and one verdict), guarded by `mu`, row 8 of "Lock order" in
+ * pipeline_int.h: never held during I/O, and the only lock taken under it
+ * is the log's (the lost and recovered lines are logged under it); `lost_flag`
+ * mirrors `lost` for lock-free readers (the /readyz callback).
  */
 #include "store_int.h"
 

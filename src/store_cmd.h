@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_cmd: what the two halves of the command layer, store.c (RT1, RT2,
+ * lifecycle) and store_commit.c (RT3), share and nothing else uses: the
+ * store itself and the helpers every batch call goes through. Apart from
+ * store_int.h so that the test fake of the store can keep its own struct.
+ */
+#ifndef DD_STORE_CMD_H
+#define DD_STORE_CMD_H
+
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+
+#include "store.h"
+#include "store_int.h"
+
+/* The store: the connection and what every command needs. */
+struct dd_store {
+    dd_store_conn_t conn;                   /* the connection layer */
+    char prefix[DD_STORE_PREFIX_MAX];       /* key prefix */
+    char eta_ttl[16];                       /* seconds, as a decimal string */
+    char reservation_ttl[16];               /* seconds, as a decimal string */
+    char idempotency_ttl[16];               /* seconds, as a decimal string */
+    char store_id[DD_STORE_MARKER_ID_SIZE]; /* for the script */
+    dd_store_stats_t stats;
+};
+
+/* The reserve-and-record script (store_commit.c) and its length. */
+extern const char dd_store_reserve_lua[];
+extern const size_t dd_store_reserve_lua_len;
+
+/* Connects if needed; then, while the state is lost, refuses the batch
+ * (dropping the connection, so that retries come at the backoff's pace and
+ * each reconnect checks the marker again). DD_OK or DD_ERR with errstr. */
+int dd_store_begin(dd_store_t *st, char *errstr, size_t errstr_size);
+
+/* Appends the command held in a, then empties a. The append only buffers
+ * (no I/O), so it fails only on out of memory. */
+int dd_store_cmd_append(dd_store_t *st, dd_store_argv_t *a);
+
+/* Adds a command key to a: the prefix, then kind and id. */
+void dd_store_cmd_add_key(dd_store_argv_t *a, const dd_store_t *st,
+                          const char *kind, const char *id);
+
+/* After the appends of a pipelined batch: when one failed (failed is
+ * nonzero), half a pipeline sits in the output buffer, so the connection is
+ * dropped and DD_ERR returned with errstr; else the round trip whose
+ * replies are read next is counted and DD_OK returned. */
+int dd_store_cmd_sent(dd_store_t *st, int failed, char *errstr,
+                      size_t errstr_size);
+
+/* v in decimal, the bytes "%lld" writes; buf holds at least 21 bytes.
+ * Returns buf. */
+const char *dd_store_dec_str(char *buf, long long v);
+
+/* The one place an error reply is taken: counts it and classes it (see
+ * store.c). Returns a dd_store_error_class_t, or -1 when r is no error
+ * reply. */
+int dd_store_reply_error(dd_store_t *st, const redisReply *r, const char *cmd,
+                         const char *key, char *text, size_t text_size,
+                         char *errstr, size_t errstr_size);
+
+#endif /* DD_STORE_CMD_H */
