@@ -23,6 +23,7 @@ struct dd_store {
     char reservation_ttl[16];               /* seconds, as a decimal string */
     char idempotency_ttl[16];               /* seconds, as a decimal string */
     char store_id[DD_STORE_MARKER_ID_SIZE]; /* for the script */
+    uint64_t store_id_gen; /* recovery generation of store_id */
     dd_store_stats_t stats;
 };
 

@@ -147,7 +147,8 @@ static int take_script_reply(dd_store_t *st, const redisReply *r,
         st->stats.reply_errors++;
         dd_store_marker_lost(st->conn.marker_key,
                              "does not hold this process's store id "
-                             "(reserve script)");
+                             "(reserve script)",
+                             st->store_id_gen);
         dd_set_error(errstr, errstr_size, "%s", dd_store_state_lost_reason);
         return -1;
     }
@@ -228,7 +229,7 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
     /* The first write of this process makes sure the marker exists; later
      * ones take the id it remembers (it may change with an ack). */
     if (dd_store_marker_ensure(&st->conn, st->store_id, sizeof(st->store_id),
-                               errstr, errstr_size) != DD_OK)
+                               &st->store_id_gen, errstr, errstr_size) != DD_OK)
         return DD_ERR;
 
     dd_store_argv_init(&a, 2 * CANDIDATES_MAX + 8);

@@ -154,14 +154,22 @@ int dd_store_marker_check(dd_store_conn_t *cn, char *errstr,
  * @brief Before the first write of this process: SET NX a new random id in
  *        the marker, GET it and remember what it holds.
  * @param id out: the remembered id, for the script's marker check
+ * @param gen out: the recovery generation id belongs to, for
+ *        dd_store_marker_lost()
  * @returns DD_OK, or DD_ERR (connection lost or unusable reply, dropped)
  * @locality the owning thread of cn
  */
 int dd_store_marker_ensure(dd_store_conn_t *cn, char *id, size_t id_size,
-                           char *errstr, size_t errstr_size);
+                           uint64_t *gen, char *errstr, size_t errstr_size);
 
-/** @brief The script found the marker missing or changed: declare the loss. */
-void dd_store_marker_lost(const char *key, const char *why);
+/**
+ * @brief The script found the marker missing or changed: declare the loss,
+ *        unless a recovery happened since the id was taken (gen from
+ *        dd_store_marker_ensure()): then the script saw the marker before
+ *        another worker wrote it back, and the caller just retries.
+ * @locality any thread; takes the marker's leaf lock
+ */
+void dd_store_marker_lost(const char *key, const char *why, uint64_t gen);
 
 /** @brief 1 while the state is lost and not acknowledged. @locality any */
 int dd_store_marker_is_lost(void);

@@ -41,7 +41,11 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static char known_id[DD_STORE_MARKER_ID_SIZE]; /* mu; "" = none seen */
 static int lost;                               /* mu */
 static int ack_pending;                        /* mu */
-static atomic_int lost_flag;                   /* mirrors lost */
+/* Bumped at every recovery (mu). A reading of the marker taken before a
+ * recovery (a GET or a script sent while the loss was being repaired by
+ * another worker) is stale: it must not declare the loss again. */
+static uint64_t generation;
+static atomic_int lost_flag; /* mirrors lost */
 
 const char dd_store_state_lost_reason[] =
     "redis state lost (store id marker missing or changed); acknowledge with "
@@ -84,6 +88,7 @@ static void recover(const char *v, size_t len, const char *how) {
                len < sizeof(known_id) ? len + 1 : sizeof(known_id));
     lost = 0;
     ack_pending = 0;
+    generation++;
     atomic_store(&lost_flag, 0);
     DD_LOG(DD_LOG_WARN, "store", "redis_state_loss_acknowledged",
            "redis state loss %s: store id marker now %s; answering again", how,
@@ -144,8 +149,12 @@ int dd_store_marker_check(dd_store_conn_t *cn, char *errstr,
     const size_t getlen[2] = {3, strlen(cn->marker_key)};
     char id[DD_STORE_MARKER_ID_SIZE];
     redisReply *r;
+    uint64_t gen;
     int ack;
 
+    pthread_mutex_lock(&mu);
+    gen = generation;
+    pthread_mutex_unlock(&mu);
     if (dd_store_conn_command(cn, "GET", 2, get, getlen, &r, errstr,
                               errstr_size) != DD_OK)
         return DD_ERR;
@@ -159,7 +168,9 @@ int dd_store_marker_check(dd_store_conn_t *cn, char *errstr,
         return DD_ERR;
     }
     pthread_mutex_lock(&mu);
-    if (r->type == REDIS_REPLY_NIL) {
+    if (gen != generation) {
+        /* Another worker recovered while this GET was on its way. */
+    } else if (r->type == REDIS_REPLY_NIL) {
         if (known_id[0] != '\0' && !ack_pending)
             declare_lost(cn->marker_key, "is missing");
     } else if (known_id[0] == '\0') {
@@ -192,12 +203,13 @@ int dd_store_marker_check(dd_store_conn_t *cn, char *errstr,
 }
 
 int dd_store_marker_ensure(dd_store_conn_t *cn, char *id, size_t id_size,
-                           char *errstr, size_t errstr_size) {
+                           uint64_t *gen, char *errstr, size_t errstr_size) {
     char mine[DD_STORE_MARKER_ID_SIZE];
     redisReply *r;
 
     pthread_mutex_lock(&mu);
     dd_strlcpy(id, known_id, id_size);
+    *gen = generation;
     pthread_mutex_unlock(&mu);
     if (id[0] != '\0')
         return DD_OK;
@@ -214,9 +226,10 @@ int dd_store_marker_ensure(dd_store_conn_t *cn, char *id, size_t id_size,
     return DD_OK;
 }
 
-void dd_store_marker_lost(const char *key, const char *why) {
+void dd_store_marker_lost(const char *key, const char *why, uint64_t gen) {
     pthread_mutex_lock(&mu);
-    declare_lost(key, why);
+    if (gen == generation)
+        declare_lost(key, why);
     pthread_mutex_unlock(&mu);
 }
 
@@ -250,6 +263,7 @@ void dd_store_state_reset(void) {
     known_id[0] = '\0';
     lost = 0;
     ack_pending = 0;
+    generation++;
     atomic_store(&lost_flag, 0);
     pthread_mutex_unlock(&mu);
 }
