@@ -13,22 +13,12 @@ import json
 import re
 
 from conftest import MULT, seed, wait_for
+from http_probe import http_port
 from kafka_io import consume_to_end, produce
 
 HTTP_ENV = {"DISPATCHD_HTTP": "127.0.0.1:0", "DISPATCHD_LOG_FORMAT": "json"}
 LOST_REASON = "redis state lost"
 MARKER = "dispatchd:store_id"
-
-
-def http_port(d, timeout=30):
-    def find():
-        for ev in d.events("http_listening"):
-            m = re.search(r"\(port (\d+)\)", ev.get("msg", ""))
-            if m:
-                return int(m.group(1))
-        assert d.proc.poll() is None, f"dispatchd exited:\n{d.log_text()[-3000:]}"
-        return None
-    return wait_for(find, timeout, "the http_listening log event")
 
 
 def call(port, path, method="GET"):

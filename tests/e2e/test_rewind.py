@@ -30,6 +30,7 @@ import redis as redislib
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import MULT, Topics, wait_for
+from http_probe import http_port
 from kafka_io import committed_offsets, consume_to_end, end_offsets, produce
 
 
@@ -128,18 +129,6 @@ def test_rewind_topic_recreated(topics, dispatchd_factory, new_count):
     print(f"records old=20 new={new_count} answered(new)={len(want)} "
           f"committed={committed(topics)} end={new_count} rewinds={len(rewound)} "
           f"assignments={assigns}")
-
-
-def http_port(d, timeout=30):
-    """The port dispatchd logged in its http_listening event."""
-    def find():
-        for ev in d.events("http_listening"):
-            m = re.search(r"\(port (\d+)\)", ev.get("msg", ""))
-            if m:
-                return int(m.group(1))
-        assert d.proc.poll() is None, f"dispatchd exited:\n{d.log_text()[-3000:]}"
-        return None
-    return wait_for(find, timeout, "the http_listening log event")
 
 
 def http_get(port, path):
