@@ -204,48 +204,16 @@ err:
     return DD_ERR;
 }
 
-/* "<c><v>\r\n" at p (v in decimal); returns the end. */
-static char *resp_line(char *p, char c, size_t v) {
-    char tmp[24];
-    size_t n = 0;
-
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    *p++ = c;
-    while (n > 0)
-        *p++ = tmp[--n];
-    *p++ = '\r';
-    *p++ = '\n';
-    return p;
-}
-
-/* The command in RESP, the bytes redisAppendCommandArgv() would append
- * (*<argc>, then $<len> and the bytes of each argument), written here
- * because hiredis's formatting (sds strings grown piece by piece) was a
- * measurable part of the worker's CPU. A command that does not fit the
- * buffer goes through hiredis. */
+/* hiredis's formatting (sds strings grown piece by piece) was a measurable
+ * part of the worker's CPU, so a command is formatted to RESP in one stack
+ * buffer (dd_store_resp_format(), the same bytes); one that does not fit
+ * goes through hiredis. */
 int dd_store_conn_append_argv(dd_store_conn_t *cn, int argc, const char **argv,
                               const size_t *argvlen) {
-    char buf[8192], *p = buf;
-    int rc;
-
-    p = resp_line(p, '*', (size_t)argc);
-    for (int i = 0; i < argc && p != NULL; i++) {
-        /* $, 20 digits, CRLF, the bytes, CRLF */
-        if (argvlen[i] > sizeof(buf) - (size_t)(p - buf) - 32) {
-            p = NULL;
-            break;
-        }
-        p = resp_line(p, '$', argvlen[i]);
-        memcpy(p, argv[i], argvlen[i]);
-        p += argvlen[i];
-        *p++ = '\r';
-        *p++ = '\n';
-    }
-    rc = p != NULL ? redisAppendFormattedCommand(cn->c, buf, (size_t)(p - buf))
-                   : redisAppendCommandArgv(cn->c, argc, argv, argvlen);
+    char buf[8192];
+    size_t len = dd_store_resp_format(buf, sizeof(buf), argc, argv, argvlen);
+    int rc = len > 0 ? redisAppendFormattedCommand(cn->c, buf, len)
+                     : redisAppendCommandArgv(cn->c, argc, argv, argvlen);
 
     cn->stats->commands++;
     return rc == REDIS_OK ? DD_OK : DD_ERR;

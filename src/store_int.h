@@ -207,6 +207,19 @@ void dd_store_argv_add_str(dd_store_argv_t *a, const char *s);
 void dd_store_argv_add_key(dd_store_argv_t *a, const char *prefix,
                            const char *kind, const char *id);
 
+/**
+ * @brief Writes one command in RESP (*argc, then $len and the bytes of each
+ *        argument, CRLF-terminated): the bytes redisFormatCommandArgv()
+ *        produces.
+ * @param buf out, size bytes
+ * @param argv borrowed, argc arguments of argvlen bytes each (binary-safe)
+ * @returns the number of bytes written, or 0 when the command does not fit
+ *          (the caller then formats it another way)
+ * @locality any thread; pure
+ */
+size_t dd_store_resp_format(char *buf, size_t size, int argc, const char **argv,
+                            const size_t *argvlen);
+
 /*----- Reply parsers (store_parse.c): pure, no I/O, no counters -----*/
 
 /**
