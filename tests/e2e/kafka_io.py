@@ -99,41 +99,52 @@ def consume_all(brokers, topic, expect, timeout=120, partitions=None):
     return out
 
 
-def end_offsets(brokers, topic):
-    """{partition: high watermark} of a topic."""
+def end_offsets(brokers, topic, timeout=30):
+    """{partition: high watermark} of a topic. While partition leaders move
+    (a broker just restarted), asks again until timeout s."""
     c = Consumer({"bootstrap.servers": brokers, "group.id": "dd-test-wm-" + uuid.uuid4().hex})
-    md = c.list_topics(topic, timeout=10)
-    out = {}
-    for p in md.topics[topic].partitions:
-        lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-        out[p] = hi
-    c.close()
-    return out
+    try:
+        def read():
+            md = c.list_topics(topic, timeout=10)
+            return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                    for p in md.topics[topic].partitions}
+        return _asking_again(read, timeout)
+    finally:
+        c.close()
 
 
-# Answers of a group coordinator that is moving or loading (a broker just
-# restarted): ask again.
-_COORDINATOR_MOVING = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-                       KafkaError.COORDINATOR_NOT_AVAILABLE)
+# Answers of a cluster whose leaders or group coordinator move or load (a
+# broker just restarted): ask again.
+_MOVING = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+           KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION,
+           KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TRANSPORT,
+           KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT)
+
+
+def _asking_again(read, timeout):
+    """read(), asked again while the cluster answers that it is moving, until
+    timeout s (a wait for a condition with a deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return read()
+        except KafkaException as e:
+            if e.args[0].code() not in _MOVING or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)  # retry interval while the cluster moves
 
 
 def committed_offsets(brokers, group, topic, partitions, timeout=30):
     """{partition: committed offset} of a group on partitions 0..partitions-1.
     While the group coordinator moves or loads, asks again until timeout s."""
-    deadline = time.monotonic() + timeout
     c = Consumer({"bootstrap.servers": brokers, "group.id": group,
                   "enable.auto.commit": False})
     try:
-        while True:
-            try:
-                tps = c.committed([TopicPartition(topic, p) for p in range(partitions)],
-                                  timeout=10)
-                return {tp.partition: tp.offset for tp in tps}
-            except KafkaException as e:
-                if (e.args[0].code() not in _COORDINATOR_MOVING
-                        or time.monotonic() > deadline):
-                    raise
-                time.sleep(0.2)  # retry interval while the coordinator moves
+        def read():
+            tps = c.committed([TopicPartition(topic, p) for p in range(partitions)],
+                              timeout=10)
+            return {tp.partition: tp.offset for tp in tps}
+        return _asking_again(read, timeout)
     finally:
         c.close()
 
