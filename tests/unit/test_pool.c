@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dd_wait.h"
 #include "fake_store.h"
 #include "job.h"
 #include "log.h"
@@ -80,18 +81,7 @@ static void answered(dd_job_t *job, void *opaque) {
 
 /* Wait until answered() has seen n jobs in all; 0 on timeout. */
 static int wait_answered(recorder_t *r, int n) {
-    struct timespec until;
-    int ok;
-
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += WAIT_MS / 1000;
-    pthread_mutex_lock(&r->lock);
-    while (r->total < n &&
-           pthread_cond_timedwait(&r->cond, &r->lock, &until) == 0)
-        ;
-    ok = r->total >= n;
-    pthread_mutex_unlock(&r->lock);
-    return ok;
+    return dd_wait_count(&r->lock, &r->cond, &r->total, n, WAIT_MS);
 }
 
 static int setup(void **state) {

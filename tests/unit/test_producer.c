@@ -28,6 +28,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "dd_wait.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
@@ -89,18 +90,7 @@ static void acked(dd_job_t *job, void *opaque) {
 
 /* Wait up to ms until acked() has seen n jobs in all; 0 on timeout. */
 static int wait_acked(recorder_t *r, int n, int ms) {
-    struct timespec until;
-    int ok;
-
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    pthread_mutex_lock(&r->lock);
-    while (r->total < n &&
-           pthread_cond_timedwait(&r->cond, &r->lock, &until) == 0)
-        ;
-    ok = r->total >= n;
-    pthread_mutex_unlock(&r->lock);
-    return ok;
+    return dd_wait_count(&r->lock, &r->cond, &r->total, n, ms);
 }
 
 /* Wait up to ms until the producer counted n produce or delivery errors. */
