@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store_cmd: what the two halves of the command layer, store.c (RT1, RT2,
- * lifecycle) and store_commit.c (RT3), share and nothing else uses: the
+ * lifecycle) and store_commit.c (RT3, RT4), share and nothing else uses: the
  * store itself and the helpers every batch call goes through. Apart from
  * store_int.h so that the test fake of the store can keep its own struct.
  */
@@ -22,14 +22,10 @@ struct dd_store {
     char eta_ttl[16];                       /* seconds, as a decimal string */
     char reservation_ttl[16];               /* seconds, as a decimal string */
     char idempotency_ttl[16];               /* seconds, as a decimal string */
-    char store_id[DD_STORE_MARKER_ID_SIZE]; /* for the script */
+    char store_id[DD_STORE_MARKER_ID_SIZE]; /* the marker must hold it */
     uint64_t store_id_gen; /* recovery generation of store_id */
     dd_store_stats_t stats;
 };
-
-/* The reserve-and-record script (store_commit.c) and its length. */
-extern const char dd_store_reserve_lua[];
-extern const size_t dd_store_reserve_lua_len;
 
 /* Connects if needed; then, while the state is lost, refuses the batch
  * (dropping the connection, so that retries come at the backoff's pace and
