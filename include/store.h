@@ -4,8 +4,10 @@
  * speaks to Redis. It works on batches so that a whole batch of requests
  * costs four pipelined round trips when no courier is contended:
  *
- *   RT1 dd_store_load()    ledger GET result:{rid}, HMGET parcel:{pid},
- *                          HMGET courier:{c} for every courier involved
+ *   RT1 dd_store_load()    GET of the store id marker (once this process
+ *                          has an id), ledger GET result:{rid}, HMGET
+ *                          parcel:{pid}, HMGET courier:{c} for every
+ *                          courier involved
  *   RT2 dd_store_eta_get() GET eta:v1:... for every leg needed
  *   RT3 dd_store_reserve() GET of the store id marker, then SET
  *                          reservation:{c} rid NX EX and GET
@@ -316,7 +318,8 @@ void dd_store_state_reset(void);
  * @param loads (borrowed) n loads; their out fields are overwritten
  * @returns DD_OK, each load either filled or with data_error set (a data
  *          error reply or an unparsable reply on one of its keys); or
- *          DD_ERR (connection lost, or a transient error reply) with every
+ *          DD_ERR (connection lost, a transient error reply, or the marker
+ *          missing or changed: the state is declared lost) with every
  *          ledger NULL again
  * @locality owner thread
  * @remark Release the ledgers with dd_store_load_clear().

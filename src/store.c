@@ -69,6 +69,26 @@ int dd_store_cmd_append(dd_store_t *st, dd_store_argv_t *a) {
     return rc;
 }
 
+int dd_store_cmd_marker_get(dd_store_t *st, dd_store_argv_t *a) {
+    dd_store_argv_add_str(a, "GET");
+    dd_store_argv_add_str(a, st->conn.marker_key);
+    return dd_store_cmd_append(st, a);
+}
+
+int dd_store_cmd_marker_reply(dd_store_t *st, const char *id, uint64_t gen,
+                              char *errstr, size_t errstr_size) {
+    redisReply *r;
+    int rc;
+
+    if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    rc = dd_store_marker_verdict(&st->conn, r, id, gen, errstr, errstr_size);
+    if (rc != DD_OK && r->type == REDIS_REPLY_ERROR)
+        st->stats.reply_errors++;
+    freeReplyObject(r);
+    return rc;
+}
+
 /* A command key: the prefix, then kind and id. */
 void dd_store_cmd_add_key(dd_store_argv_t *a, const dd_store_t *st,
                           const char *kind, const char *id) {
@@ -353,7 +373,9 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
 int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
                   char *errstr, size_t errstr_size) {
     dd_store_argv_t a;
-    int failed = 0;
+    char id[DD_STORE_MARKER_ID_SIZE];
+    uint64_t gen;
+    int failed = 0, check;
 
     for (size_t i = 0; i < n; i++) {
         loads[i].ledger = NULL;
@@ -367,7 +389,13 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
     if (dd_store_begin(st, errstr, errstr_size) != DD_OK)
         return DD_ERR;
 
+    /* Once this process has an id, the loads check the marker first: a
+     * loss found here fails the batch before anything of it is written
+     * (the writes check again, store_commit.c). */
+    check = dd_store_marker_known(id, sizeof(id), &gen);
     dd_store_argv_init(&a, 6);
+    if (check)
+        failed |= dd_store_cmd_marker_get(st, &a) != DD_OK;
     for (size_t i = 0; i < n && !failed; i++) {
         const dd_store_load_t *l = &loads[i];
 
@@ -396,6 +424,12 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
     dd_store_argv_close(&a);
     if (dd_store_cmd_sent(st, failed, errstr, errstr_size) != DD_OK)
         return DD_ERR;
+    if (check &&
+        dd_store_cmd_marker_reply(st, id, gen, errstr, errstr_size) != DD_OK) {
+        if (dd_store_conn_is_up(&st->conn))
+            dd_store_conn_drop(&st->conn);
+        return DD_ERR;
+    }
     for (size_t i = 0; i < n; i++) {
         if (read_load(st, &loads[i], &failed, errstr, errstr_size) != DD_OK) {
             loads_clear(loads, n);

@@ -65,13 +65,18 @@
  *     changes a published answer. The same holds for a crash after Rk
  *     whose redelivery picks another courier, and for a reservation taken
  *     in the round that found the marker lost (below).
- *   - The marker: the GET at the head of round 1 and of W replaces the
- *     script's check. Commands pipelined behind it have already run when
- *     it reports the state lost; they can only have written reservations
+ *   - The marker (store_marker.c) replaces the script's check with a GET
+ *     at the head of three pipelines of the batch: R0 (once the process
+ *     has an id), round 1 and W. A loss that happened before the batch is
+ *     found at R0, before anything of the batch is written. One that
+ *     happens during the batch is found at round 1 or W, but the commands
+ *     pipelined behind that GET have run by then (no check is atomic
+ *     without a script: another client's FLUSHALL can fall between two
+ *     commands of a pipeline). They can only have written reservations
  *     and results of this batch into the new data set, which the batch
  *     does not publish (it fails and the store is held until an operator
- *     acknowledges, store_marker.c); after that its redelivery finds them
- *     as above (its own reservation, its own stored result).
+ *     acknowledges); after that its redelivery finds them as above (its
+ *     own reservation, its own stored result).
  */
 #include "store.h"
 
@@ -86,27 +91,11 @@
 #include "store_int.h"
 #include "util.h"
 
-/* The marker GET that heads a batch's first round trip of writes. */
-static int append_marker_get(dd_store_t *st, dd_store_argv_t *a) {
-    dd_store_argv_add_str(a, "GET");
-    dd_store_argv_add_str(a, st->conn.marker_key);
-    return dd_store_cmd_append(st, a);
-}
-
-/* Reads the marker reply: DD_ERR (errstr, loss declared when it is one)
- * unless it holds the id this process remembers. */
+/* The marker reply at the head of a write pipeline: DD_ERR (errstr, loss
+ * declared when it is one) unless it holds the id this process remembers. */
 static int take_marker_reply(dd_store_t *st, char *errstr, size_t errstr_size) {
-    redisReply *r;
-    int rc;
-
-    if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) != DD_OK)
-        return DD_ERR;
-    rc = dd_store_marker_verdict(&st->conn, r, st->store_id, st->store_id_gen,
-                                 errstr, errstr_size);
-    if (rc != DD_OK)
-        st->stats.reply_errors += r->type == REDIS_REPLY_ERROR;
-    freeReplyObject(r);
-    return rc;
+    return dd_store_cmd_marker_reply(st, st->store_id, st->store_id_gen, errstr,
+                                     errstr_size);
 }
 
 /* Connects, refuses the batch while the state is lost, and makes sure the
@@ -225,7 +214,7 @@ static int reserve_round(dd_store_t *st, dd_store_argv_t *a,
     int failed = 0;
 
     if (first)
-        failed |= append_marker_get(st, a) != DD_OK;
+        failed |= dd_store_cmd_marker_get(st, a) != DD_OK;
     for (size_t i = 0; i < *nopen && !failed; i++)
         failed |= append_reserve(st, a, &rs[open[i]], next[open[i]]) != DD_OK;
     if (dd_store_cmd_sent(st, failed, errstr, errstr_size) != DD_OK)
@@ -402,7 +391,7 @@ static int append_records(dd_store_t *st, dd_store_argv_t *a,
                           const dd_store_eta_put_t *puts, size_t nputs,
                           const dd_store_record_t *recs, size_t n) {
     char secs[24];
-    int failed = n > 0 && append_marker_get(st, a) != DD_OK;
+    int failed = n > 0 && dd_store_cmd_marker_get(st, a) != DD_OK;
 
     for (size_t i = 0; i < nputs && !failed; i++) {
         dd_store_argv_add_str(a, "SET");

@@ -157,9 +157,19 @@ int dd_store_marker_ensure(dd_store_conn_t *cn, char *id, size_t id_size,
                            uint64_t *gen, char *errstr, size_t errstr_size);
 
 /**
- * @brief The marker check of dd_store_reserve() found the marker missing
+ * @brief The id this process remembers, without any I/O (a process that
+ *        never wrote and found no marker at connect has none).
+ * @param id out: the id, "" when none; gen out: its recovery generation
+ * @returns 1 when an id is remembered, else 0
+ * @locality any thread; takes the marker's leaf lock
+ */
+int dd_store_marker_known(char *id, size_t id_size, uint64_t *gen);
+
+/**
+ * @brief A batch's marker check (store_cmd.h) found the marker missing
  *        or changed: declare the loss, unless a recovery happened since the
- *        id was taken (gen from dd_store_marker_ensure()): then the GET saw
+ *        id was taken (gen from dd_store_marker_ensure() or
+ *        dd_store_marker_known()): then the GET saw
  *        the marker before another worker wrote it back, and the caller
  *        just retries.
  * @locality any thread; takes the marker's leaf lock

@@ -5,9 +5,10 @@
  * sure the marker key dispatchd:store_id (under the key prefix) exists: SET
  * NX of a random id, then GET, and it remembers the id it read back (its own
  * or the one another instance wrote first). The marker is checked at every
- * (re)connect of a store's connection, and by a GET at the head of every
- * batch's first reservation round and of its record pipeline
- * (dd_store_marker_verdict(), store_commit.c). A missing marker, or one
+ * (re)connect of a store's connection, and by a GET at the head of a
+ * batch's loads (RT1, once an id is remembered), of its first reservation
+ * round and of its records (dd_store_marker_verdict(), through
+ * store_cmd.h). A missing marker, or one
  * holding another id, while this process remembers an id means the data set
  * was flushed or replaced: the state is declared lost (error log
  * redis_state_lost, counter redis_state_lost_total), /readyz reports it and
@@ -201,6 +202,14 @@ int dd_store_marker_check(dd_store_conn_t *cn, char *errstr,
     pthread_mutex_unlock(&mu);
     freeReplyObject(r);
     return DD_OK;
+}
+
+int dd_store_marker_known(char *id, size_t id_size, uint64_t *gen) {
+    pthread_mutex_lock(&mu);
+    dd_strlcpy(id, known_id, id_size);
+    *gen = generation;
+    pthread_mutex_unlock(&mu);
+    return id[0] != '\0';
 }
 
 int dd_store_marker_ensure(dd_store_conn_t *cn, char *id, size_t id_size,

@@ -864,24 +864,22 @@ test_store_flushed_state_is_refused_until_acknowledged(void **state) {
     assert_int_equal(strlen(id), 32);
 
     /* The data set is lost under a live connection: the marker GET that
-     * heads the reservation round finds it missing, the batch fails and
-     * every call fails until acknowledged. The reservation pipelined
-     * behind it ran: it names r-2 (src/store_commit.c), nothing else. */
+     * heads the next batch's loads finds it missing, the batch fails
+     * before any write, and every call fails until acknowledged. */
     cmd_ok(f->c, "FLUSHDB");
-    commit_one(f->st, "r-2", "c-1", DD_ERR, errstr, sizeof(errstr));
-    print_message("lost: %s\n", errstr);
-    assert_non_null(strstr(errstr, "redis state lost"));
-    assert_true(dd_store_state_lost());
-    s = get_str(f->c, "result:r-2");
-    assert_null(s);
-    s = get_str(f->c, "reservation:c-1");
-    assert_string_equal(s, "r-2");
-    dd_free(s);
     memset(&l, 0, sizeof(l));
     l.request_id = "r-2";
     assert_int_equal(dd_store_load(f->st, &l, 1, errstr, sizeof(errstr)),
                      DD_ERR);
+    print_message("lost: %s\n", errstr);
     assert_non_null(strstr(errstr, "redis state lost"));
+    assert_true(dd_store_state_lost());
+    commit_one(f->st, "r-2", "c-1", DD_ERR, errstr, sizeof(errstr));
+    assert_non_null(strstr(errstr, "redis state lost"));
+    s = get_str(f->c, "result:r-2");
+    assert_null(s);
+    s = get_str(f->c, "reservation:c-1");
+    assert_null(s);
     /* A second store (a reconnect) sees the loss too, at its handshake. */
     {
         dd_store_t *st2 = new_store();
@@ -905,10 +903,16 @@ test_store_flushed_state_is_refused_until_acknowledged(void **state) {
     assert_int_equal(dd_store_state_ack(), 0); /* nothing left to ack */
 
     /* Another id in the marker (a data set written by someone else) is a
-     * loss as well. */
+     * loss as well, found here by the GET that heads the reservation
+     * round. The reservation pipelined behind it ran: it names r-3 and
+     * nothing else (src/store_commit.c). */
     cmd_ok(f->c, "SET %sdispatchd:store_id other", PREFIX);
     commit_one(f->st, "r-3", "c-3", DD_ERR, errstr, sizeof(errstr));
     assert_true(dd_store_state_lost());
+    s = get_str(f->c, "reservation:c-3");
+    assert_string_equal(s, "r-3");
+    dd_free(s);
+    assert_null(get_str(f->c, "result:r-3"));
     dd_free(id);
 }
 
