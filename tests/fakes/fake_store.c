@@ -64,7 +64,10 @@ typedef struct fake_redis {
     int backoff_ms; /* dd_store_backoff_ms() after a failure */
     int fail_puts;
     int fail_gets;
-    int crash_in; /* crash after this write round trip; 0 = disarmed */
+    int crash_in;  /* crash after this write round trip; 0 = disarmed */
+    int inject_in; /* before this write round trip, set inject_key */
+    char *inject_key;
+    char *inject_val;
     dd_store_stats_t stats;
 } fake_redis_t;
 
@@ -202,6 +205,8 @@ static fake_redis_t *srv_new(void) {
 static void srv_free(fake_redis_t *r) {
     kv_free_list(r->kvs);
     kv_free_list(r->bad);
+    dd_free(r->inject_key);
+    dd_free(r->inject_val);
     while (r->couriers != NULL) {
         courier_t *c = r->couriers;
         r->couriers = c->next;
@@ -439,6 +444,13 @@ int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
     return DD_OK;
 }
 
+/* Before a write round trip: another client's write, when one is due. */
+static void inject_due(fake_redis_t *r) {
+    if (r->inject_in <= 0 || --r->inject_in > 0)
+        return;
+    kv_set(r, r->inject_key, r->inject_val, -1);
+}
+
 /* After a write round trip ran on the server: DD_ERR when the injected
  * crash is due (the process died before it read the replies). */
 static int crash_due(dd_store_t *st, fake_redis_t *r, char *errstr,
@@ -461,6 +473,7 @@ static int reserve_round(dd_store_t *st, fake_redis_t *r,
 
     if (round_trip(st, r, FAKE_STORE_RESERVE, errstr, errstr_size) != DD_OK)
         return DD_ERR;
+    inject_due(r);
     r->stats.reserve_rounds++;
     for (size_t i = 0; i < n; i++)
         if (open[i]) {
@@ -557,6 +570,7 @@ static int record_round(dd_store_t *st, fake_redis_t *r,
 
     if (round_trip(st, r, FAKE_STORE_RECORD, errstr, errstr_size) != DD_OK)
         return DD_ERR;
+    inject_due(r);
     for (size_t i = 0; i < n; i++) {
         const kv_t *e = bad_find(r, "result:", recs[i].request_id);
         transient |= e != NULL && e->ttl == 1;
@@ -595,6 +609,7 @@ static int record_read(dd_store_t *st, fake_redis_t *r, dd_store_record_t *recs,
                        size_t errstr_size) {
     if (round_trip(st, r, FAKE_STORE_RECORD, errstr, errstr_size) != DD_OK)
         return DD_ERR;
+    inject_due(r);
     for (size_t i = 0; i < n; i++) {
         int transient = 0;
         const char *v;
@@ -834,6 +849,18 @@ void fake_store_set_backoff_ms(dd_store_t *st, int ms) {
 
 void fake_store_crash_after(dd_store_t *st, int nth) {
     srv_lock(st)->crash_in = nth > 0 ? nth : 0;
+    srv_unlock(st);
+}
+
+void fake_store_set_before_write(dd_store_t *st, int nth, const char *key,
+                                 const char *value) {
+    fake_redis_t *r = srv_lock(st);
+
+    dd_free(r->inject_key);
+    dd_free(r->inject_val);
+    r->inject_key = dd_xstrdup(key);
+    r->inject_val = dd_xstrdup(value);
+    r->inject_in = nth > 0 ? nth : 0;
     srv_unlock(st);
 }
 

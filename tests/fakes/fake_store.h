@@ -129,6 +129,15 @@ void fake_store_set_backoff_ms(dd_store_t *st, int ms);
  */
 void fake_store_crash_after(dd_store_t *st, int nth);
 
+/**
+ * @brief Another client's write: just before the nth write round trip from
+ *        now (1 = the next), key (without prefix) is set to value, as a
+ *        second process working on the same request would. Once.
+ * @param key, value borrowed, copied
+ */
+void fake_store_set_before_write(dd_store_t *st, int nth, const char *key,
+                                 const char *value);
+
 /** @brief While on, ETA SETs get an error reply (put.error = 1). */
 void fake_store_fail_eta_puts(dd_store_t *st, int on);
 
