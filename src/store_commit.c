@@ -13,7 +13,7 @@
  * script and no transaction: every command names one key, at argv[1], so
  * each can be routed to the node of its hash slot (Redis Cluster), and
  * Redis runs each one atomically. The steps of one request rid, ranked
- * candidates c0, c1, ...:
+ * candidates c1, c2, ...:
  *
  *   R0  RT1 (store.c): GET result:{rid}; a stored result is the answer.
  *   Rk  reserve round k: SET reservation:{ck} rid NX EX <reservation-ttl>
