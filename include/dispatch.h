@@ -3,15 +3,19 @@
  * dispatch: the domain, request -> result (DESIGN.md sections 2-4). Takes a
  * batch of parsed requests, looks couriers and parcels up through the
  * store.h interface, ranks the candidates by ETA (route.h, with the Redis
- * ETA cache in front), and lets the store's reserve-and-record script pick
- * and reserve a courier and store the result JSON (codec.h) under
- * result:{request_id}. Every request of the batch is answered with the
- * bytes that are now in its result record, so a redelivered request
- * republishes the same bytes.
+ * ETA cache in front), lets the store reserve the first ranked courier
+ * that is free or already this request's, builds the result JSON (codec.h)
+ * once for it (or the rejection) and has the store record it under
+ * result:{request_id} unless another delivery recorded first. Every request
+ * of the batch is answered with the bytes that are now in its result
+ * record, so a redelivered request republishes the same bytes.
  *
- * A batch costs at most three store round trips: loads (RT1), ETA cache
- * reads (RT2, skipped when no leg is needed) and writes (RT3, skipped when
- * every request was a ledger hit).
+ * A batch without contended couriers costs four store round trips: loads
+ * (RT1), ETA cache reads (RT2, skipped when no leg is needed), reservations
+ * (RT3: one round more per candidate found taken; skipped when no request
+ * has a candidate) and records (RT4, one round more when another delivery
+ * recorded first; RT3 and RT4 are skipped when every request was a ledger
+ * hit). See src/store_commit.c for why this is safe without a script.
  *
  * Data read from Redis is checked before it is used (src/store_int.h says
  * what a valid courier and parcel hash is).

@@ -2,14 +2,24 @@
 /*
  * store: the Redis adapter (DESIGN.md section 3), the only module that
  * speaks to Redis. It works on batches so that a whole batch of requests
- * costs three pipelined round trips:
+ * costs four pipelined round trips when no courier is contended:
  *
- *   RT1 dd_store_load()    ledger GET result:{rid}, HMGET parcel:{pid},
- *                          HMGET courier:{c} for every courier involved
+ *   RT1 dd_store_load()    GET of the store id marker (once this process
+ *                          has an id), ledger GET result:{rid}, HMGET
+ *                          parcel:{pid}, HMGET courier:{c} for every
+ *                          courier involved
  *   RT2 dd_store_eta_get() GET eta:v1:... for every leg needed
- *   RT3 dd_store_commit()  SET eta:... EX for every cache miss, then one
- *                          EVALSHA per request of the reserve-and-record
- *                          script (see src/store.c)
+ *   RT3 dd_store_reserve() GET of the store id marker, then SET
+ *                          reservation:{c} rid NX EX and GET
+ *                          reservation:{c} per request, best candidate
+ *                          first; one more round per candidate refused
+ *   RT4 dd_store_record()  SET eta:... EX for every cache miss, SET
+ *                          result:{rid} NX EX per request; a GET of
+ *                          result:{rid} in one more round for those whose
+ *                          NX was refused (see src/store_commit.c)
+ *
+ * Every command names one key, at argv[1], so that each can be routed to
+ * the node of its hash slot (Redis Cluster).
  *
  * Every key is written and read with the configured prefix in front of it
  * (DD_STORE_PREFIX_MAX); callers pass keys and ids without it.
@@ -32,14 +42,15 @@
  *     but not before a capped exponential backoff with jitter
  *     (dd_store_backoff_ms(); the first reconnect after a connection that
  *     worked is immediate). The caller retries later, which is safe because
- *     the script and the NX writes are idempotent.
+ *     the reservations and the NX writes are idempotent (src/store_commit.c).
  *   - data: an error reply about the key itself (WRONGTYPE, any other ERR)
  *     or a reply of the wrong type or shape. Since the replies of a
- *     pipeline map one-to-one to its commands, it is charged to the load or
- *     commit whose key caused it (data_error set, error naming the key and
- *     Redis's text); the call still returns DD_OK, the other loads and
- *     commits are valid, and the connection stays up. ETA cache errors stay
- *     what they were: a miss to recompute (DD_STORE_ETA_ERROR, put.error).
+ *     pipeline map one-to-one to its commands, it is charged to the load,
+ *     reservation or record whose key caused it (data_error set, error
+ *     naming the command, the key and Redis's text); the call still returns
+ *     DD_OK, the others are valid, and the connection stays up. ETA cache
+ * errors stay what they were: a miss to recompute (DD_STORE_ETA_ERROR,
+ * put.error).
  *
  * While Redis is known to have lost dispatchd's state (store_marker.c: the
  * store id marker went missing or changed), every batch call fails with
@@ -65,13 +76,12 @@
 
 #define DD_STORE_ERROR_MAX 240 /* data error text, with the NUL */
 
-#define DD_STORE_COMMIT_FALLBACK (-1) /* no candidate free: fallback stored */
-#define DD_STORE_COMMIT_EXISTING (-2) /* result:{rid} existed: returned it */
+#define DD_STORE_RESERVE_NONE   (-1) /* no candidate free (or none asked) */
+#define DD_STORE_CANDIDATES_MAX 64   /* candidates of one reservation */
 
 /** @brief What an error from Redis means for the batch that got it. */
 typedef enum dd_store_error_class {
     DD_STORE_ERROR_TRANSIENT = 0, /* Redis cannot serve now: retry later */
-    DD_STORE_ERROR_NOSCRIPT,      /* the script cache was flushed: reload */
     DD_STORE_ERROR_DATA,          /* the key's data: permanent for the
                                    * request(s) whose key it is */
 } dd_store_error_class_t;
@@ -149,50 +159,62 @@ typedef struct dd_store_load {
                                      * WRONGTYPE ..." (key with prefix) */
 } dd_store_load_t;
 
-/** @brief One ETA cache write of RT3. */
+/** @brief One ETA cache write of RT4. */
 typedef struct dd_store_eta_put {
     const char *key; /* in, borrowed, without the prefix (dd_route_eta_key()) */
     int64_t secs;    /* in, leg seconds, >= 0 */
     int error;       /* out: 1 when the SET got an error reply */
 } dd_store_eta_put_t;
 
-/** @brief One request's reserve-and-record of RT3. */
-typedef struct dd_store_commit {
+/** @brief One request's courier reservation of RT3. */
+typedef struct dd_store_reserve {
     /* in */
-    const char *request_id;            /* borrowed */
-    const char *const *candidate_ids;  /* borrowed, ranked best first */
-    const char *const *candidate_json; /* borrowed, NUL-terminated result
-                                        * JSON per candidate */
-    size_t ncandidates;                /* 0..64 */
-    const char *fallback_json;         /* borrowed, NUL-terminated JSON
-                                        * stored when none is free */
+    const char *request_id;           /* borrowed; the reservations' value */
+    const char *const *candidate_ids; /* borrowed, ranked best first */
+    size_t ncandidates;               /* 0..DD_STORE_CANDIDATES_MAX */
     /* out */
-    char *result;      /* owned (dd_free), NUL-terminated:
-                        * the bytes now in result:{rid} */
-    size_t result_len; /* bytes, without the NUL */
-    int chosen;        /* candidate index reserved, or
-                        * DD_STORE_COMMIT_FALLBACK or
-                        * DD_STORE_COMMIT_EXISTING */
-    int data_error;    /* 1: the script failed on this commit's data
-                        * (result NULL) */
-    char error[DD_STORE_ERROR_MAX]; /* on data_error: "EVALSHA result:r-1:
-                                     * WRONGTYPE ..." */
-} dd_store_commit_t;
+    int chosen;                     /* index of the candidate now reserved
+                                     * by request_id (taken now, or held
+                                     * already), or DD_STORE_RESERVE_NONE */
+    int data_error;                 /* 1: a reservation key gave a data
+                                     * error (chosen NONE) */
+    char error[DD_STORE_ERROR_MAX]; /* on data_error: "redis GET
+                                     * reservation:c-1: WRONGTYPE ..." */
+} dd_store_reserve_t;
+
+/** @brief One request's result record of RT4. */
+typedef struct dd_store_record {
+    /* in */
+    const char *request_id; /* borrowed; the ledger key */
+    const char *json;       /* borrowed, json_len bytes: the result built */
+    size_t json_len;
+    /* out */
+    char *stored;      /* owned (dd_free), NUL-terminated: the bytes
+                        * result:{rid} held when the SET NX was refused
+                        * (another delivery recorded first); NULL when
+                        * json was stored */
+    size_t stored_len; /* bytes in stored, without the NUL */
+    int data_error;    /* 1: result:{rid} gave a data error */
+    char error[DD_STORE_ERROR_MAX]; /* on data_error: "redis GET
+                                     * result:r-1: WRONGTYPE ..." */
+} dd_store_record_t;
 
 /** @brief Cumulative counters since dd_store_new(); callers diff them. */
 typedef struct dd_store_stats {
-    uint64_t round_trips;    /* batches sent: RT1/2/3, PING, a NOSCRIPT
-                              * reload and redo; not the connect handshake */
+    uint64_t round_trips;    /* batches sent: RT1/2, every round of RT3
+                              * and RT4, PING; not the connect handshake */
     uint64_t commands;       /* commands in those round trips */
     uint64_t connects;       /* successful (re)connects */
-    uint64_t connect_errors; /* failed connect/AUTH/SELECT/SCRIPT LOAD */
+    uint64_t connect_errors; /* failed connect/AUTH/SELECT/SETNAME */
     uint64_t io_errors;      /* contexts lost mid-call (I/O, timeout, EOF) */
     uint64_t reply_errors;   /* error replies (WRONGTYPE, OOM, ...) */
-    uint64_t data_errors;    /* loads and commits failed by a data error */
+    uint64_t data_errors;    /* loads, reservations and records failed by
+                              * a data error */
     uint64_t eta_hits;       /* dd_store_eta_get() */
     uint64_t eta_misses;     /* dd_store_eta_get() */
     uint64_t eta_errors;     /* dd_store_eta_get() errors + failed puts */
-    uint64_t script_reloads; /* NOSCRIPT answered by SCRIPT LOAD + redo */
+    uint64_t reserve_rounds; /* RT3 rounds (1 per batch when uncontended) */
+    uint64_t record_reads;   /* RT4: GET of a result whose NX was refused */
 } dd_store_stats_t;
 
 /*----- Lifecycle -----*/
@@ -245,15 +267,13 @@ void dd_store_get_stats(const dd_store_t *st, dd_store_stats_t *out);
 
 /**
  * @brief Class of a Redis error reply, by its text (the one table; see the
- *        file comment). The code is the first word; for a script error
- *        wrapped as "ERR Error running script ... @user_script:N: CODE ..."
- *        (Redis 6) the wrapped code counts.
+ *        file comment). The code is the first word.
  * @param text (borrowed) the error reply's text, without the '-'
  * @returns DD_STORE_ERROR_TRANSIENT for LOADING, BUSY, MASTERDOWN,
  *          TRYAGAIN, CLUSTERDOWN, READONLY, OOM, MISCONF, NOREPLICAS,
  *          NOAUTH, NOPERM, MOVED, ASK, EXECABORT and "ERR unknown command";
- *          DD_STORE_ERROR_NOSCRIPT for NOSCRIPT; DD_STORE_ERROR_DATA for
- *          everything else (WRONGTYPE, other ERR, unknown codes)
+ *          DD_STORE_ERROR_DATA for everything else (WRONGTYPE, other ERR,
+ *          unknown codes)
  * @locality any thread
  * @remark Transient codes fail every key alike, so retrying is the only
  *         answer and nothing is lost; an unknown code is charged to the
@@ -298,7 +318,8 @@ void dd_store_state_reset(void);
  * @param loads (borrowed) n loads; their out fields are overwritten
  * @returns DD_OK, each load either filled or with data_error set (a data
  *          error reply or an unparsable reply on one of its keys); or
- *          DD_ERR (connection lost, or a transient error reply) with every
+ *          DD_ERR (connection lost, a transient error reply, or the marker
+ *          missing or changed: the state is declared lost) with every
  *          ledger NULL again
  * @locality owner thread
  * @remark Release the ledgers with dd_store_load_clear().
@@ -326,29 +347,50 @@ int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
                      int64_t *secs_out, char *errstr, size_t errstr_size);
 
 /**
- * @brief RT3: SET every ETA put with EX eta_ttl_s, then run the
- *        reserve-and-record script once per commit, all in one pipeline.
- *        On NOSCRIPT the script is loaded again and the affected commits
- *        are sent again (one more round trip).
+ * @brief RT3: reserve a courier for each request, best candidate first.
+ *        Round 1 pipelines a GET of the store id marker, then for every
+ *        request with candidates SET reservation:{c0} rid NX EX
+ *        reservation_ttl_s and GET reservation:{c0}. A request whose SET
+ *        was refused keeps the courier when the GET shows its own id (a
+ *        redelivery), else it moves on to its next candidate in the next
+ *        round; rounds go on for those only, so a batch without conflicts
+ *        costs one round trip.
+ * @param rs (borrowed) n reservations; their out fields are overwritten
+ * @returns DD_OK, each reservation either decided (chosen) or with
+ *          data_error set; or DD_ERR (connection lost, a transient error
+ *          reply, or the marker missing or changed: the state is declared
+ *          lost, dd_store_marker_lost()) with every chosen NONE again. A
+ *          reservation taken before a DD_ERR stays in Redis: the retry
+ *          finds it held by the same request id and keeps it.
+ * @locality owner thread
+ */
+int dd_store_reserve(dd_store_t *st, dd_store_reserve_t *rs, size_t n,
+                     char *errstr, size_t errstr_size);
+
+/**
+ * @brief RT4: SET every ETA put with EX eta_ttl_s and SET result:{rid}
+ *        json NX EX idempotency_ttl_s for every record, in one pipeline;
+ *        then, in one more round trip and only for the records whose NX
+ *        was refused, GET result:{rid}: those bytes are the answer.
  * @param puts (borrowed) nputs ETA writes (may be 0); error is set per put
- * @param commits (borrowed) n commits; their out fields are overwritten
+ * @param recs (borrowed) n records; their out fields are overwritten
  * @param eta_put_errors (optional) receives the number of puts that got an
  *        error reply (the results are still valid)
- * @returns DD_OK, each commit either done or with data_error set (the
- *          script failed on its keys, or its reply cannot be parsed); or
- *          DD_ERR (connection lost, or a transient error reply) with every
- *          result NULL again
+ * @returns DD_OK, each record stored, or with stored set, or with
+ *          data_error set; or DD_ERR (connection lost, a transient error
+ *          reply, or a result gone between the refused SET and the GET)
+ *          with every stored NULL again
  * @locality owner thread
- * @remark Release the results with dd_store_commit_clear().
+ * @remark Release the stored bytes with dd_store_record_clear().
  */
-int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
-                    dd_store_commit_t *commits, size_t n, int *eta_put_errors,
+int dd_store_record(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
+                    dd_store_record_t *recs, size_t n, int *eta_put_errors,
                     char *errstr, size_t errstr_size);
 
 /**
- * @brief Free a commit's result and reset its out fields.
+ * @brief Free a record's stored bytes and reset its out fields.
  * @locality any thread
  */
-void dd_store_commit_clear(dd_store_commit_t *commit);
+void dd_store_record_clear(dd_store_record_t *rec);
 
 #endif /* DD_STORE_H */

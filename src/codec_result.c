@@ -56,12 +56,11 @@ static int result_ok(const dd_result_t *res) {
 
 /*
  * Results are written by hand, not through jansson: one document is built
- * for every ranked candidate and for the fallback of every request (the
- * reserve-and-record script picks one), and through jansson that was a
- * third of the worker's CPU (json_object_set_new(), json_dumpb(), the
- * integers through snprintf). The shape is fixed (DESIGN.md section 2,
- * schemas/assignment.schema.json) and result_ok() has checked every value
- * first: the ids match ^[A-Za-z0-9._:-]{1,128}$ and need no escaping, the
+ * for every request, and through jansson that was (when one was built per
+ * ranked candidate) a third of the worker's CPU (json_object_set_new(),
+ * json_dumpb(), the integers through snprintf). The shape is fixed (DESIGN.md
+ * section 2, schemas/assignment.schema.json) and result_ok() has checked every
+ * value first: the ids match ^[A-Za-z0-9._:-]{1,128}$ and need no escaping, the
  * status and reason are fixed enum strings, the numbers are integers >= 0,
  * processed_at is digits and separators. Only the topic (any valid UTF-8
  * from the configuration) is escaped, exactly as jansson escapes a string

@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dispatch: request -> result for a batch of requests (see dispatch.h for
- * the rules). The batch goes through the store in three round trips:
+ * the rules). The batch goes through the store in four steps:
  *
- *   RT1 load:   the ledger of every request; the parcel and the couriers of
- *               every request that has not expired.
- *   RT2 ETA:    every distinct eta:v1:... key the batch needs (a key shared
- *               by two legs is read once).
- *   RT3 commit: the cache misses written back, and one reserve-and-record
- *               script call per request not answered from the ledger, with
- *               the result JSON for each ranked candidate and the fallback
- *               rejection built here, all with the same processed_at.
+ *   RT1 load:    the ledger of every request; the parcel and the couriers
+ *                of every request that has not expired.
+ *   RT2 ETA:     every distinct eta:v1:... key the batch needs (a key shared
+ *                by two legs is read once).
+ *   RT3 reserve: the ranked candidates of every request not answered from
+ *                the ledger; the store reserves the first one free or
+ *                already this request's (one round trip without conflicts).
+ *   RT4 record:  the cache misses written back, and the result JSON, built
+ *                once per request for the courier reserved or the fallback
+ *                rejection, stored unless another delivery stored first.
  *
  * A result that was already stored is validated (dd_codec_result_check())
  * and its status and reason read back from its JSON, since the stored
@@ -80,11 +82,10 @@ typedef struct work {
     char dropoff_cell[DD_ROUTE_CELL_SIZE];
     cand_t *cands; /* nids slots, slices of the batch's arrays */
     size_t ncands;
-    char **json;         /* owned, per ranked candidate (NULL until built) */
-    const char **json_c; /* the same, const */
-    const char **cand_ids;
-    char *fb_json; /* owned */
-    size_t commit; /* index into the commits, when not answered */
+    const char **cand_ids; /* ranked ids, a slice of the batch's */
+    char *json;            /* owned: the result built (RT4) */
+    size_t reserve;        /* index into the reservations */
+    size_t record;         /* index into the records */
 } work_t;
 
 /* The batch: everything allocated for one dd_dispatch_batch() call. */
@@ -94,8 +95,6 @@ typedef struct batch {
     dd_store_courier_t *couriers;
     const char **ids;      /* the work slices: ids */
     cand_t *cands;         /* ... candidates */
-    char **json;           /* ... their JSON (owned) */
-    const char **json_c;   /* ... the same, const */
     const char **cand_ids; /* ... ranked ids */
     leg_t *legs;
     size_t nlegs;
@@ -108,8 +107,10 @@ typedef struct batch {
     dd_store_eta_put_t *puts;
     size_t *put_uniq;
     size_t nputs;
-    dd_store_commit_t *commits;
-    size_t ncommits;
+    dd_store_reserve_t *reserves;
+    size_t nreserves;
+    dd_store_record_t *records;
+    size_t nrecords;
 } batch_t;
 
 void dd_dispatch_item_reset(dd_dispatch_item_t *item) {
@@ -154,22 +155,17 @@ static void collect_ids(const dd_request_t *req, work_t *w) {
 }
 
 static void batch_free(batch_t *b, size_t n) {
-    for (size_t i = 0; b->w != NULL && i < n; i++) {
-        for (size_t j = 0; j < b->w[i].ncands; j++)
-            dd_free(b->w[i].json[j]);
-        dd_free(b->w[i].fb_json);
-    }
+    for (size_t i = 0; b->w != NULL && i < n; i++)
+        dd_free(b->w[i].json);
     for (size_t i = 0; b->loads != NULL && i < n; i++)
         dd_store_load_clear(&b->loads[i]);
-    for (size_t i = 0; b->commits != NULL && i < b->ncommits; i++)
-        dd_store_commit_clear(&b->commits[i]);
+    for (size_t i = 0; b->records != NULL && i < b->nrecords; i++)
+        dd_store_record_clear(&b->records[i]);
     dd_free(b->w);
     dd_free(b->loads);
     dd_free(b->couriers);
     dd_free(b->ids);
     dd_free(b->cands);
-    dd_free(b->json);
-    dd_free(b->json_c);
     dd_free(b->cand_ids);
     dd_free(b->legs);
     dd_free(b->sorted);
@@ -179,7 +175,8 @@ static void batch_free(batch_t *b, size_t n) {
     dd_free(b->ufirst);
     dd_free(b->puts);
     dd_free(b->put_uniq);
-    dd_free(b->commits);
+    dd_free(b->reserves);
+    dd_free(b->records);
 }
 
 /* RT1 input: the ledger for every item, lookups only for live ones. */
@@ -206,16 +203,12 @@ static void plan_loads(batch_t *b, dd_dispatch_item_t *items, size_t n,
     /* Every slice below has nids slots. */
     b->couriers = dd_xcalloc(ncouriers, sizeof(*b->couriers));
     b->cands = dd_xcalloc(ncouriers, sizeof(*b->cands));
-    b->json = dd_xcalloc(ncouriers, sizeof(*b->json));
-    b->json_c = dd_xcalloc(ncouriers, sizeof(*b->json_c));
     b->cand_ids = dd_xcalloc(ncouriers, sizeof(*b->cand_ids));
     for (size_t i = 0; i < n; i++) {
         dd_store_load_t *l = &b->loads[i];
 
         b->w[i].couriers = b->couriers + off;
         b->w[i].cands = b->cands + off;
-        b->w[i].json = b->json + off;
-        b->w[i].json_c = b->json_c + off;
         b->w[i].cand_ids = b->cand_ids + off;
         off += b->w[i].nids;
         l->request_id = items[i].req->request_id;
@@ -241,8 +234,8 @@ static void add_leg(batch_t *b, size_t item, dd_vehicle_t v, const char *from,
 
 /* After RT1: decide what each item needs. Items with a ledger entry are
  * answered; expired ones, unknown or invalid parcels and unknown, invalid
- * or unavailable couriers go to the script with no candidate; the rest get
- * two legs per eligible candidate. */
+ * or unavailable couriers get no candidate (their rejection is recorded);
+ * the rest get two legs per eligible candidate. */
 static void evaluate(batch_t *b, dd_dispatch_item_t *items, size_t n) {
     size_t maxlegs = 0;
 
@@ -407,8 +400,10 @@ static void fill_eta(batch_t *b, dd_dispatch_item_t *items) {
 }
 
 /* Ranks the candidates by pickup ETA, ties in request order (insertion
- * sort: stable, and n <= 64). */
-static void rank(batch_t *b, work_t *w) {
+ * sort: stable, and n <= 64), and plans the item's reservation. */
+static void rank(batch_t *b, work_t *w, const dd_dispatch_item_t *it) {
+    dd_store_reserve_t *rv = &b->reserves[b->nreserves];
+
     for (size_t j = 0; j < w->ncands; j++) {
         cand_t *c = &w->cands[j];
         size_t u1 = b->legs[c->leg1].uniq, u2 = b->legs[c->leg2].uniq;
@@ -427,25 +422,23 @@ static void rank(batch_t *b, work_t *w) {
         }
         w->cands[k] = tmp;
     }
+    for (size_t j = 0; j < w->ncands; j++)
+        w->cand_ids[j] = w->cands[j].id;
+    rv->request_id = it->req->request_id;
+    rv->candidate_ids = w->cand_ids;
+    rv->ncandidates = w->ncands;
+    w->reserve = b->nreserves++;
 }
 
-static char *result_json(const dd_result_t *res) {
-    char *json = dd_codec_result_json(res, NULL);
-
-    /* Inputs are validated requests and Kafka coordinates: a refusal is a
-     * bug (or a caller passing a bad source), never bad input. */
-    if (json == NULL)
-        dd_panic("codec refused the result of request %s", res->request_id);
-    return json;
-}
-
-/* Builds the JSON of each ranked candidate and of the fallback, and the
- * commit of the item. */
-static void build(batch_t *b, const dd_dispatch_item_t *it, work_t *w,
-                  const dd_store_load_t *l, int64_t now_wall_ms) {
+/* The item's result JSON (owned), built once: the assignment of ranked
+ * candidate chosen, or the fallback for DD_STORE_RESERVE_NONE. The codec
+ * refusing validated requests and Kafka coordinates is a bug (or a caller
+ * passing a bad source), never bad input. */
+static char *build(const dd_dispatch_item_t *it, const work_t *w,
+                   const dd_store_load_t *l, int chosen, int64_t now_wall_ms) {
     dd_result_t res;
-    dd_store_commit_t *cm = &b->commits[b->ncommits];
     const dd_store_parcel_t *p = &l->parcel;
+    char *json;
 
     memset(&res, 0, sizeof(res));
     dd_strlcpy(res.request_id, it->req->request_id, sizeof(res.request_id));
@@ -454,11 +447,9 @@ static void build(batch_t *b, const dd_dispatch_item_t *it, work_t *w,
     res.source_partition = it->source_partition;
     res.source_offset = it->source_offset;
     res.processed_at_ms = now_wall_ms;
-
-    rank(b, w);
-    res.status = DD_STATUS_ASSIGNED;
-    for (size_t j = 0; j < w->ncands; j++) {
-        const cand_t *c = &w->cands[j];
+    if (chosen >= 0) {
+        const cand_t *c = &w->cands[chosen];
+        res.status = DD_STATUS_ASSIGNED;
         dd_strlcpy(res.courier_id, c->id, sizeof(res.courier_id));
         res.pickup_eta_seconds = c->secs1;
         res.eta_seconds = c->secs1 + c->secs2;
@@ -466,31 +457,22 @@ static void build(batch_t *b, const dd_dispatch_item_t *it, work_t *w,
             dd_route_distance_m(c->lat, c->lon, p->pickup_lat, p->pickup_lon,
                                 p->dropoff_lat, p->dropoff_lon);
         res.eta_cached = c->cached;
-        w->json[j] = result_json(&res);
-        w->json_c[j] = w->json[j];
-        w->cand_ids[j] = c->id;
+    } else {
+        res.status = w->fb_status;
+        res.reason = w->fb_reason;
+        /* A rejection names the courier the request named, if any. */
+        dd_strlcpy(res.courier_id, it->req->courier_id, sizeof(res.courier_id));
     }
-
-    memset(&res.courier_id, 0, sizeof(res.courier_id));
-    res.eta_seconds = res.pickup_eta_seconds = res.distance_m = 0;
-    res.eta_cached = 0;
-    res.status = w->fb_status;
-    res.reason = w->fb_reason;
-    /* A rejection names the courier the request named, if any. */
-    dd_strlcpy(res.courier_id, it->req->courier_id, sizeof(res.courier_id));
-    w->fb_json = result_json(&res);
-
-    cm->request_id = it->req->request_id;
-    cm->candidate_ids = w->cand_ids;
-    cm->candidate_json = w->json_c;
-    cm->ncandidates = w->ncands;
-    cm->fallback_json = w->fb_json;
-    w->commit = b->ncommits++;
+    json = dd_codec_result_json(&res, NULL);
+    if (json == NULL)
+        dd_panic("codec refused the result of request %s", res.request_id);
+    return json;
 }
 
 /* Clear the items' outputs, then RT1 (ledger, parcels, couriers) and RT2
- * (ETA cache reads), shared by real and dry runs; then room for the
- * commits. DD_ERR when the store failed; nothing was written. */
+ * (ETA cache reads), shared by real and dry runs; then the ranking and the
+ * reservations planned for every item not answered by RT1. DD_ERR when the
+ * store failed; nothing was written. */
 static int read_phase(dd_store_t *st, batch_t *b, dd_dispatch_item_t *items,
                       size_t n, int64_t now_wall_ms, char *errstr,
                       size_t errstr_size) {
@@ -507,7 +489,11 @@ static int read_phase(dd_store_t *st, batch_t *b, dd_dispatch_item_t *items,
                          errstr_size) != DD_OK)
         return DD_ERR;
     fill_eta(b, items);
-    b->commits = dd_xcalloc(n, sizeof(*b->commits));
+    b->reserves = dd_xcalloc(n, sizeof(*b->reserves));
+    b->records = dd_xcalloc(n, sizeof(*b->records));
+    for (size_t i = 0; i < n; i++)
+        if (!b->w[i].answered && !b->w[i].failed)
+            rank(b, &b->w[i], &items[i]);
     return DD_OK;
 }
 
@@ -536,6 +522,47 @@ static int batch_end(batch_t *b, dd_dispatch_item_t *items, size_t n, int rc) {
     return rc;
 }
 
+/* After RT3: the result of every item whose reservation is decided, and
+ * its record for RT4. */
+static void plan_records(batch_t *b, const dd_dispatch_item_t *items, size_t n,
+                         int64_t now_wall_ms) {
+    for (size_t i = 0; i < n; i++) {
+        work_t *w = &b->w[i];
+        const dd_store_reserve_t *rv = &b->reserves[w->reserve];
+        dd_store_record_t *rec = &b->records[b->nrecords];
+
+        if (w->answered || w->failed || rv->data_error)
+            continue;
+        w->json = build(&items[i], w, &b->loads[i], rv->chosen, now_wall_ms);
+        rec->request_id = items[i].req->request_id;
+        rec->json = w->json;
+        rec->json_len = strlen(w->json);
+        w->record = b->nrecords++;
+    }
+}
+
+/* After RT4: item i's answer: a data error of its reservation or record,
+ * the bytes another delivery stored first (checked as a ledger), or ours. */
+static void answer(batch_t *b, dd_dispatch_item_t *it, size_t i) {
+    work_t *w = &b->w[i];
+    const dd_store_reserve_t *rv = &b->reserves[w->reserve];
+    dd_store_record_t *rec = &b->records[w->record];
+
+    if (rv->data_error) {
+        data_error(it, rv->error);
+    } else if (rec->data_error) {
+        data_error(it, rec->error);
+    } else if (rec->stored != NULL) {
+        dd_dispatch_take_stored(it, &rec->stored, rec->stored_len);
+    } else {
+        it->result = w->json; /* transferred */
+        it->result_len = rec->json_len;
+        w->json = NULL;
+        it->status = rv->chosen >= 0 ? DD_STATUS_ASSIGNED : w->fb_status;
+        it->reason = rv->chosen >= 0 ? NULL : w->fb_reason;
+    }
+}
+
 int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
                       int64_t now_wall_ms, char *errstr, size_t errstr_size) {
     batch_t b;
@@ -544,49 +571,23 @@ int dd_dispatch_batch(dd_store_t *st, dd_dispatch_item_t *items, size_t n,
     memset(&b, 0, sizeof(b));
     if (n == 0)
         return DD_OK;
-    if (read_phase(st, &b, items, n, now_wall_ms, errstr, errstr_size) != DD_OK)
+    if (read_phase(st, &b, items, n, now_wall_ms, errstr, errstr_size) !=
+            DD_OK ||
+        dd_store_reserve(st, b.reserves, b.nreserves, errstr, errstr_size) !=
+            DD_OK)
         return batch_end(&b, items, n, DD_ERR);
-
-    /* RT3. */
-    for (size_t i = 0; i < n; i++)
-        if (!b.w[i].answered && !b.w[i].failed)
-            build(&b, &items[i], &b.w[i], &b.loads[i], now_wall_ms);
-    if (dd_store_commit(st, b.puts, b.nputs, b.commits, b.ncommits, &put_errors,
+    plan_records(&b, items, n, now_wall_ms);
+    if (dd_store_record(st, b.puts, b.nputs, b.records, b.nrecords, &put_errors,
                         errstr, errstr_size) != DD_OK)
         return batch_end(&b, items, n, DD_ERR);
     for (size_t k = 0; k < b.nputs; k++)
         if (b.puts[k].error)
             items[b.legs[b.ufirst[b.put_uniq[k]]].item].eta_errors++;
 
-    /* Hand every answer over: the stored bytes, never the built ones. */
-    for (size_t i = 0; i < n; i++) {
-        dd_dispatch_item_t *it = &items[i];
-        const work_t *w = &b.w[i];
-        dd_store_commit_t *cm;
-
-        if (answer_from_rt1(&b, items, i))
-            continue;
-        cm = &b.commits[w->commit];
-        if (cm->data_error) {
-            data_error(it, cm->error);
-            continue;
-        }
-        if (cm->chosen == DD_STORE_COMMIT_EXISTING) {
-            /* Stored meanwhile by someone else: check it as above. */
-            dd_dispatch_take_stored(it, &cm->result, cm->result_len);
-            continue;
-        }
-        it->result = cm->result;
-        it->result_len = cm->result_len;
-        cm->result = NULL;
-        if (cm->chosen >= 0) {
-            it->status = DD_STATUS_ASSIGNED;
-            it->reason = NULL;
-        } else {
-            it->status = w->fb_status;
-            it->reason = w->fb_reason;
-        }
-    }
+    /* Hand every answer over: the stored bytes, never others. */
+    for (size_t i = 0; i < n; i++)
+        if (!answer_from_rt1(&b, items, i))
+            answer(&b, &items[i], i);
     return batch_end(&b, items, n, DD_OK);
 }
 
@@ -602,27 +603,18 @@ int dd_dispatch_batch_dry_run(dd_store_t *st, dd_dispatch_item_t *items,
     if (read_phase(st, &b, items, n, now_wall_ms, errstr, errstr_size) != DD_OK)
         return batch_end(&b, items, n, DD_ERR);
 
-    /* No RT3: what the script would pick if no reservation were held. */
+    /* No RT3 nor RT4: what would be picked if no reservation were held. */
     for (size_t i = 0; i < n; i++) {
         dd_dispatch_item_t *it = &items[i];
-        work_t *w = &b.w[i];
-        char **json;
+        const work_t *w = &b.w[i];
+        int chosen = w->ncands > 0 ? 0 : DD_STORE_RESERVE_NONE;
 
         if (answer_from_rt1(&b, items, i))
             continue;
-        build(&b, it, w, &b.loads[i], now_wall_ms);
-        if (w->ncands > 0) {
-            json = &w->json[0];
-            it->status = DD_STATUS_ASSIGNED;
-            it->reason = NULL;
-        } else {
-            json = &w->fb_json;
-            it->status = w->fb_status;
-            it->reason = w->fb_reason;
-        }
-        it->result = *json; /* transferred */
-        it->result_len = strlen(*json);
-        *json = NULL;
+        it->result = build(it, w, &b.loads[i], chosen, now_wall_ms);
+        it->result_len = strlen(it->result);
+        it->status = chosen >= 0 ? DD_STATUS_ASSIGNED : w->fb_status;
+        it->reason = chosen >= 0 ? NULL : w->fb_reason;
     }
     return batch_end(&b, items, n, DD_OK);
 }

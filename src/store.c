@@ -2,8 +2,8 @@
 /*
  * store: the command layer of the Redis adapter (DESIGN.md section 3).
  * Batched, pipelined lookups (RT1), the ETA cache reads (RT2), and the
- * store's lifecycle and counters; reservations and result records through
- * the reserve-and-record script (RT3) are in store_commit.c. Connecting, the
+ * store's lifecycle and counters; the courier reservations (RT3) and the
+ * result records (RT4) are in store_commit.c. Connecting, the
  * handshake, timeouts and the reconnect backoff live in the connection layer
  * (store_conn.c); the reply parsers in store_parse.c; the argv builder in
  * store_argv.c.
@@ -23,12 +23,13 @@
  * classes it with dd_store_error_class() (store_parse.c): a transient one fails
  * the call like a lost connection (DD_ERR; the connection is dropped so the
  * batch is retried at the backoff's pace, never in a hot loop); a data
- * error is charged to the load or commit whose command got it, since the
+ * error is charged to the load, reservation or record whose command got
+ * it, since the
  * replies of a pipeline come back one per command in order, and the call
  * goes on. A reply of the wrong type or shape is a data error too.
  *
- * The reserve-and-record script, and why it is safe, are in
- * store_commit.c.
+ * The reservations and records, and why they are safe without a script
+ * (every command names one key), are in store_commit.c.
  */
 #include "store.h"
 
@@ -65,6 +66,26 @@ int dd_store_begin(dd_store_t *st, char *errstr, size_t errstr_size) {
 int dd_store_cmd_append(dd_store_t *st, dd_store_argv_t *a) {
     int rc = dd_store_conn_append_argv(&st->conn, a->argc, a->argv, a->argvlen);
     dd_store_argv_reset(a);
+    return rc;
+}
+
+int dd_store_cmd_marker_get(dd_store_t *st, dd_store_argv_t *a) {
+    dd_store_argv_add_str(a, "GET");
+    dd_store_argv_add_str(a, st->conn.marker_key);
+    return dd_store_cmd_append(st, a);
+}
+
+int dd_store_cmd_marker_reply(dd_store_t *st, const char *id, uint64_t gen,
+                              char *errstr, size_t errstr_size) {
+    redisReply *r;
+    int rc;
+
+    if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    rc = dd_store_marker_verdict(&st->conn, r, id, gen, errstr, errstr_size);
+    if (rc != DD_OK && r->type == REDIS_REPLY_ERROR)
+        st->stats.reply_errors++;
+    freeReplyObject(r);
     return rc;
 }
 
@@ -140,9 +161,8 @@ dd_store_t *dd_store_new(const dd_store_conf_t *conf, char *errstr,
     dd_store_t *st = dd_xcalloc(1, sizeof(*st));
     const char *prefix = conf->prefix ? conf->prefix : "";
 
-    if (dd_store_conn_init(&st->conn, conf, dd_store_reserve_lua,
-                           dd_store_reserve_lua_len, &st->stats, errstr,
-                           errstr_size) != DD_OK) {
+    if (dd_store_conn_init(&st->conn, conf, &st->stats, errstr, errstr_size) !=
+        DD_OK) {
         dd_free(st);
         return NULL;
     }
@@ -235,10 +255,10 @@ static void loads_clear(dd_store_load_t *loads, size_t n) {
 }
 
 /* The one place an error reply is taken: counts it and classes it. A
- * transient one (or NOSCRIPT outside EVALSHA) fills errstr with "redis
- * <cmd> <key>: <text>" and returns DD_STORE_ERROR_TRANSIENT; a data error
- * fills text (the load's or commit's error) the same way. Returns -1 when
- * r is no error reply. */
+ * transient one fills errstr with "redis <cmd> <key>: <text>" and returns
+ * DD_STORE_ERROR_TRANSIENT; a data error fills text (the load's,
+ * reservation's or record's error) the same way. Returns -1 when r is no
+ * error reply. */
 int dd_store_reply_error(dd_store_t *st, const redisReply *r, const char *cmd,
                          const char *key, char *text, size_t text_size,
                          char *errstr, size_t errstr_size) {
@@ -252,8 +272,6 @@ int dd_store_reply_error(dd_store_t *st, const redisReply *r, const char *cmd,
         dd_set_error(text, text_size, "redis %s %s: %s", cmd, key, r->str);
         return DD_STORE_ERROR_DATA;
     }
-    if (cls == DD_STORE_ERROR_NOSCRIPT && strcmp(cmd, "EVALSHA") == 0)
-        return DD_STORE_ERROR_NOSCRIPT;
     dd_set_error(errstr, errstr_size, "redis %s %s: %s", cmd, key, r->str);
     return DD_STORE_ERROR_TRANSIENT;
 }
@@ -355,7 +373,9 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
 int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
                   char *errstr, size_t errstr_size) {
     dd_store_argv_t a;
-    int failed = 0;
+    char id[DD_STORE_MARKER_ID_SIZE];
+    uint64_t gen;
+    int failed = 0, check;
 
     for (size_t i = 0; i < n; i++) {
         loads[i].ledger = NULL;
@@ -369,7 +389,13 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
     if (dd_store_begin(st, errstr, errstr_size) != DD_OK)
         return DD_ERR;
 
+    /* Once this process has an id, the loads check the marker first: a
+     * loss found here fails the batch before anything of it is written
+     * (the writes check again, store_commit.c). */
+    check = dd_store_marker_known(id, sizeof(id), &gen);
     dd_store_argv_init(&a, 6);
+    if (check)
+        failed |= dd_store_cmd_marker_get(st, &a) != DD_OK;
     for (size_t i = 0; i < n && !failed; i++) {
         const dd_store_load_t *l = &loads[i];
 
@@ -398,6 +424,12 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
     dd_store_argv_close(&a);
     if (dd_store_cmd_sent(st, failed, errstr, errstr_size) != DD_OK)
         return DD_ERR;
+    if (check &&
+        dd_store_cmd_marker_reply(st, id, gen, errstr, errstr_size) != DD_OK) {
+        if (dd_store_conn_is_up(&st->conn))
+            dd_store_conn_drop(&st->conn);
+        return DD_ERR;
+    }
     for (size_t i = 0; i < n; i++) {
         if (read_load(st, &loads[i], &failed, errstr, errstr_size) != DD_OK) {
             loads_clear(loads, n);

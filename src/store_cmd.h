@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store_cmd: what the two halves of the command layer, store.c (RT1, RT2,
- * lifecycle) and store_commit.c (RT3), share and nothing else uses: the
+ * lifecycle) and store_commit.c (RT3, RT4), share and nothing else uses: the
  * store itself and the helpers every batch call goes through. Apart from
  * store_int.h so that the test fake of the store can keep its own struct.
  */
@@ -22,14 +22,10 @@ struct dd_store {
     char eta_ttl[16];                       /* seconds, as a decimal string */
     char reservation_ttl[16];               /* seconds, as a decimal string */
     char idempotency_ttl[16];               /* seconds, as a decimal string */
-    char store_id[DD_STORE_MARKER_ID_SIZE]; /* for the script */
+    char store_id[DD_STORE_MARKER_ID_SIZE]; /* the marker must hold it */
     uint64_t store_id_gen; /* recovery generation of store_id */
     dd_store_stats_t stats;
 };
-
-/* The reserve-and-record script (store_commit.c) and its length. */
-extern const char dd_store_reserve_lua[];
-extern const size_t dd_store_reserve_lua_len;
 
 /* Connects if needed; then, while the state is lost, refuses the batch
  * (dropping the connection, so that retries come at the backoff's pace and
@@ -39,6 +35,15 @@ int dd_store_begin(dd_store_t *st, char *errstr, size_t errstr_size);
 /* Appends the command held in a, then empties a. The append only buffers
  * (no I/O), so it fails only on out of memory. */
 int dd_store_cmd_append(dd_store_t *st, dd_store_argv_t *a);
+
+/* Appends GET <marker> (an id to compare with is needed: see below). */
+int dd_store_cmd_marker_get(dd_store_t *st, dd_store_argv_t *a);
+
+/* Reads the reply of that GET: DD_OK when the marker holds id (remembered
+ * in generation gen), else DD_ERR with errstr, the loss declared when it is
+ * one (dd_store_marker_verdict()). The caller fails the batch. */
+int dd_store_cmd_marker_reply(dd_store_t *st, const char *id, uint64_t gen,
+                              char *errstr, size_t errstr_size);
 
 /* Adds a command key to a: the prefix, then kind and id. */
 void dd_store_cmd_add_key(dd_store_argv_t *a, const dd_store_t *st,

@@ -1,18 +1,82 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * store_commit: RT3 of the Redis adapter (DESIGN.md section 3): the
- * reserve-and-record script, and dd_store_commit(), which writes the ETA
- * cache entries and runs the script by EVALSHA for every request of a batch
- * in one round trip, loading the script again when Redis answers NOSCRIPT.
- * The loads (RT1), the ETA reads (RT2) and the store's lifecycle are in
- * store.c; the two share the store and its command helpers through
- * store_cmd.h.
+ * store_commit: the writes of the Redis adapter (DESIGN.md section 3): RT3,
+ * dd_store_reserve(), which reserves a courier per request in rounds of
+ * pipelined single-key commands, best candidate first; and RT4,
+ * dd_store_record(), which writes the ETA cache entries and the result
+ * record of every request, and reads back the record of those another
+ * delivery wrote first. The loads (RT1), the ETA reads (RT2) and the
+ * store's lifecycle are in store.c; the two share the store and its
+ * command helpers through store_cmd.h.
  *
- * DESIGN: as store.c: one store, one connection, used by one thread. The
- * script runs atomically on the server, so two workers (or two dispatchd
- * instances) racing for a courier reserve it once, and a redelivered
- * request gets its stored result back unchanged. It assumes a single Redis
- * (not Cluster): its keys span hash slots.
+ * DESIGN: as store.c: one store, one connection, used by one thread. No
+ * script and no transaction: every command names one key, at argv[1], so
+ * each can be routed to the node of its hash slot (Redis Cluster), and
+ * Redis runs each one atomically. The steps of one request rid, ranked
+ * candidates c1, c2, ...:
+ *
+ *   R0  RT1 (store.c): GET result:{rid}; a stored result is the answer.
+ *   Rk  reserve round k: SET reservation:{ck} rid NX EX <reservation-ttl>
+ *       and GET reservation:{ck}, pipelined together (round 1 starts with
+ *       the batch's GET of the store id marker). SET answered OK: ck is
+ *       ours. SET refused and the GET shows rid: ck was reserved by an
+ *       earlier delivery of rid (a crash between reserve and record), it
+ *       is ours. Otherwise another request holds ck (or held it and it just
+ *       expired): try c(k+1) in the next round; after the last, none.
+ *   W   record: SET result:{rid} <json> NX EX <idempotency-ttl>, json built
+ *       once by dispatch.c for the courier chosen (or the rejection); the
+ *       pipeline starts with another GET of the marker.
+ *   G   only when W was refused: GET result:{rid}; those bytes, not ours,
+ *       are the answer.
+ *   P   publish (pool.c), then the offset may be committed.
+ *
+ * Why it is correct:
+ *   - A courier is never reserved by two requests: reservation:{c} is only
+ *     ever created by SET NX (never overwritten, never deleted by us), so
+ *     while it lives it names one request id, and a request takes c only
+ *     when its SET created the key or the key names its own id. Two
+ *     requests racing for c: Redis runs one SET NX first, the other is
+ *     refused and reads the winner's id.
+ *   - A redelivered request republishes byte-identical bytes: once W (or a
+ *     concurrent duplicate's W) has run, result:{rid} holds the bytes, is
+ *     never overwritten (NX) and lives longer than any redelivery window
+ *     (idempotency TTL). The redelivery finds them at R0, or at G when it
+ *     raced past R0; it publishes those bytes, never the ones it built.
+ *   - A crash between any two steps: after Rk (some reservation of rid
+ *     taken, nothing recorded) the redelivery ranks again and walks the
+ *     same candidates: a courier it took before is found holding rid and
+ *     is taken again (unless a better ranked one became free meanwhile:
+ *     then the earlier reservation is an orphan, see below). The result is
+ *     built and recorded by the redelivery; nothing was published before,
+ *     so no answer is contradicted. After W, before P: the redelivery finds
+ *     the record at R0 and publishes it. After P, before the commit: the
+ *     same, and the duplicate is byte-identical. A crash inside a
+ *     pipelined round (some commands run, some not) is one of these cases
+ *     per request, since each request's commands in a round are one SET NX
+ *     and one GET of one key.
+ *   - Two processes on one rid at once (a rebalance while a batch is in
+ *     flight): both may take different couriers (one took ck, the other,
+ *     ranking again with fresher data, a better one), but only one W is
+ *     stored; the other process reads it at G and publishes the same bytes.
+ *     What can remain is a reservation that no stored result names: an
+ *     orphan. It keeps that courier from other requests until its TTL
+ *     (--reservation-ttl), exactly as a reservation whose result was
+ *     published does; it never makes a courier reserved twice and never
+ *     changes a published answer. The same holds for a crash after Rk
+ *     whose redelivery picks another courier, and for a reservation taken
+ *     in the round that found the marker lost (below).
+ *   - The marker (store_marker.c) replaces the script's check with a GET
+ *     at the head of three pipelines of the batch: R0 (once the process
+ *     has an id), round 1 and W. A loss that happened before the batch is
+ *     found at R0, before anything of the batch is written. One that
+ *     happens during the batch is found at round 1 or W, but the commands
+ *     pipelined behind that GET have run by then (no check is atomic
+ *     without a script: another client's FLUSHALL can fall between two
+ *     commands of a pipeline). They can only have written reservations
+ *     and results of this batch into the new data set, which the batch
+ *     does not publish (it fails and the store is held until an operator
+ *     acknowledges); after that its redelivery finds them as above (its
+ *     own reservation, its own stored result).
  */
 #include "store.h"
 
@@ -27,196 +91,341 @@
 #include "store_int.h"
 #include "util.h"
 
-#define CANDIDATES_MAX 64
-
-/*
- * KEYS[1] = result:{rid}, KEYS[2] = the store id marker,
- * KEYS[2+i] = reservation:{candidate i};
- * ARGV[1] = rid, ARGV[2] = reservation TTL, ARGV[3] = result TTL,
- * ARGV[4] = fallback JSON, ARGV[5] = the store id this process remembers,
- * ARGV[5+i] = JSON for candidate i (1-based).
- * Returns {index, bytes}: -2 for an existing result, 0-based candidate
- * index for a reservation taken (or already ours), -1 for the fallback; or
- * the error STATELOST, writing nothing, when the marker does not hold the
- * id (the data set was flushed or replaced: see store_marker.c).
- */
-#define STATELOST "STATELOST"
-const char dd_store_reserve_lua[] =
-    "if redis.call('GET', KEYS[2]) ~= ARGV[5] then\n"
-    "  return redis.error_reply('" STATELOST
-    " store id marker missing or changed')\n"
-    "end\n"
-    "local r = redis.call('GET', KEYS[1])\n"
-    "if r then return {-2, r} end\n"
-    "local rid = ARGV[1]\n"
-    "for i = 3, #KEYS do\n"
-    "  local cur = redis.call('GET', KEYS[i])\n"
-    "  if not cur then\n"
-    "    redis.call('SET', KEYS[i], rid, 'EX', ARGV[2])\n"
-    "  end\n"
-    "  if (not cur) or cur == rid then\n"
-    "    local res = ARGV[3 + i]\n"
-    "    redis.call('SET', KEYS[1], res, 'EX', ARGV[3])\n"
-    "    return {i - 3, res}\n"
-    "  end\n"
-    "end\n"
-    "redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[3])\n"
-    "return {-1, ARGV[4]}\n";
-
-const size_t dd_store_reserve_lua_len = sizeof(dd_store_reserve_lua) - 1;
-
-/*----- RT3: writes -----*/
-
-void dd_store_commit_clear(dd_store_commit_t *commit) {
-    dd_free(commit->result);
-    commit->result = NULL;
-    commit->result_len = 0;
-    commit->chosen = DD_STORE_COMMIT_FALLBACK;
-    commit->data_error = 0;
-    commit->error[0] = '\0';
+/* The marker reply at the head of a write pipeline: DD_ERR (errstr, loss
+ * declared when it is one) unless it holds the id this process remembers. */
+static int take_marker_reply(dd_store_t *st, char *errstr, size_t errstr_size) {
+    return dd_store_cmd_marker_reply(st, st->store_id, st->store_id_gen, errstr,
+                                     errstr_size);
 }
 
-/* Drops a commit's result, keeping its error. */
-static void commit_drop_result(dd_store_commit_t *cm) {
-    dd_free(cm->result);
-    cm->result = NULL;
-    cm->result_len = 0;
-    cm->chosen = DD_STORE_COMMIT_FALLBACK;
+/* Connects, refuses the batch while the state is lost, and makes sure the
+ * marker exists (the first write of this process) with the id it holds. */
+static int begin_writes(dd_store_t *st, char *errstr, size_t errstr_size) {
+    if (dd_store_begin(st, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    return dd_store_marker_ensure(&st->conn, st->store_id, sizeof(st->store_id),
+                                  &st->store_id_gen, errstr, errstr_size);
 }
 
-static void commits_clear(dd_store_commit_t *commits, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        dd_store_commit_clear(&commits[i]);
-}
-
-static int append_evalsha(dd_store_t *st, dd_store_argv_t *a,
-                          const dd_store_commit_t *cm) {
-    char nkeys[24];
-
-    dd_store_argv_add_str(a, "EVALSHA");
-    dd_store_argv_add_str(a, st->conn.sha);
-    /* copied by the append below */
-    dd_store_argv_add_str(
-        a, dd_store_dec_str(nkeys, (long long)cm->ncandidates + 2));
-    dd_store_cmd_add_key(a, st, "result:", cm->request_id);
-    dd_store_argv_add_str(a, st->conn.marker_key);
-    for (size_t j = 0; j < cm->ncandidates; j++)
-        dd_store_cmd_add_key(a, st, "reservation:", cm->candidate_ids[j]);
-    dd_store_argv_add_str(a, cm->request_id);
-    dd_store_argv_add_str(a, st->reservation_ttl);
-    dd_store_argv_add_str(a, st->idempotency_ttl);
-    dd_store_argv_add_str(a, cm->fallback_json);
-    dd_store_argv_add_str(a, st->store_id);
-    for (size_t j = 0; j < cm->ncandidates; j++)
-        dd_store_argv_add_str(a, cm->candidate_json[j]);
-    return dd_store_cmd_append(st, a);
-}
-
-/* The keys of a commit for an error text: result:{rid}, then as many
- * reservation keys as fit. */
-static void commit_keys(const dd_store_t *st, const dd_store_commit_t *cm,
-                        char *buf, size_t size) {
-    size_t len;
-
-    snprintf(buf, size, "%sresult:%s", st->prefix, cm->request_id);
-    for (size_t j = 0; j < cm->ncandidates; j++) {
-        len = strlen(buf);
-        if (len + strlen(st->prefix) + strlen(cm->candidate_ids[j]) + 18 >=
-            size) {
-            snprintf(buf + len, size - len, " ...");
-            break;
-        }
-        snprintf(buf + len, size - len, " %sreservation:%s", st->prefix,
-                 cm->candidate_ids[j]);
-    }
-}
-
-/* Takes the script's {index, bytes} reply. 0 = done or charged to cm as a
- * data error, 1 = NOSCRIPT (send again), -1 = a transient error fails the
- * batch (errstr filled). */
-static int take_script_reply(dd_store_t *st, const redisReply *r,
-                             dd_store_commit_t *cm, char *errstr,
-                             size_t errstr_size) {
-    char keys[160], perr[128];
+/* Charges an error reply r of cmd on kind + id to (text, *data_error):
+ * 0 when r is no error reply, 1 when it was a data error (counted), -1
+ * when it is transient (errstr filled: the batch fails). */
+static int take_error(dd_store_t *st, const redisReply *r, const char *cmd,
+                      const char *kind, const char *id, char *text,
+                      size_t text_size, int *data_error, char *errstr,
+                      size_t errstr_size) {
+    char key[DD_STORE_PREFIX_MAX + 16 + 256];
     int cls;
 
-    if (r->type == REDIS_REPLY_ERROR &&
-        strncmp(r->str, STATELOST, sizeof(STATELOST) - 1) == 0) {
-        /* The script found the store id marker gone or changed: not a
-         * data error of this request, the whole store is held. */
-        st->stats.reply_errors++;
-        dd_store_marker_lost(st->conn.marker_key,
-                             "does not hold this process's store id "
-                             "(reserve script)",
-                             st->store_id_gen);
-        dd_set_error(errstr, errstr_size, "%s", dd_store_state_lost_reason);
-        return -1;
-    }
-    /* The keys' text only for an error (it is built with snprintf()). */
-    if (r->type == REDIS_REPLY_ERROR) {
-        commit_keys(st, cm, keys, sizeof(keys));
-        cls = dd_store_reply_error(st, r, "EVALSHA", keys, cm->error,
-                                   sizeof(cm->error), errstr, errstr_size);
-        if (cls == DD_STORE_ERROR_NOSCRIPT)
-            return 1;
-        if (cls == DD_STORE_ERROR_TRANSIENT)
-            return -1;
-    } else if (dd_store_parse_script_reply(r, cm, perr, sizeof(perr)) == 0) {
+    if (r->type != REDIS_REPLY_ERROR)
         return 0;
-    } else { /* "redis EVALSHA: <why>" */
-        commit_keys(st, cm, keys, sizeof(keys));
-        dd_set_error(cm->error, sizeof(cm->error), "redis EVALSHA %s: %s", keys,
-                     strncmp(perr, "redis EVALSHA: ", 15) == 0 ? perr + 15
-                                                               : perr);
-    }
-    commit_drop_result(cm);
-    cm->data_error = 1;
+    snprintf(key, sizeof(key), "%s%s%s", st->prefix, kind, id);
+    cls = dd_store_reply_error(st, r, cmd, key, text, text_size, errstr,
+                               errstr_size);
+    if (cls != DD_STORE_ERROR_DATA)
+        return -1;
+    *data_error = 1;
     st->stats.data_errors++;
+    return 1;
+}
+
+/* A reply of a type the command never gives: a data error of its key. */
+static void unexpected(dd_store_t *st, const char *cmd, const char *kind,
+                       const char *id, char *text, size_t text_size,
+                       int *data_error) {
+    dd_set_error(text, text_size, "redis %s %s%s%s: unexpected reply", cmd,
+                 st->prefix, kind, id);
+    *data_error = 1;
+    st->stats.data_errors++;
+}
+
+/* Drops the connection after a failed write call (a transient error reply
+ * or the marker: a lost context was dropped already). */
+static int writes_failed(dd_store_t *st) {
+    if (dd_store_conn_is_up(&st->conn))
+        dd_store_conn_drop(&st->conn);
+    return DD_ERR;
+}
+
+/*----- RT3: reservations -----*/
+
+/* The SET NX and GET replies of one reservation's round: 1 when it is
+ * decided (chosen, none left, or a data error), 0 when its next candidate
+ * is to be tried, -1 when a transient error fails the batch. */
+static int take_reserve_replies(dd_store_t *st, dd_store_reserve_t *rv,
+                                size_t k, const redisReply *set,
+                                const redisReply *get, char *errstr,
+                                size_t errstr_size) {
+    const char *c = rv->candidate_ids[k];
+    size_t idlen = strlen(rv->request_id);
+    int t;
+
+    t = take_error(st, set, "SET", "reservation:", c, rv->error,
+                   sizeof(rv->error), &rv->data_error, errstr, errstr_size);
+    if (t == 0)
+        t = take_error(st, get, "GET", "reservation:", c, rv->error,
+                       sizeof(rv->error), &rv->data_error, errstr, errstr_size);
+    if (t != 0)
+        return t;
+    if (set->type == REDIS_REPLY_STATUS) { /* OK: created by us */
+        rv->chosen = (int)k;
+        return 1;
+    }
+    if (set->type != REDIS_REPLY_NIL ||
+        (get->type != REDIS_REPLY_STRING && get->type != REDIS_REPLY_NIL)) {
+        unexpected(st, set->type != REDIS_REPLY_NIL ? "SET" : "GET",
+                   "reservation:", c, rv->error, sizeof(rv->error),
+                   &rv->data_error);
+        return 1;
+    }
+    if (get->type == REDIS_REPLY_STRING && get->len == idlen &&
+        memcmp(get->str, rv->request_id, idlen) == 0) {
+        rv->chosen = (int)k; /* held by an earlier delivery of rid */
+        return 1;
+    }
+    return k + 1 >= rv->ncandidates; /* held by another: next, if any */
+}
+
+/* Appends one reservation's SET NX and GET of candidate k. */
+static int append_reserve(dd_store_t *st, dd_store_argv_t *a,
+                          const dd_store_reserve_t *rv, size_t k) {
+    int failed;
+
+    dd_store_argv_add_str(a, "SET");
+    dd_store_cmd_add_key(a, st, "reservation:", rv->candidate_ids[k]);
+    dd_store_argv_add_str(a, rv->request_id);
+    dd_store_argv_add_str(a, "NX");
+    dd_store_argv_add_str(a, "EX");
+    dd_store_argv_add_str(a, st->reservation_ttl);
+    failed = dd_store_cmd_append(st, a) != DD_OK;
+    dd_store_argv_add_str(a, "GET");
+    dd_store_cmd_add_key(a, st, "reservation:", rv->candidate_ids[k]);
+    failed |= dd_store_cmd_append(st, a) != DD_OK;
+    return failed ? DD_ERR : DD_OK;
+}
+
+/* One round: the marker first (round 1), then the SET NX and GET of every
+ * open reservation; next[] and open[] advance. DD_ERR fails the batch. */
+static int reserve_round(dd_store_t *st, dd_store_argv_t *a,
+                         dd_store_reserve_t *rs, size_t *open, size_t *nopen,
+                         size_t *next, int first, char *errstr,
+                         size_t errstr_size) {
+    size_t left = 0;
+    int failed = 0;
+
+    if (first)
+        failed |= dd_store_cmd_marker_get(st, a) != DD_OK;
+    for (size_t i = 0; i < *nopen && !failed; i++)
+        failed |= append_reserve(st, a, &rs[open[i]], next[open[i]]) != DD_OK;
+    if (dd_store_cmd_sent(st, failed, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    st->stats.reserve_rounds++;
+    if (first && take_marker_reply(st, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    for (size_t i = 0; i < *nopen; i++) {
+        dd_store_reserve_t *rv = &rs[open[i]];
+        redisReply *set, *get;
+        int t;
+
+        if (dd_store_conn_get_reply(&st->conn, &set, errstr, errstr_size) !=
+            DD_OK)
+            return DD_ERR;
+        if (dd_store_conn_get_reply(&st->conn, &get, errstr, errstr_size) !=
+            DD_OK) {
+            freeReplyObject(set);
+            return DD_ERR;
+        }
+        t = failed ? 1
+                   : take_reserve_replies(st, rv, next[open[i]], set, get,
+                                          errstr, errstr_size);
+        freeReplyObject(set);
+        freeReplyObject(get);
+        if (t < 0)
+            failed = 1;
+        else if (t == 0) {
+            next[open[i]]++;
+            open[left++] = open[i];
+        }
+    }
+    *nopen = left;
+    return failed ? DD_ERR : DD_OK;
+}
+
+int dd_store_reserve(dd_store_t *st, dd_store_reserve_t *rs, size_t n,
+                     char *errstr, size_t errstr_size) {
+    dd_store_argv_t a;
+    size_t *open, *next, nopen = 0;
+    int rc = DD_OK;
+
+    for (size_t i = 0; i < n; i++) {
+        rs[i].chosen = DD_STORE_RESERVE_NONE;
+        rs[i].data_error = 0;
+        rs[i].error[0] = '\0';
+        dd_assert(rs[i].ncandidates <= DD_STORE_CANDIDATES_MAX);
+        nopen += rs[i].ncandidates > 0;
+    }
+    if (nopen == 0)
+        return DD_OK;
+    if (begin_writes(st, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+
+    open = dd_xcalloc(nopen, sizeof(*open));
+    next = dd_xcalloc(n, sizeof(*next));
+    nopen = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rs[i].ncandidates > 0)
+            open[nopen++] = i;
+    dd_store_argv_init(&a, 8);
+    for (int first = 1; nopen > 0 && rc == DD_OK; first = 0)
+        rc = reserve_round(st, &a, rs, open, &nopen, next, first, errstr,
+                           errstr_size);
+    dd_store_argv_close(&a);
+    dd_free(open);
+    dd_free(next);
+    if (rc != DD_OK) {
+        for (size_t i = 0; i < n; i++)
+            rs[i].chosen = DD_STORE_RESERVE_NONE;
+        return writes_failed(st);
+    }
+    dd_store_conn_ok(&st->conn);
+    return DD_OK;
+}
+
+/*----- RT4: records -----*/
+
+void dd_store_record_clear(dd_store_record_t *rec) {
+    dd_free(rec->stored);
+    rec->stored = NULL;
+    rec->stored_len = 0;
+    rec->data_error = 0;
+    rec->error[0] = '\0';
+}
+
+/* The SET NX reply of a record: 1 when the NX was refused (read the
+ * stored bytes next), 0 when done (stored, or a data error), -1 when a
+ * transient error fails the batch. */
+static int take_record_reply(dd_store_t *st, dd_store_record_t *rec,
+                             const redisReply *r, char *errstr,
+                             size_t errstr_size) {
+    int t =
+        take_error(st, r, "SET", "result:", rec->request_id, rec->error,
+                   sizeof(rec->error), &rec->data_error, errstr, errstr_size);
+
+    if (t != 0)
+        return t < 0 ? -1 : 0;
+    if (r->type == REDIS_REPLY_NIL)
+        return 1;
+    if (r->type != REDIS_REPLY_STATUS)
+        unexpected(st, "SET", "result:", rec->request_id, rec->error,
+                   sizeof(rec->error), &rec->data_error);
     return 0;
 }
 
-/* SCRIPT LOAD again after NOSCRIPT (SCRIPT FLUSH, or a restarted server
- * that kept the connection alive behind a proxy). */
-static int reload_script(dd_store_t *st, char *errstr, size_t errstr_size) {
-    const char *argv[3] = {"SCRIPT", "LOAD", dd_store_reserve_lua};
-    const size_t argvlen[3] = {6, 4, dd_store_reserve_lua_len};
-    redisReply *r;
-    int rc = DD_ERR;
+/* The GET of a record whose NX was refused: the stored bytes, a data
+ * error, or -1 (transient, or the record vanished: the batch is retried). */
+static int take_stored_reply(dd_store_t *st, dd_store_record_t *rec,
+                             const redisReply *r, char *errstr,
+                             size_t errstr_size) {
+    int t =
+        take_error(st, r, "GET", "result:", rec->request_id, rec->error,
+                   sizeof(rec->error), &rec->data_error, errstr, errstr_size);
 
-    st->stats.round_trips++;
-    st->stats.script_reloads++;
-    if (dd_store_conn_command(&st->conn, "SCRIPT LOAD", 3, argv, argvlen, &r,
-                              errstr, errstr_size) != DD_OK)
-        return DD_ERR;
-    if (r->type == REDIS_REPLY_STRING && r->len == DD_STORE_SHA_SIZE - 1) {
-        memcpy(st->conn.sha, r->str, DD_STORE_SHA_SIZE - 1);
-        st->conn.sha[DD_STORE_SHA_SIZE - 1] = '\0';
-        rc = DD_OK;
-    } else {
-        st->stats.reply_errors++;
-        dd_set_error(errstr, errstr_size, "redis SCRIPT LOAD: %s",
-                     r->type == REDIS_REPLY_ERROR ? r->str
-                                                  : "unexpected reply");
+    if (t != 0)
+        return t < 0 ? -1 : 0;
+    if (r->type == REDIS_REPLY_NIL) {
+        dd_set_error(errstr, errstr_size,
+                     "redis GET %sresult:%s: absent right after SET NX "
+                     "found it",
+                     st->prefix, rec->request_id);
+        return -1;
     }
-    freeReplyObject(r);
-    return rc;
+    if (r->type != REDIS_REPLY_STRING) {
+        unexpected(st, "GET", "result:", rec->request_id, rec->error,
+                   sizeof(rec->error), &rec->data_error);
+        return 0;
+    }
+    /* Every byte (a NUL included): stored_len must be what is there. */
+    rec->stored = dd_xmalloc(r->len + 1);
+    memcpy(rec->stored, r->str, r->len);
+    rec->stored[r->len] = '\0';
+    rec->stored_len = r->len;
+    return 0;
 }
 
-int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
-                    dd_store_commit_t *commits, size_t n, int *eta_put_errors,
+/* The follow-up round trip: GET result:{rid} of every record flagged in
+ * refused[]. */
+static int read_stored(dd_store_t *st, dd_store_argv_t *a,
+                       dd_store_record_t *recs, size_t n, const int *refused,
+                       char *errstr, size_t errstr_size) {
+    int failed = 0;
+
+    for (size_t i = 0; i < n && !failed; i++) {
+        if (!refused[i])
+            continue;
+        dd_store_argv_add_str(a, "GET");
+        dd_store_cmd_add_key(a, st, "result:", recs[i].request_id);
+        failed |= dd_store_cmd_append(st, a) != DD_OK;
+    }
+    if (dd_store_cmd_sent(st, failed, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r;
+
+        if (!refused[i])
+            continue;
+        if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
+            DD_OK)
+            return DD_ERR;
+        st->stats.record_reads++;
+        if (!failed &&
+            take_stored_reply(st, &recs[i], r, errstr, errstr_size) < 0)
+            failed = 1;
+        freeReplyObject(r);
+    }
+    return failed ? DD_ERR : DD_OK;
+}
+
+/* Appends the marker GET (when there are records), the ETA puts and the
+ * SET NX of every record. */
+static int append_records(dd_store_t *st, dd_store_argv_t *a,
+                          const dd_store_eta_put_t *puts, size_t nputs,
+                          const dd_store_record_t *recs, size_t n) {
+    char secs[24];
+    int failed = n > 0 && dd_store_cmd_marker_get(st, a) != DD_OK;
+
+    for (size_t i = 0; i < nputs && !failed; i++) {
+        dd_store_argv_add_str(a, "SET");
+        dd_store_cmd_add_key(a, st, "", puts[i].key);
+        dd_store_argv_add_str(a,
+                              dd_store_dec_str(secs, (long long)puts[i].secs));
+        dd_store_argv_add_str(a, "EX");
+        dd_store_argv_add_str(a, st->eta_ttl);
+        failed |= dd_store_cmd_append(st, a) != DD_OK;
+    }
+    for (size_t i = 0; i < n && !failed; i++) {
+        dd_store_argv_add_str(a, "SET");
+        dd_store_cmd_add_key(a, st, "result:", recs[i].request_id);
+        dd_store_argv_add(a, recs[i].json, recs[i].json_len);
+        dd_store_argv_add_str(a, "NX");
+        dd_store_argv_add_str(a, "EX");
+        dd_store_argv_add_str(a, st->idempotency_ttl);
+        failed |= dd_store_cmd_append(st, a) != DD_OK;
+    }
+    return failed ? DD_ERR : DD_OK;
+}
+
+int dd_store_record(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
+                    dd_store_record_t *recs, size_t n, int *eta_put_errors,
                     char *errstr, size_t errstr_size) {
     dd_store_argv_t a;
-    char secs[24];
-    int failed = 0, put_errors = 0, redo = 0;
-    int *noscript = NULL;
+    int failed, put_errors = 0, nrefused = 0;
+    int *refused = NULL;
 
     for (size_t i = 0; i < n; i++) {
-        commits[i].result = NULL;
-        commits[i].result_len = 0;
-        commits[i].chosen = DD_STORE_COMMIT_FALLBACK;
-        commits[i].data_error = 0;
-        commits[i].error[0] = '\0';
-        dd_assert(commits[i].ncandidates <= CANDIDATES_MAX);
+        recs[i].stored = NULL;
+        recs[i].stored_len = 0;
+        recs[i].data_error = 0;
+        recs[i].error[0] = '\0';
     }
     if (eta_put_errors != NULL)
         *eta_put_errors = 0;
@@ -224,31 +433,19 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
         puts[i].error = 0;
     if (nputs == 0 && n == 0)
         return DD_OK;
-    if (dd_store_begin(st, errstr, errstr_size) != DD_OK)
-        return DD_ERR;
-    /* The first write of this process makes sure the marker exists; later
-     * ones take the id it remembers (it may change with an ack). */
-    if (dd_store_marker_ensure(&st->conn, st->store_id, sizeof(st->store_id),
-                               &st->store_id_gen, errstr, errstr_size) != DD_OK)
+    if ((n > 0 ? begin_writes(st, errstr, errstr_size)
+               : dd_store_begin(st, errstr, errstr_size)) != DD_OK)
         return DD_ERR;
 
-    dd_store_argv_init(&a, 2 * CANDIDATES_MAX + 8);
-    for (size_t i = 0; i < nputs && !failed; i++) {
-        dd_store_argv_add_str(&a, "SET");
-        dd_store_cmd_add_key(&a, st, "", puts[i].key);
-        dd_store_argv_add_str(&a,
-                              dd_store_dec_str(secs, (long long)puts[i].secs));
-        dd_store_argv_add_str(&a, "EX");
-        dd_store_argv_add_str(&a, st->eta_ttl);
-        failed |= dd_store_cmd_append(st, &a) != DD_OK;
-    }
-    for (size_t i = 0; i < n && !failed; i++)
-        failed |= append_evalsha(st, &a, &commits[i]) != DD_OK;
+    dd_store_argv_init(&a, 8);
+    failed = append_records(st, &a, puts, nputs, recs, n) != DD_OK;
     if (dd_store_cmd_sent(st, failed, errstr, errstr_size) != DD_OK) {
         dd_store_argv_close(&a);
         return DD_ERR;
     }
-    noscript = dd_xcalloc(n ? n : 1, sizeof(*noscript));
+    refused = dd_xcalloc(n ? n : 1, sizeof(*refused));
+    if (n > 0 && take_marker_reply(st, errstr, errstr_size) != DD_OK)
+        goto err;
     for (size_t i = 0; i < nputs; i++) {
         redisReply *r;
         if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
@@ -268,49 +465,20 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
             DD_OK)
             goto err;
         t = failed ? 0
-                   : take_script_reply(st, r, &commits[i], errstr, errstr_size);
+                   : take_record_reply(st, &recs[i], r, errstr, errstr_size);
         freeReplyObject(r);
-        if (t < 0)
-            failed = 1;
-        else if (t > 0)
-            noscript[i] = redo = 1;
+        failed |= t < 0;
+        refused[i] = t > 0;
+        nrefused += t > 0;
     }
     if (failed)
         goto err;
-
-    if (redo) {
-        if (reload_script(st, errstr, errstr_size) != DD_OK)
-            goto err;
-        for (size_t i = 0; i < n && !failed; i++)
-            if (noscript[i])
-                failed |= append_evalsha(st, &a, &commits[i]) != DD_OK;
-        if (dd_store_cmd_sent(st, failed, errstr, errstr_size) != DD_OK)
-            goto err;
-        for (size_t i = 0; i < n; i++) {
-            redisReply *r;
-            int t;
-            if (!noscript[i])
-                continue;
-            if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
-                DD_OK)
-                goto err;
-            t = failed ? 0
-                       : take_script_reply(st, r, &commits[i], errstr,
-                                           errstr_size);
-            if (t > 0)
-                dd_set_error(errstr, errstr_size,
-                             "redis EVALSHA: NOSCRIPT right after SCRIPT "
-                             "LOAD");
-            freeReplyObject(r);
-            if (t != 0)
-                failed = 1;
-        }
-        if (failed)
-            goto err;
-    }
+    if (nrefused > 0 &&
+        read_stored(st, &a, recs, n, refused, errstr, errstr_size) != DD_OK)
+        goto err;
 
     dd_store_argv_close(&a);
-    dd_free(noscript);
+    dd_free(refused);
     st->stats.eta_errors += (uint64_t)put_errors;
     if (eta_put_errors != NULL)
         *eta_put_errors = put_errors;
@@ -319,9 +487,8 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
 
 err:
     dd_store_argv_close(&a);
-    dd_free(noscript);
-    commits_clear(commits, n);
-    if (dd_store_conn_is_up(&st->conn))
-        dd_store_conn_drop(&st->conn); /* a transient error reply */
-    return DD_ERR;
+    dd_free(refused);
+    for (size_t i = 0; i < n; i++)
+        dd_store_record_clear(&recs[i]);
+    return writes_failed(st);
 }

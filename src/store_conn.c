@@ -4,7 +4,7 @@
  * commands (store.c) the way hiredis keeps net.c apart from its command
  * layer. Its one job is to hold a usable hiredis context: connect over TCP
  * or a unix socket with a timeout, run the handshake (AUTH [user]
- * password, SELECT, CLIENT SETNAME, SCRIPT LOAD in one pipeline, then the
+ * password, SELECT, CLIENT SETNAME in one pipeline, then the
  * lost-state marker check of store_marker.c), bound every read and write with
  * the socket timeouts, and after a failure reconnect no sooner than a
  * capped exponential backoff with jitter allows. The command layer appends
@@ -102,7 +102,7 @@ static void append_cmd(dd_store_conn_t *cn, const char *a0, const char *a1,
     redisAppendCommandArgv(cn->c, a2 != NULL ? 3 : 2, argv, argvlen);
 }
 
-/* AUTH, SELECT, CLIENT SETNAME and SCRIPT LOAD in one pipeline on a fresh
+/* AUTH, SELECT and CLIENT SETNAME in one pipeline on a fresh
  * context. An error reply (wrong password, bad db) fails the connect like an
  * I/O error does; the password never goes into errstr. */
 static int handshake(dd_store_conn_t *cn, char *errstr, size_t errstr_size) {
@@ -130,8 +130,6 @@ static int handshake(dd_store_conn_t *cn, char *errstr, size_t errstr_size) {
     append_cmd(cn, "CLIENT", "SETNAME", DD_STORE_CLIENT_NAME,
                strlen(DD_STORE_CLIENT_NAME));
     step[nreplies++] = "CLIENT SETNAME";
-    append_cmd(cn, "SCRIPT", "LOAD", cn->script, cn->script_len);
-    step[nreplies++] = "SCRIPT LOAD";
 
     for (int i = 0; i < nreplies; i++) {
         redisReply *r = NULL;
@@ -140,16 +138,6 @@ static int handshake(dd_store_conn_t *cn, char *errstr, size_t errstr_size) {
         if (r->type == REDIS_REPLY_ERROR && rc == DD_OK) {
             dd_set_error(errstr, errstr_size, "redis %s: %s", step[i], r->str);
             rc = DD_ERR;
-        } else if (i == nreplies - 1 && rc == DD_OK) {
-            if (r->type != REDIS_REPLY_STRING ||
-                r->len != DD_STORE_SHA_SIZE - 1) {
-                dd_set_error(errstr, errstr_size,
-                             "redis SCRIPT LOAD: unexpected reply");
-                rc = DD_ERR;
-            } else {
-                memcpy(cn->sha, r->str, DD_STORE_SHA_SIZE - 1);
-                cn->sha[DD_STORE_SHA_SIZE - 1] = '\0';
-            }
         }
         freeReplyObject(r);
     }
@@ -246,7 +234,6 @@ int dd_store_conn_command(dd_store_conn_t *cn, const char *what, int argc,
 /*----- Lifecycle -----*/
 
 int dd_store_conn_init(dd_store_conn_t *cn, const dd_store_conf_t *conf,
-                       const char *script, size_t script_len,
                        dd_store_stats_t *stats, char *errstr,
                        size_t errstr_size) {
     int use_unix = conf->unix_path != NULL && conf->unix_path[0] != '\0';
@@ -277,8 +264,6 @@ int dd_store_conn_init(dd_store_conn_t *cn, const dd_store_conf_t *conf,
     cn->db = conf->db;
     cn->timeout_ms =
         conf->timeout_ms > 0 ? conf->timeout_ms : DD_STORE_TIMEOUT_MS_DEFAULT;
-    cn->script = script;
-    cn->script_len = script_len;
     cn->stats = stats;
     snprintf(cn->marker_key, sizeof(cn->marker_key), "%s%s",
              conf->prefix != NULL ? conf->prefix : "", DD_STORE_MARKER_KEY);

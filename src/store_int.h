@@ -22,8 +22,6 @@
 
 #include "store.h"
 
-#define DD_STORE_SHA_SIZE 41 /* 40 hex + NUL */
-
 #define DD_STORE_MARKER_ID_SIZE 33 /* store id: 32 hex + NUL */
 #define DD_STORE_MARKER_KEY     "dispatchd:store_id" /* after the prefix */
 
@@ -41,14 +39,11 @@ typedef struct dd_store_conn {
     char *user;      /* owned, NULL for none: AUTH as the default user */
     char *password;  /* owned, NULL for none; wiped on close */
     int db;
-    int timeout_ms;     /* connect and command timeout, ms */
-    const char *script; /* borrowed, static: SCRIPT LOAD in the handshake */
-    size_t script_len;  /* bytes of script */
-    char sha[DD_STORE_SHA_SIZE]; /* SHA1 of script on this server */
-    int failures;                /* consecutive failed attempts */
-    int64_t next_attempt_ms;     /* monotonic; no connect before */
-    uint64_t rng;                /* xorshift64 state for jitter */
-    dd_store_stats_t *stats;     /* borrowed: the store's counters */
+    int timeout_ms;          /* connect and command timeout, ms */
+    int failures;            /* consecutive failed attempts */
+    int64_t next_attempt_ms; /* monotonic; no connect before */
+    uint64_t rng;            /* xorshift64 state for jitter */
+    dd_store_stats_t *stats; /* borrowed: the store's counters */
     char marker_key[DD_STORE_PREFIX_MAX + sizeof(DD_STORE_MARKER_KEY)];
 } dd_store_conn_t;
 
@@ -56,7 +51,6 @@ typedef struct dd_store_conn {
  * @brief Checks the connection part of @p conf (host, port, db) and fills
  *        @p cn, not connected; the first dd_store_conn_ensure() connects.
  * @param conf borrowed; strings are copied
- * @param script borrowed, must outlive cn: loaded by every handshake
  * @param stats borrowed, must outlive cn: connects, connect_errors,
  *        io_errors and commands are counted there
  * @returns DD_OK, or DD_ERR with "store: ..." in errstr (cn then needs no
@@ -64,7 +58,6 @@ typedef struct dd_store_conn {
  * @locality any thread, before the owning thread uses cn
  */
 int dd_store_conn_init(dd_store_conn_t *cn, const dd_store_conf_t *conf,
-                       const char *script, size_t script_len,
                        dd_store_stats_t *stats, char *errstr,
                        size_t errstr_size);
 
@@ -73,7 +66,7 @@ void dd_store_conn_close(dd_store_conn_t *cn);
 
 /**
  * @brief Connects (TCP or unix socket, then AUTH [user] password, SELECT,
- *        CLIENT SETNAME and SCRIPT LOAD in one pipeline, then the marker
+ *        and CLIENT SETNAME in one pipeline, then the marker
  *        check of dd_store_marker_check()) when there is no context, unless
  *        the backoff says not yet.
  * @returns DD_OK with a usable context, or DD_ERR with errstr filled.
@@ -101,7 +94,7 @@ int dd_store_conn_get_reply(dd_store_conn_t *cn, redisReply **r, char *errstr,
 
 /**
  * @brief One command in its own round trip; counts the command.
- * @param what names the command in errstr ("PING", "SCRIPT LOAD")
+ * @param what names the command in errstr ("PING", "GET")
  * @param r out: owned reply on DD_OK
  * @returns DD_OK, or DD_ERR when the context was lost (I/O error counted,
  *          dropped, errstr "redis <what>: ...").
@@ -153,7 +146,8 @@ int dd_store_marker_check(dd_store_conn_t *cn, char *errstr,
 /**
  * @brief Before the first write of this process: SET NX a new random id in
  *        the marker, GET it and remember what it holds.
- * @param id out: the remembered id, for the script's marker check
+ * @param id out: the remembered id, for the marker check of
+ *        dd_store_reserve()
  * @param gen out: the recovery generation id belongs to, for
  *        dd_store_marker_lost()
  * @returns DD_OK, or DD_ERR (connection lost or unusable reply, dropped)
@@ -163,13 +157,37 @@ int dd_store_marker_ensure(dd_store_conn_t *cn, char *id, size_t id_size,
                            uint64_t *gen, char *errstr, size_t errstr_size);
 
 /**
- * @brief The script found the marker missing or changed: declare the loss,
- *        unless a recovery happened since the id was taken (gen from
- *        dd_store_marker_ensure()): then the script saw the marker before
- *        another worker wrote it back, and the caller just retries.
+ * @brief The id this process remembers, without any I/O (a process that
+ *        never wrote and found no marker at connect has none).
+ * @param id out: the id, "" when none; gen out: its recovery generation
+ * @returns 1 when an id is remembered, else 0
+ * @locality any thread; takes the marker's leaf lock
+ */
+int dd_store_marker_known(char *id, size_t id_size, uint64_t *gen);
+
+/**
+ * @brief A batch's marker check (store_cmd.h) found the marker missing
+ *        or changed: declare the loss, unless a recovery happened since the
+ *        id was taken (gen from dd_store_marker_ensure() or
+ *        dd_store_marker_known()): then the GET saw
+ *        the marker before another worker wrote it back, and the caller
+ *        just retries.
  * @locality any thread; takes the marker's leaf lock
  */
 void dd_store_marker_lost(const char *key, const char *why, uint64_t gen);
+
+/**
+ * @brief Judges the reply of a batch's GET of the marker: DD_OK when it
+ *        holds id; otherwise DD_ERR with errstr, the loss declared first
+ *        (dd_store_marker_lost() with gen) when the marker is missing or
+ *        holds another id, not for an error reply or a reply of another
+ *        type (the caller drops the connection either way).
+ * @param r borrowed reply; id the id taken by dd_store_marker_ensure()
+ * @locality the owning thread of cn; takes the marker's leaf lock
+ */
+int dd_store_marker_verdict(const dd_store_conn_t *cn, const redisReply *r,
+                            const char *id, uint64_t gen, char *errstr,
+                            size_t errstr_size);
 
 /** @brief 1 while the state is lost and not acknowledged. @locality any */
 int dd_store_marker_is_lost(void);
@@ -302,15 +320,5 @@ int dd_store_parse_parcel(const redisReply *r, dd_store_parcel_t *p,
  */
 int dd_store_parse_courier(const redisReply *r, dd_store_courier_t *co,
                            char *errstr, size_t errstr_size);
-
-/**
- * @brief The reserve-and-record script's {index, bytes} reply.
- * @param cm out: chosen, and result (owned, dd_free) on 0
- * @returns 0 done, 1 NOSCRIPT (load and send again), -1 another error
- *          reply or a reply of the wrong shape (errstr filled; the caller
- *          classes error replies first).
- */
-int dd_store_parse_script_reply(const redisReply *r, dd_store_commit_t *cm,
-                                char *errstr, size_t errstr_size);
 
 #endif /* DD_STORE_INT_H */

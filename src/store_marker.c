@@ -5,8 +5,10 @@
  * sure the marker key dispatchd:store_id (under the key prefix) exists: SET
  * NX of a random id, then GET, and it remembers the id it read back (its own
  * or the one another instance wrote first). The marker is checked at every
- * (re)connect of a store's connection, and atomically by the
- * reserve-and-record script before every write. A missing marker, or one
+ * (re)connect of a store's connection, and by a GET at the head of a
+ * batch's loads (RT1, once an id is remembered), of its first reservation
+ * round and of its records (dd_store_marker_verdict(), through
+ * store_cmd.h). A missing marker, or one
  * holding another id, while this process remembers an id means the data set
  * was flushed or replaced: the state is declared lost (error log
  * redis_state_lost, counter redis_state_lost_total), /readyz reports it and
@@ -42,8 +44,8 @@ static char known_id[DD_STORE_MARKER_ID_SIZE]; /* mu; "" = none seen */
 static int lost;                               /* mu */
 static int ack_pending;                        /* mu */
 /* Bumped at every recovery (mu). A reading of the marker taken before a
- * recovery (a GET or a script sent while the loss was being repaired by
- * another worker) is stale: it must not declare the loss again. */
+ * recovery (a GET sent while the loss was being repaired by another
+ * worker) is stale: it must not declare the loss again. */
 static uint64_t generation;
 static atomic_int lost_flag; /* mirrors lost */
 
@@ -202,6 +204,14 @@ int dd_store_marker_check(dd_store_conn_t *cn, char *errstr,
     return DD_OK;
 }
 
+int dd_store_marker_known(char *id, size_t id_size, uint64_t *gen) {
+    pthread_mutex_lock(&mu);
+    dd_strlcpy(id, known_id, id_size);
+    *gen = generation;
+    pthread_mutex_unlock(&mu);
+    return id[0] != '\0';
+}
+
 int dd_store_marker_ensure(dd_store_conn_t *cn, char *id, size_t id_size,
                            uint64_t *gen, char *errstr, size_t errstr_size) {
     char mine[DD_STORE_MARKER_ID_SIZE];
@@ -231,6 +241,31 @@ void dd_store_marker_lost(const char *key, const char *why, uint64_t gen) {
     if (gen == generation)
         declare_lost(key, why);
     pthread_mutex_unlock(&mu);
+}
+
+int dd_store_marker_verdict(const dd_store_conn_t *cn, const redisReply *r,
+                            const char *id, uint64_t gen, char *errstr,
+                            size_t errstr_size) {
+    if (r->type == REDIS_REPLY_STRING && r->len == strlen(id) &&
+        memcmp(r->str, id, r->len) == 0)
+        return DD_OK;
+    if (r->type == REDIS_REPLY_ERROR) {
+        dd_set_error(errstr, errstr_size, "redis GET %s: %s", cn->marker_key,
+                     r->str);
+        return DD_ERR;
+    }
+    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL) {
+        dd_set_error(errstr, errstr_size, "redis GET %s: unexpected reply",
+                     cn->marker_key);
+        return DD_ERR;
+    }
+    dd_store_marker_lost(cn->marker_key,
+                         r->type == REDIS_REPLY_NIL
+                             ? "is missing (batch check)"
+                             : "holds another id (batch check)",
+                         gen);
+    dd_set_error(errstr, errstr_size, "%s", dd_store_state_lost_reason);
+    return DD_ERR;
 }
 
 int dd_store_marker_is_lost(void) {

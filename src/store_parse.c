@@ -2,7 +2,7 @@
 /*
  * store_parse: the reply parsers of the Redis adapter. Their one job is to
  * turn a hiredis reply tree into the values of store.h (numbers, a parcel,
- * a courier, the script's {index, bytes}) or into an error, and to class
+ * a courier) or into an error, and to class
  * Redis's error replies (dd_store_error_class(): the one table of what is
  * transient and what is the data's fault). A courier or parcel hash is
  * checked whole (every field present, positions on the globe, a known
@@ -40,8 +40,7 @@
  *   MOVED, ASK   Redis Cluster redirections (not supported: configuration)
  *   EXECABORT    a transaction aborted by an earlier error
  * "ERR unknown command" (a renamed or disabled command) is a configuration
- * matter too. NOSCRIPT has its own class: the caller loads the script and
- * sends it again. Everything else, WRONGTYPE and any other ERR included, is
+ * matter too. Everything else, WRONGTYPE and any other ERR included, is
  * charged to the key that got it: retrying it could never succeed.
  */
 static const char *const transient_codes[] = {
@@ -58,29 +57,8 @@ static int has_code(const char *text, const char *code) {
 }
 
 dd_store_error_class_t dd_store_error_class(const char *text) {
-    static const char wrapped[] = "ERR Error running script";
     const char *code = text != NULL ? text : "";
 
-    /* Redis 6 wraps an error of redis.call() in the script's own error:
-     * "ERR Error running script (call to f_...): @user_script:4:
-     * @user_script: 4: -OOM command not allowed ..." or "...:4: WRONGTYPE
-     * ...". Redis 7 keeps the wrapped code first. */
-    if (strncmp(code, wrapped, sizeof(wrapped) - 1) == 0) {
-        const char *p = code, *at;
-        while ((at = strstr(p, "@user_script")) != NULL) {
-            const char *q = at + 12;
-            while (*q == ':' || *q == ' ' || (*q >= '0' && *q <= '9'))
-                q++;
-            p = q;
-        }
-        if (p != code) {
-            code = p;
-            if (*code == '-')
-                code++;
-        }
-    }
-    if (has_code(code, "NOSCRIPT"))
-        return DD_STORE_ERROR_NOSCRIPT;
     for (size_t i = 0; i < sizeof(transient_codes) / sizeof(transient_codes[0]);
          i++)
         if (has_code(code, transient_codes[i]))
@@ -275,37 +253,4 @@ int dd_store_parse_courier(const redisReply *r, dd_store_courier_t *co,
     hmget_fields(r, f);
     dd_store_parse_courier_fields(f, co);
     return DD_OK;
-}
-
-int dd_store_parse_script_reply(const redisReply *r, dd_store_commit_t *cm,
-                                char *errstr, size_t errstr_size) {
-    const redisReply *idx, *res;
-
-    if (r->type == REDIS_REPLY_ERROR) {
-        if (strncmp(r->str, "NOSCRIPT", 8) == 0)
-            return 1;
-        dd_set_error(errstr, errstr_size, "redis EVALSHA: %s", r->str);
-        return -1;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER ||
-        r->element[1]->type != REDIS_REPLY_STRING) {
-        dd_set_error(errstr, errstr_size, "redis EVALSHA: unexpected reply");
-        return -1;
-    }
-    idx = r->element[0];
-    res = r->element[1];
-    if (idx->integer < DD_STORE_COMMIT_EXISTING ||
-        idx->integer >= (long long)cm->ncandidates) {
-        dd_set_error(errstr, errstr_size, "redis EVALSHA: bad index %lld",
-                     idx->integer);
-        return -1;
-    }
-    cm->chosen = (int)idx->integer;
-    /* Every byte (a NUL included), so result_len is what is there. */
-    cm->result = dd_xmalloc(res->len + 1);
-    memcpy(cm->result, res->str, res->len);
-    cm->result[res->len] = '\0';
-    cm->result_len = res->len;
-    return 0;
 }

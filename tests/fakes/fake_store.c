@@ -2,10 +2,13 @@
 /*
  * fake_store: an in-memory implementation of exactly the store.h API, for
  * unit tests (see fake_store.h for the controls). Linear lists: tests hold
- * a few dozen keys. The commit applies the real script's rules: an
- * existing result wins; else the first candidate whose reservation is free
- * or already this request's is reserved and its JSON stored; else the
- * fallback is stored.
+ * a few dozen keys. The writes follow the real store's steps
+ * (src/store_commit.c): reservation rounds, each a round trip, that SET NX
+ * the next candidate of every open request and keep it when the key was
+ * free or already holds the request's id; then a record round trip that
+ * SETs result:{rid} NX, and one more that reads the stored bytes back for
+ * the requests whose NX was refused. A crash can be injected after any of
+ * these round trips (fake_store_crash_after()).
  *
  * DESIGN: the data (string keys, couriers and parcels with their stored
  * field strings), the poisoned keys, the failure controls and the counters
@@ -61,6 +64,10 @@ typedef struct fake_redis {
     int backoff_ms; /* dd_store_backoff_ms() after a failure */
     int fail_puts;
     int fail_gets;
+    int crash_in;  /* crash after this write round trip; 0 = disarmed */
+    int inject_in; /* before this write round trip, set inject_key */
+    char *inject_key;
+    char *inject_val;
     dd_store_stats_t stats;
 } fake_redis_t;
 
@@ -198,6 +205,8 @@ static fake_redis_t *srv_new(void) {
 static void srv_free(fake_redis_t *r) {
     kv_free_list(r->kvs);
     kv_free_list(r->bad);
+    dd_free(r->inject_key);
+    dd_free(r->inject_val);
     while (r->couriers != NULL) {
         courier_t *c = r->couriers;
         r->couriers = c->next;
@@ -435,92 +444,140 @@ int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
     return DD_OK;
 }
 
-void dd_store_commit_clear(dd_store_commit_t *commit) {
-    dd_free(commit->result);
-    commit->result = NULL;
-    commit->result_len = 0;
-    commit->chosen = DD_STORE_COMMIT_FALLBACK;
-    commit->data_error = 0;
-    commit->error[0] = '\0';
-}
-
-/* The reserve-and-record script. */
-static void run_script(const dd_store_t *st, fake_redis_t *r,
-                       dd_store_commit_t *cm) {
-    const char *existing = kv_get2(r, "result:", cm->request_id);
-    const char *res = cm->fallback_json;
-
-    if (existing != NULL) {
-        cm->chosen = DD_STORE_COMMIT_EXISTING;
-        cm->result = dd_xstrdup(existing);
-        cm->result_len = strlen(existing);
+/* Before a write round trip: another client's write, when one is due. */
+static void inject_due(fake_redis_t *r) {
+    if (r->inject_in <= 0 || --r->inject_in > 0)
         return;
-    }
-    cm->chosen = DD_STORE_COMMIT_FALLBACK;
-    for (size_t j = 0; j < cm->ncandidates; j++) {
-        const char *cur = kv_get2(r, "reservation:", cm->candidate_ids[j]);
-        if (cur == NULL)
-            kv_set2(r, "reservation:", cm->candidate_ids[j], cm->request_id,
-                    st->conf.reservation_ttl_s);
-        if (cur == NULL || strcmp(cur, cm->request_id) == 0) {
-            cm->chosen = (int)j;
-            res = cm->candidate_json[j];
-            break;
-        }
-    }
-    kv_set2(r, "result:", cm->request_id, res, st->conf.idempotency_ttl_s);
-    cm->result = dd_xstrdup(res);
-    cm->result_len = strlen(res);
+    kv_set(r, r->inject_key, r->inject_val, -1);
 }
 
-/* Checks the keys of every commit for poison; 1 when a transient one fails
- * the whole call (errstr set). */
-static int commit_poisoned(const fake_redis_t *r, dd_store_commit_t *commits,
-                           size_t n, char *errstr, size_t errstr_size) {
+/* After a write round trip ran on the server: DD_ERR when the injected
+ * crash is due (the process died before it read the replies). */
+static int crash_due(dd_store_t *st, fake_redis_t *r, char *errstr,
+                     size_t errstr_size) {
+    if (r->crash_in <= 0 || --r->crash_in > 0)
+        return DD_OK;
+    st->failed = 1;
+    r->stats.io_errors++;
+    dd_set_error(errstr, errstr_size, "fake redis: crashed after a write");
+    return DD_ERR;
+}
+
+/* One reservation round: every open request's candidate next[i] is SET NX
+ * and kept when free or already its own. DD_ERR when the round failed
+ * (nothing done) or crashed (done). */
+static int reserve_round(dd_store_t *st, fake_redis_t *r,
+                         dd_store_reserve_t *rs, size_t n, size_t *next,
+                         int *open, char *errstr, size_t errstr_size) {
     int transient = 0;
 
-    for (size_t i = 0; i < n; i++) {
-        dd_store_commit_t *cm = &commits[i];
-        bad_check(r, "EVALSHA", "result:", cm->request_id, &transient,
-                  &cm->data_error, cm->error, sizeof(cm->error), errstr,
-                  errstr_size);
-        for (size_t j = 0; j < cm->ncandidates; j++)
-            bad_check(r, "EVALSHA", "reservation:", cm->candidate_ids[j],
-                      &transient, &cm->data_error, cm->error, sizeof(cm->error),
-                      errstr, errstr_size);
+    if (round_trip(st, r, FAKE_STORE_RESERVE, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    inject_due(r);
+    r->stats.reserve_rounds++;
+    for (size_t i = 0; i < n; i++)
+        if (open[i]) {
+            const kv_t *e =
+                bad_find(r, "reservation:", rs[i].candidate_ids[next[i]]);
+            transient |= e != NULL && e->ttl == 1;
+        }
+    if (transient) {
+        r->stats.reply_errors++;
+        dd_set_error(errstr, errstr_size, "fake redis: transient error");
+        return DD_ERR;
     }
-    return transient;
+    for (size_t i = 0; i < n; i++) {
+        dd_store_reserve_t *rv = &rs[i];
+        const char *c, *cur;
+        int data = 0;
+
+        if (!open[i])
+            continue;
+        c = rv->candidate_ids[next[i]];
+        r->stats.commands += 2;
+        bad_check(r, "GET", "reservation:", c, &transient, &data, rv->error,
+                  sizeof(rv->error), errstr, errstr_size);
+        if (data) {
+            rv->data_error = 1;
+            r->stats.data_errors++;
+            open[i] = 0;
+            continue;
+        }
+        cur = kv_get2(r, "reservation:", c);
+        if (cur == NULL)
+            kv_set2(r, "reservation:", c, rv->request_id,
+                    st->conf.reservation_ttl_s);
+        if (cur == NULL || strcmp(cur, rv->request_id) == 0) {
+            rv->chosen = (int)next[i];
+            open[i] = 0;
+        } else if (++next[i] == rv->ncandidates) {
+            open[i] = 0;
+        }
+    }
+    return crash_due(st, r, errstr, errstr_size);
 }
 
-int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
-                    dd_store_commit_t *commits, size_t n, int *eta_put_errors,
-                    char *errstr, size_t errstr_size) {
-    int put_errors = 0;
+int dd_store_reserve(dd_store_t *st, dd_store_reserve_t *rs, size_t n,
+                     char *errstr, size_t errstr_size) {
+    size_t *next;
+    int *open, nopen = 0, rc = DD_OK;
     fake_redis_t *r;
 
     for (size_t i = 0; i < n; i++) {
-        commits[i].result = NULL;
-        commits[i].result_len = 0;
-        commits[i].chosen = DD_STORE_COMMIT_FALLBACK;
-        commits[i].data_error = 0;
-        commits[i].error[0] = '\0';
+        rs[i].chosen = DD_STORE_RESERVE_NONE;
+        rs[i].data_error = 0;
+        rs[i].error[0] = '\0';
+        nopen += rs[i].ncandidates > 0;
     }
-    for (size_t i = 0; i < nputs; i++)
-        puts[i].error = 0;
-    if (eta_put_errors != NULL)
-        *eta_put_errors = 0;
-    if (nputs == 0 && n == 0)
+    if (nopen == 0)
         return DD_OK;
+    next = dd_xcalloc(n, sizeof(*next));
+    open = dd_xcalloc(n, sizeof(*open));
+    for (size_t i = 0; i < n; i++)
+        open[i] = rs[i].ncandidates > 0;
     r = srv_lock(st);
-    if (round_trip(st, r, FAKE_STORE_COMMIT, errstr, errstr_size) != DD_OK) {
-        srv_unlock(st);
-        return DD_ERR;
-    }
-    if (commit_poisoned(r, commits, n, errstr, errstr_size)) {
+    while (nopen > 0 && rc == DD_OK) {
+        rc = reserve_round(st, r, rs, n, next, open, errstr, errstr_size);
+        nopen = 0;
         for (size_t i = 0; i < n; i++)
-            dd_store_commit_clear(&commits[i]);
+            nopen += open[i];
+    }
+    srv_unlock(st);
+    if (rc != DD_OK)
+        for (size_t i = 0; i < n; i++)
+            rs[i].chosen = DD_STORE_RESERVE_NONE;
+    dd_free(next);
+    dd_free(open);
+    return rc;
+}
+
+void dd_store_record_clear(dd_store_record_t *rec) {
+    dd_free(rec->stored);
+    rec->stored = NULL;
+    rec->stored_len = 0;
+    rec->data_error = 0;
+    rec->error[0] = '\0';
+}
+
+/* The record round trip: ETA puts and SET result:{rid} NX; refused[i] set
+ * where the NX was refused. DD_ERR when it failed (nothing done) or
+ * crashed (done). */
+static int record_round(dd_store_t *st, fake_redis_t *r,
+                        dd_store_eta_put_t *puts, size_t nputs,
+                        dd_store_record_t *recs, size_t n, int *refused,
+                        int *put_errors, char *errstr, size_t errstr_size) {
+    int transient = 0;
+
+    if (round_trip(st, r, FAKE_STORE_RECORD, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    inject_due(r);
+    for (size_t i = 0; i < n; i++) {
+        const kv_t *e = bad_find(r, "result:", recs[i].request_id);
+        transient |= e != NULL && e->ttl == 1;
+    }
+    if (transient) {
         r->stats.reply_errors++;
-        srv_unlock(st);
+        dd_set_error(errstr, errstr_size, "fake redis: transient error");
         return DD_ERR;
     }
     for (size_t i = 0; i < nputs; i++) {
@@ -528,7 +585,7 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
         r->stats.commands++;
         if (r->fail_puts) {
             puts[i].error = 1;
-            put_errors++;
+            (*put_errors)++;
             continue;
         }
         snprintf(secs, sizeof(secs), "%lld", (long long)puts[i].secs);
@@ -536,14 +593,81 @@ int dd_store_commit(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
     }
     for (size_t i = 0; i < n; i++) {
         r->stats.commands++;
-        if (commits[i].data_error) {
+        /* SET NX on a key of another type is refused like on a string. */
+        refused[i] = kv_get2(r, "result:", recs[i].request_id) != NULL ||
+                     bad_find(r, "result:", recs[i].request_id) != NULL;
+        if (!refused[i])
+            kv_set2(r, "result:", recs[i].request_id, recs[i].json,
+                    st->conf.idempotency_ttl_s);
+    }
+    return crash_due(st, r, errstr, errstr_size);
+}
+
+/* The follow-up round trip: GET result:{rid} where the NX was refused. */
+static int record_read(dd_store_t *st, fake_redis_t *r, dd_store_record_t *recs,
+                       size_t n, const int *refused, char *errstr,
+                       size_t errstr_size) {
+    if (round_trip(st, r, FAKE_STORE_RECORD, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    inject_due(r);
+    for (size_t i = 0; i < n; i++) {
+        int transient = 0;
+        const char *v;
+
+        if (!refused[i])
+            continue;
+        r->stats.commands++;
+        r->stats.record_reads++;
+        bad_check(r, "GET", "result:", recs[i].request_id, &transient,
+                  &recs[i].data_error, recs[i].error, sizeof(recs[i].error),
+                  errstr, errstr_size);
+        if (recs[i].data_error) {
             r->stats.data_errors++;
             continue;
         }
-        run_script(st, r, &commits[i]);
+        v = kv_get2(r, "result:", recs[i].request_id);
+        recs[i].stored = dd_xstrdup(v);
+        recs[i].stored_len = strlen(v);
     }
-    r->stats.eta_errors += (uint64_t)put_errors;
+    return crash_due(st, r, errstr, errstr_size);
+}
+
+int dd_store_record(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
+                    dd_store_record_t *recs, size_t n, int *eta_put_errors,
+                    char *errstr, size_t errstr_size) {
+    int put_errors = 0, nrefused = 0, rc;
+    int *refused;
+    fake_redis_t *r;
+
+    for (size_t i = 0; i < n; i++) {
+        recs[i].stored = NULL;
+        recs[i].stored_len = 0;
+        recs[i].data_error = 0;
+        recs[i].error[0] = '\0';
+    }
+    for (size_t i = 0; i < nputs; i++)
+        puts[i].error = 0;
+    if (eta_put_errors != NULL)
+        *eta_put_errors = 0;
+    if (nputs == 0 && n == 0)
+        return DD_OK;
+    refused = dd_xcalloc(n ? n : 1, sizeof(*refused));
+    r = srv_lock(st);
+    rc = record_round(st, r, puts, nputs, recs, n, refused, &put_errors, errstr,
+                      errstr_size);
+    for (size_t i = 0; i < n; i++)
+        nrefused += refused[i];
+    if (rc == DD_OK && nrefused > 0)
+        rc = record_read(st, r, recs, n, refused, errstr, errstr_size);
+    if (rc == DD_OK)
+        r->stats.eta_errors += (uint64_t)put_errors;
     srv_unlock(st);
+    dd_free(refused);
+    if (rc != DD_OK) {
+        for (size_t i = 0; i < n; i++)
+            dd_store_record_clear(&recs[i]);
+        return DD_ERR;
+    }
     if (eta_put_errors != NULL)
         *eta_put_errors = put_errors;
     return DD_OK;
@@ -720,6 +844,23 @@ void fake_store_set_down(dd_store_t *st, int down) {
 
 void fake_store_set_backoff_ms(dd_store_t *st, int ms) {
     srv_lock(st)->backoff_ms = ms > 0 ? ms : 0;
+    srv_unlock(st);
+}
+
+void fake_store_crash_after(dd_store_t *st, int nth) {
+    srv_lock(st)->crash_in = nth > 0 ? nth : 0;
+    srv_unlock(st);
+}
+
+void fake_store_set_before_write(dd_store_t *st, int nth, const char *key,
+                                 const char *value) {
+    fake_redis_t *r = srv_lock(st);
+
+    dd_free(r->inject_key);
+    dd_free(r->inject_val);
+    r->inject_key = dd_xstrdup(key);
+    r->inject_val = dd_xstrdup(value);
+    r->inject_in = nth > 0 ? nth : 0;
     srv_unlock(st);
 }
 

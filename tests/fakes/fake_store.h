@@ -4,9 +4,10 @@
  * fake_store.c, which unit tests link in place of src/store.c. The fake
  * keeps couriers, parcels and string keys (eta:..., reservation:...,
  * result:...) in memory, reads courier and parcel hashes through the real
- * field checks of store_parse.c, applies the reserve-and-record rules of the
- * real script, counts round trips per call type, and fails on demand. Keys are
- * kept without the configured prefix.
+ * field checks of store_parse.c, takes the real store's write steps
+ * (reservation rounds, record, read-back of a record stored first by
+ * another delivery), counts round trips per call type, and fails or crashes
+ * on demand. Keys are kept without the configured prefix.
  *
  * The data, the poisoned keys, the failure controls and the counters belong
  * to a fake server that stores can share (fake_store_share()), as a pool's
@@ -26,7 +27,8 @@
 typedef enum fake_store_call {
     FAKE_STORE_LOAD,    /* dd_store_load() */
     FAKE_STORE_ETA_GET, /* dd_store_eta_get() */
-    FAKE_STORE_COMMIT,  /* dd_store_commit() */
+    FAKE_STORE_RESERVE, /* dd_store_reserve(): one per round */
+    FAKE_STORE_RECORD,  /* dd_store_record(): 1, or 2 with a read-back */
     FAKE_STORE_PING,    /* dd_store_ping() */
     FAKE_STORE_NCALLS,
 } fake_store_call_t;
@@ -118,6 +120,24 @@ void fake_store_set_down(dd_store_t *st, int down);
  *         trip failed (default 0: retry at once). */
 void fake_store_set_backoff_ms(dd_store_t *st, int ms);
 
+/**
+ * @brief Crash after the nth write round trip from now (1 = the next): a
+ *        reservation round, the record, or the record's read-back. That
+ *        round trip runs on the server whole, then its call fails with
+ *        DD_ERR as if the process had died before reading the replies
+ *        (the redelivery is the next call). Once; 0 disarms.
+ */
+void fake_store_crash_after(dd_store_t *st, int nth);
+
+/**
+ * @brief Another client's write: just before the nth write round trip from
+ *        now (1 = the next), key (without prefix) is set to value, as a
+ *        second process working on the same request would. Once.
+ * @param key, value borrowed, copied
+ */
+void fake_store_set_before_write(dd_store_t *st, int nth, const char *key,
+                                 const char *value);
+
 /** @brief While on, ETA SETs get an error reply (put.error = 1). */
 void fake_store_fail_eta_puts(dd_store_t *st, int on);
 
@@ -126,8 +146,9 @@ void fake_store_fail_eta_gets(dd_store_t *st, int on);
 
 /**
  * @brief Poison a key (without prefix: "result:r-1", "parcel:p-1",
- *        "courier:c-1", "reservation:c-1"). A load or commit that touches
- *        it gets data_error with "redis <CMD> <key>: <text>", as the real
+ *        "courier:c-1", "reservation:c-1"). A load, reservation or record
+ *        that touches it gets data_error with "redis <CMD> <key>: <text>"
+ *        (GET for a reservation or a refused record), as the real
  *        store does for a data error reply; with transient set, the whole
  *        call fails with DD_ERR instead (an error nobody can be charged
  *        with, such as a timeout), while PING still works.

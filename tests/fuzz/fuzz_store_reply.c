@@ -4,13 +4,11 @@
  * as RESP bytes to hiredis's reply reader (the one the store's connection
  * uses) and hands every reply it yields, and every element of an array
  * reply, to the pure parsers of src/store_parse.c (a number, ETA seconds,
- * an HMGET, a parcel, a courier, the reserve-and-record script's reply)
- * and every string, and every stored result the script returns, to
+ * an HMGET, a parcel, a courier) and every string to
  * dd_codec_result_outcome(). It checks what the parsers promise: a number
  * is finite, seconds are >= 0, a found parcel or courier has finite
- * coordinates and a NUL-terminated vehicle, a script result is a
- * NUL-terminated copy of its length with an index in range, an outcome is
- * one of the three statuses. A broken promise aborts, which libFuzzer
+ * coordinates and a NUL-terminated vehicle, an outcome is one of the three
+ * statuses. A broken promise aborts, which libFuzzer
  * reports as a crash. Run by `make fuzz`.
  */
 #include <math.h>
@@ -31,8 +29,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
             dd_panic("fuzz_store_reply: check failed: %s", #cond);             \
     } while (0)
 
-#define NCANDIDATES 64 /* the most a request may rank */
-
 static void check_outcome(const char *buf, size_t len) {
     dd_status_t status;
     const char *reason = NULL;
@@ -43,28 +39,6 @@ static void check_outcome(const char *buf, size_t len) {
           status == DD_STATUS_EXPIRED);
     if (reason != NULL)
         CHECK(strlen(reason) > 0);
-}
-
-static void check_script(const redisReply *r) {
-    dd_store_commit_t cm;
-    char err[256] = "";
-    int rc;
-
-    memset(&cm, 0, sizeof(cm));
-    cm.ncandidates = NCANDIDATES;
-    rc = dd_store_parse_script_reply(r, &cm, err, sizeof(err));
-    CHECK(rc == 0 || rc == 1 || rc == -1);
-    if (rc == -1)
-        CHECK(err[0] != '\0');
-    if (rc != 0) {
-        CHECK(cm.result == NULL);
-        return;
-    }
-    CHECK(cm.chosen >= DD_STORE_COMMIT_EXISTING && cm.chosen < NCANDIDATES);
-    CHECK(cm.result != NULL && cm.result[cm.result_len] == '\0');
-    CHECK(memcmp(cm.result, r->element[1]->str, cm.result_len) == 0);
-    check_outcome(cm.result, cm.result_len);
-    dd_free(cm.result);
 }
 
 static void check_reply(const redisReply *r, int depth) {
@@ -103,7 +77,6 @@ static void check_reply(const redisReply *r, int depth) {
     } else {
         CHECK(err[0] != '\0' && !co.found);
     }
-    check_script(r);
     if (r->type == REDIS_REPLY_ARRAY && depth < 8)
         for (size_t i = 0; i < r->elements; i++)
             check_reply(r->element[i], depth + 1);

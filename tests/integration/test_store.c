@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Integration tests for store against a real redis-server (test DB 15,
- * keys under a test prefix): pipelined loads, the ETA cache, the
- * reserve-and-record script (also under contention between two threads),
- * ledger replay, TTLs, NOSCRIPT recovery, a closed port, a killed
+ * keys under a test prefix): pipelined loads, the ETA cache, reservations
+ * and records (also under contention between two threads, after a
+ * reservation without a record, with a record stored first by another
+ * delivery), ledger replay, TTLs, a closed port, a killed
  * connection, a command timeout, one dispatch batch end to end, the
  * lost-state marker (a flushed database is refused until acknowledged)
  * and AUTH as a Redis 6+ ACL user.
@@ -256,7 +257,7 @@ static void test_store_eta_cache_round_trip_with_ttl(void **state) {
     assert_int_equal(secs[1], DD_STORE_ETA_MISS);
     assert_int_equal(secs[2], DD_STORE_ETA_ERROR);
 
-    assert_int_equal(dd_store_commit(f->st, puts, 2, NULL, 0, &put_errors,
+    assert_int_equal(dd_store_record(f->st, puts, 2, NULL, 0, &put_errors,
                                      errstr, sizeof(errstr)),
                      DD_OK);
     assert_int_equal(put_errors, 0);
@@ -273,95 +274,178 @@ static void test_store_eta_cache_round_trip_with_ttl(void **state) {
     assert_int_equal(s.eta_errors, 1);
 }
 
-/*----- RT3: reserve and record -----*/
+/*----- RT3 and RT4: reserve and record -----*/
 
-static void make_commit(dd_store_commit_t *cm, const char *rid,
-                        const char *const *ids, const char *const *json,
-                        size_t n, const char *fallback) {
-    memset(cm, 0, sizeof(*cm));
-    cm->request_id = rid;
-    cm->candidate_ids = ids;
-    cm->candidate_json = json;
-    cm->ncandidates = n;
-    cm->fallback_json = fallback;
+static void make_reserve(dd_store_reserve_t *rv, const char *rid,
+                         const char *const *ids, size_t n) {
+    memset(rv, 0, sizeof(*rv));
+    rv->request_id = rid;
+    rv->candidate_ids = ids;
+    rv->ncandidates = n;
 }
 
-static void test_store_script_reserves_and_records(void **state) {
+static void make_record(dd_store_record_t *rec, const char *rid,
+                        const char *json) {
+    memset(rec, 0, sizeof(*rec));
+    rec->request_id = rid;
+    rec->json = json;
+    rec->json_len = strlen(json);
+}
+
+/* One request through both steps as dispatch takes them: json[chosen] or
+ * fallback is recorded. *bytes gets what result:{rid} holds (owned);
+ * returns the candidate chosen. */
+static int reserve_record(dd_store_t *st, const char *rid,
+                          const char *const *ids, const char *const *json,
+                          size_t n, const char *fallback, char **bytes) {
+    dd_store_reserve_t rv;
+    dd_store_record_t rec;
+    char errstr[256];
+
+    make_reserve(&rv, rid, ids, n);
+    if (dd_store_reserve(st, &rv, 1, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("reserve %s: %s", rid, errstr);
+    assert_int_equal(rv.data_error, 0);
+    make_record(&rec, rid, rv.chosen >= 0 ? json[rv.chosen] : fallback);
+    if (dd_store_record(st, NULL, 0, &rec, 1, NULL, errstr, sizeof(errstr)) !=
+        DD_OK)
+        fail_msg("record %s: %s", rid, errstr);
+    assert_int_equal(rec.data_error, 0);
+    *bytes = rec.stored != NULL ? rec.stored : dd_xstrdup(rec.json);
+    rec.stored = NULL;
+    return rv.chosen;
+}
+
+/* The first write of a process sets the marker (two more commands): done
+ * here so that the counts below are those of the batch. */
+static void writes_ok(dd_store_t *st) {
+    dd_store_record_t rec;
+    char errstr[256];
+
+    make_record(&rec, "r-warm-up", "{}");
+    if (dd_store_record(st, NULL, 0, &rec, 1, NULL, errstr, sizeof(errstr)) !=
+        DD_OK)
+        fail_msg("record: %s", errstr);
+    dd_store_record_clear(&rec);
+}
+
+static void test_store_reserves_and_records(void **state) {
     fixture_t *f = start(state);
     const char *ids[2] = {"c-a", "c-b"};
     const char *json1[2] = {"{\"for\":\"c-a\",\"v\":1}",
                             "{\"for\":\"c-b\",\"v\":1}"};
-    const char *json2[2] = {"{\"for\":\"c-a\",\"v\":2}",
-                            "{\"for\":\"c-b\",\"v\":2}"};
-    dd_store_commit_t cm[2];
+    dd_store_reserve_t rv[3];
+    dd_store_stats_t before, after;
     char errstr[256], *s;
 
     cmd_ok(f->c, "SET %sreservation:c-a r-other", PREFIX);
-    make_commit(&cm[0], "r-1", ids, json1, 2, "{\"none\":1}");
-    /* r-2 wants only c-b, which r-1 takes first in the same pipeline. */
-    make_commit(&cm[1], "r-2", ids + 1, json1 + 1, 1, "{\"none\":2}");
-    if (dd_store_commit(f->st, NULL, 0, cm, 2, NULL, errstr, sizeof(errstr)) !=
-        DD_OK)
-        fail_msg("commit: %s", errstr);
-    assert_int_equal(cm[0].chosen, 1);
-    assert_string_equal(cm[0].result, json1[1]);
-    assert_int_equal(cm[0].result_len, strlen(json1[1]));
-    assert_int_equal(cm[1].chosen, DD_STORE_COMMIT_FALLBACK);
-    assert_string_equal(cm[1].result, "{\"none\":2}");
-
+    make_reserve(&rv[0], "r-1", ids, 2);
+    /* r-2 wants only c-b and takes it in round 1, while r-1 finds its best
+     * candidate c-a held; in round 2 r-1 finds c-b held too. r-3 has no
+     * candidate. */
+    make_reserve(&rv[1], "r-2", ids + 1, 1);
+    make_reserve(&rv[2], "r-3", NULL, 0);
+    writes_ok(f->st);
+    dd_store_get_stats(f->st, &before);
+    if (dd_store_reserve(f->st, rv, 3, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("reserve: %s", errstr);
+    dd_store_get_stats(f->st, &after);
+    assert_int_equal(rv[0].chosen, DD_STORE_RESERVE_NONE);
+    assert_int_equal(rv[1].chosen, 0);
+    assert_int_equal(rv[2].chosen, DD_STORE_RESERVE_NONE);
+    /* Round 1: marker + 2 x (SET NX, GET); round 2: r-1 on c-b. */
+    assert_int_equal(after.round_trips - before.round_trips, 2);
+    assert_int_equal(after.commands - before.commands, 7);
     s = get_str(f->c, "reservation:c-b");
-    assert_string_equal(s, "r-1");
+    assert_string_equal(s, "r-2");
     dd_free(s);
-    s = get_str(f->c, "result:r-1");
-    assert_string_equal(s, json1[1]);
+    s = get_str(f->c, "reservation:c-a");
+    assert_string_equal(s, "r-other");
     dd_free(s);
     assert_true(ttl_of(f->c, "reservation:c-b") > 0);
     assert_true(ttl_of(f->c, "reservation:c-b") <= RES_TTL);
+
+    /* Recorded with its TTL; one round trip without a conflict. */
+    {
+        dd_store_record_t rec[2];
+        make_record(&rec[0], "r-1", "{\"none\":1}");
+        make_record(&rec[1], "r-2", json1[1]);
+        dd_store_get_stats(f->st, &before);
+        if (dd_store_record(f->st, NULL, 0, rec, 2, NULL, errstr,
+                            sizeof(errstr)) != DD_OK)
+            fail_msg("record: %s", errstr);
+        dd_store_get_stats(f->st, &after);
+        assert_int_equal(after.round_trips - before.round_trips, 1);
+        assert_int_equal(after.commands - before.commands, 3);
+        assert_null(rec[0].stored);
+        assert_null(rec[1].stored);
+    }
+    s = get_str(f->c, "result:r-2");
+    assert_string_equal(s, json1[1]);
+    dd_free(s);
     assert_true(ttl_of(f->c, "result:r-1") > 0);
     assert_true(ttl_of(f->c, "result:r-1") <= IDEM_TTL);
     assert_true(ttl_of(f->c, "result:r-2") > 0);
-    dd_store_commit_clear(&cm[0]);
-    dd_store_commit_clear(&cm[1]);
-
-    /* Replay with other bytes (another processed_at): the stored ones. */
-    make_commit(&cm[0], "r-1", ids, json2, 2, "{\"none\":3}");
-    assert_int_equal(
-        dd_store_commit(f->st, NULL, 0, cm, 1, NULL, errstr, sizeof(errstr)),
-        DD_OK);
-    assert_int_equal(cm[0].chosen, DD_STORE_COMMIT_EXISTING);
-    assert_string_equal(cm[0].result, json1[1]);
-    dd_store_commit_clear(&cm[0]);
-
-    /* Our own reservation without a result (result expired): taken. */
-    cmd_ok(f->c, "DEL %sresult:r-1", PREFIX);
-    make_commit(&cm[0], "r-1", ids, json2, 2, "{\"none\":3}");
-    assert_int_equal(
-        dd_store_commit(f->st, NULL, 0, cm, 1, NULL, errstr, sizeof(errstr)),
-        DD_OK);
-    assert_int_equal(cm[0].chosen, 1);
-    assert_string_equal(cm[0].result, json2[1]);
-    dd_store_commit_clear(&cm[0]);
 }
 
-static void test_store_noscript_reloads_and_redoes(void **state) {
+/* A crash after the reservation, before the record: the redelivery finds
+ * its own reservation (SET NX refused, GET shows its id) and keeps it. */
+static void test_store_redelivery_after_reserve_only(void **state) {
     fixture_t *f = start(state);
-    const char *ids[1] = {"c-x"};
-    const char *json[1] = {"{\"x\":1}"};
-    dd_store_commit_t cm;
-    char errstr[256];
-    dd_store_stats_t s;
+    const char *ids[2] = {"c-r1", "c-r2"};
+    const char *json[2] = {"{\"for\":\"c-r1\",\"v\":2}",
+                           "{\"for\":\"c-r2\",\"v\":2}"};
+    dd_store_reserve_t rv;
+    char errstr[256], *bytes, *s;
 
+    make_reserve(&rv, "r-9", ids, 2);
+    if (dd_store_reserve(f->st, &rv, 1, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("reserve: %s", errstr);
+    assert_int_equal(rv.chosen, 0);
+    /* ... crash. Another request now wants c-r1 too: it is held. */
+    assert_int_equal(
+        reserve_record(f->st, "r-10", ids, json, 1, "{\"no\":1}", &bytes),
+        DD_STORE_RESERVE_NONE);
+    assert_string_equal(bytes, "{\"no\":1}");
+    dd_free(bytes);
+    /* The redelivery of r-9 keeps c-r1, in one round. */
+    assert_int_equal(
+        reserve_record(f->st, "r-9", ids, json, 2, "{\"no\":9}", &bytes), 0);
+    assert_string_equal(bytes, json[0]);
+    dd_free(bytes);
+    s = get_str(f->c, "reservation:c-r1");
+    assert_string_equal(s, "r-9");
+    dd_free(s);
+    assert_null(get_str(f->c, "reservation:c-r2"));
+}
+
+/* Another delivery recorded first: the SET NX is refused and the stored
+ * bytes, read in one more round trip, are the answer. */
+static void test_store_record_refused_returns_stored_bytes(void **state) {
+    fixture_t *f = start(state);
+    dd_store_record_t rec[2];
+    dd_store_stats_t before, after;
+    char errstr[256], *s;
+
+    cmd_ok(f->c, "SET %sresult:r-first {\"first\":1}", PREFIX);
+    make_record(&rec[0], "r-first", "{\"second\":1}");
+    make_record(&rec[1], "r-new", "{\"new\":1}");
     ping_ok(f->st);
-    cmd_ok(f->c, "SCRIPT FLUSH");
-    make_commit(&cm, "r-ns", ids, json, 1, "{\"none\":1}");
-    if (dd_store_commit(f->st, NULL, 0, &cm, 1, NULL, errstr, sizeof(errstr)) !=
+    dd_store_get_stats(f->st, &before);
+    if (dd_store_record(f->st, NULL, 0, rec, 2, NULL, errstr, sizeof(errstr)) !=
         DD_OK)
-        fail_msg("commit: %s", errstr);
-    assert_int_equal(cm.chosen, 0);
-    assert_string_equal(cm.result, "{\"x\":1}");
-    dd_store_get_stats(f->st, &s);
-    assert_int_equal(s.script_reloads, 1);
-    dd_store_commit_clear(&cm);
+        fail_msg("record: %s", errstr);
+    dd_store_get_stats(f->st, &after);
+    assert_int_equal(after.round_trips - before.round_trips, 2);
+    assert_int_equal(after.record_reads - before.record_reads, 1);
+    assert_string_equal(rec[0].stored, "{\"first\":1}");
+    assert_int_equal(rec[0].stored_len, 11);
+    assert_null(rec[1].stored);
+    s = get_str(f->c, "result:r-first");
+    assert_string_equal(s, "{\"first\":1}");
+    dd_free(s);
+    dd_store_record_clear(&rec[0]);
+    dd_store_record_clear(&rec[1]);
 }
 
 /* Two threads, two stores, one courier per round. */
@@ -380,30 +464,36 @@ static void *race(void *arg) {
     for (int i = 0; i < N_RACES; i++) {
         char cid[32], rid[32];
         const char *ids[1] = {cid};
-        const char *json[1] = {rid};
-        dd_store_commit_t cm;
+        dd_store_reserve_t rv;
+        dd_store_record_t rec;
 
         snprintf(cid, sizeof(cid), "c-race-%d", i);
         snprintf(rid, sizeof(rid), "r-%s-%d", rc->name, i);
-        make_commit(&cm, rid, ids, json, 1, "lost");
+        make_reserve(&rv, rid, ids, 1);
         pthread_barrier_wait(rc->bar);
-        if (dd_store_commit(st, NULL, 0, &cm, 1, NULL, errstr,
-                            sizeof(errstr)) != DD_OK) {
+        if (dd_store_reserve(st, &rv, 1, errstr, sizeof(errstr)) != DD_OK ||
+            rv.data_error) {
             rc->errors++;
             continue;
         }
-        if (cm.chosen == 0 && strcmp(cm.result, rid) == 0)
-            rc->wins++;
-        else if (cm.chosen != DD_STORE_COMMIT_FALLBACK ||
-                 strcmp(cm.result, "lost") != 0)
+        make_record(&rec, rid, rv.chosen == 0 ? rid : "lost");
+        if (dd_store_record(st, NULL, 0, &rec, 1, NULL, errstr,
+                            sizeof(errstr)) != DD_OK ||
+            rec.stored != NULL) {
             rc->errors++;
-        dd_store_commit_clear(&cm);
+            dd_store_record_clear(&rec);
+            continue;
+        }
+        if (rv.chosen == 0)
+            rc->wins++;
+        else if (rv.chosen != DD_STORE_RESERVE_NONE)
+            rc->errors++;
     }
     dd_store_destroy(st);
     return NULL;
 }
 
-static void test_store_script_reserves_once_under_contention(void **state) {
+static void test_store_reserves_once_under_contention(void **state) {
     fixture_t *f = start(state);
     pthread_barrier_t bar;
     pthread_t t[2];
@@ -494,16 +584,18 @@ static void test_store_auth_failure_is_error_without_password(void **state) {
     dd_store_destroy(st);
 }
 
-/* A data error (WRONGTYPE) is charged to the load or commit whose key got
- * it; the others of the batch are answered and the connection stays up. */
+/* A data error (WRONGTYPE) is charged to the load, reservation or record
+ * whose key got it; the others of the batch are answered and the
+ * connection stays up. */
 static void test_store_data_error_is_charged_to_its_request(void **state) {
     fixture_t *f = start(state);
     dd_store_load_t l[3];
     dd_store_courier_t co[1];
     const char *cids[1] = {"c-wt"};
     const char *ids[1] = {"c-wt2"};
-    const char *json[1] = {"{\"for\":\"c-wt2\"}"};
-    dd_store_commit_t cm[2];
+    const char *ids_ok[1] = {"c-ok2"};
+    dd_store_reserve_t rv[2];
+    dd_store_record_t rec[2];
     dd_store_stats_t s;
     char errstr[256] = "";
 
@@ -536,25 +628,39 @@ static void test_store_data_error_is_charged_to_its_request(void **state) {
     dd_store_load_clear(&l[1]);
     assert_int_equal(l[1].data_error, 0);
 
-    /* The script meets a list where a reservation should be. */
+    /* A list where a reservation should be: that request alone. */
     cmd_ok(f->c, "RPUSH %sreservation:c-wt2 x", PREFIX);
-    make_commit(&cm[0], "r-s1", ids, json, 1, "{\"none\":1}");
-    make_commit(&cm[1], "r-s2", NULL, NULL, 0, "{\"none\":2}");
-    if (dd_store_commit(f->st, NULL, 0, cm, 2, NULL, errstr, sizeof(errstr)) !=
+    make_reserve(&rv[0], "r-s1", ids, 1);
+    make_reserve(&rv[1], "r-s2", ids_ok, 1);
+    if (dd_store_reserve(f->st, rv, 2, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("reserve: %s", errstr);
+    assert_int_equal(rv[0].data_error, 1);
+    assert_int_equal(rv[0].chosen, DD_STORE_RESERVE_NONE);
+    print_message("reservation data error: %s\n", rv[0].error);
+    assert_string_equal(rv[0].error,
+                        "redis GET " PREFIX "reservation:c-wt2: WRONGTYPE "
+                        "Operation against a key holding the wrong kind of "
+                        "value");
+    assert_int_equal(rv[1].data_error, 0);
+    assert_int_equal(rv[1].chosen, 0);
+
+    /* A hash where a result should be: refused, then the GET fails. */
+    make_record(&rec[0], "r-wt", "{\"x\":1}");
+    make_record(&rec[1], "r-s2", "{\"for\":\"c-ok2\"}");
+    if (dd_store_record(f->st, NULL, 0, rec, 2, NULL, errstr, sizeof(errstr)) !=
         DD_OK)
-        fail_msg("commit: %s", errstr);
-    assert_int_equal(cm[0].data_error, 1);
-    assert_null(cm[0].result);
-    print_message("script data error: %s\n", cm[0].error);
-    assert_non_null(strstr(cm[0].error,
-                           "redis EVALSHA " PREFIX "result:r-s1 " PREFIX
-                           "reservation:c-wt2: WRONGTYPE"));
-    assert_int_equal(cm[1].data_error, 0);
-    assert_string_equal(cm[1].result, "{\"none\":2}");
-    dd_store_commit_clear(&cm[0]);
-    dd_store_commit_clear(&cm[1]);
+        fail_msg("record: %s", errstr);
+    assert_int_equal(rec[0].data_error, 1);
+    assert_null(rec[0].stored);
+    assert_string_equal(rec[0].error,
+                        "redis GET " PREFIX "result:r-wt: WRONGTYPE Operation "
+                        "against a key holding the wrong kind of value");
+    assert_int_equal(rec[1].data_error, 0);
+    assert_null(rec[1].stored);
+    dd_store_record_clear(&rec[0]);
+    dd_store_record_clear(&rec[1]);
     dd_store_get_stats(f->st, &s);
-    assert_int_equal(s.data_errors, 3);
+    assert_int_equal(s.data_errors, 4);
     assert_int_equal(s.io_errors, 0);
     assert_int_equal(s.connects, 1);
 }
@@ -564,24 +670,29 @@ static void test_store_data_error_is_charged_to_its_request(void **state) {
 static void
 test_store_transient_error_reply_fails_batch_with_backoff(void **state) {
     fixture_t *f = start(state);
-    dd_store_commit_t cm[1];
+    dd_store_record_t rec[1];
     char errstr[256] = "";
     int rc;
 
     assert_int_equal(dd_store_ping(f->st, errstr, sizeof(errstr)), DD_OK);
+    /* The marker exists before memory runs out. */
+    make_record(&rec[0], "r-pre", "{\"none\":0}");
+    assert_int_equal(
+        dd_store_record(f->st, NULL, 0, rec, 1, NULL, errstr, sizeof(errstr)),
+        DD_OK);
     cmd_ok(f->c, "CONFIG SET maxmemory 1");
-    make_commit(&cm[0], "r-oom", NULL, NULL, 0, "{\"none\":1}");
-    rc = dd_store_commit(f->st, NULL, 0, cm, 1, NULL, errstr, sizeof(errstr));
+    make_record(&rec[0], "r-oom", "{\"none\":1}");
+    rc = dd_store_record(f->st, NULL, 0, rec, 1, NULL, errstr, sizeof(errstr));
     cmd_ok(f->c, "CONFIG SET maxmemory 0");
     print_message("transient: %s\n", errstr);
     assert_int_equal(rc, DD_ERR);
     assert_non_null(strstr(errstr, "OOM"));
-    assert_int_equal(cm[0].data_error, 0);
-    assert_null(cm[0].result);
+    assert_int_equal(rec[0].data_error, 0);
+    assert_null(rec[0].stored);
     assert_int_equal(dd_store_backoff_ms(f->st), 0); /* one quick retry */
     cmd_ok(f->c, "CONFIG SET maxmemory 1");
-    make_commit(&cm[0], "r-oom", NULL, NULL, 0, "{\"none\":1}");
-    rc = dd_store_commit(f->st, NULL, 0, cm, 1, NULL, errstr, sizeof(errstr));
+    make_record(&rec[0], "r-oom", "{\"none\":1}");
+    rc = dd_store_record(f->st, NULL, 0, rec, 1, NULL, errstr, sizeof(errstr));
     cmd_ok(f->c, "CONFIG SET maxmemory 0");
     assert_int_equal(rc, DD_ERR);
     assert_true(dd_store_backoff_ms(f->st) > 0); /* then it slows down */
@@ -689,7 +800,9 @@ static void test_store_dispatch_batch_replays_identically(void **state) {
         DD_OK)
         fail_msg("dispatch: %s", errstr);
     dd_store_get_stats(f->st, &after);
-    assert_int_equal(after.round_trips - before.round_trips, 3);
+    /* RT1, RT2, one reservation round (the losers had no other
+     * candidate), RT4. */
+    assert_int_equal(after.round_trips - before.round_trips, 4);
     for (int i = 0; i < N_LOADS; i++) {
         assigned += items[i].status == DD_STATUS_ASSIGNED;
         first[i] = items[i].result;
@@ -715,17 +828,25 @@ static void test_store_dispatch_batch_replays_identically(void **state) {
 
 /*----- Lost state -----*/
 
+/* Reserve cid for rid and record it; want_rc is what the reservation
+ * returns (the record is made only after DD_OK). */
 static void commit_one(dd_store_t *st, const char *rid, const char *cid,
                        int want_rc, char *errstr, size_t errstr_size) {
     const char *ids[1] = {cid};
-    const char *json[1] = {"{\"c\":1}"};
-    dd_store_commit_t cm;
+    dd_store_reserve_t rv;
+    dd_store_record_t rec;
 
-    make_commit(&cm, rid, ids, json, 1, "{\"none\":1}");
-    if (dd_store_commit(st, NULL, 0, &cm, 1, NULL, errstr, errstr_size) !=
-        want_rc)
-        fail_msg("commit %s: rc != %d (%s)", rid, want_rc, errstr);
-    dd_store_commit_clear(&cm);
+    make_reserve(&rv, rid, ids, 1);
+    if (dd_store_reserve(st, &rv, 1, errstr, errstr_size) != want_rc)
+        fail_msg("reserve %s: rc != %d (%s)", rid, want_rc, errstr);
+    if (want_rc != DD_OK)
+        return;
+    assert_int_equal(rv.chosen, 0);
+    make_record(&rec, rid, "{\"c\":1}");
+    if (dd_store_record(st, NULL, 0, &rec, 1, NULL, errstr, errstr_size) !=
+        DD_OK)
+        fail_msg("record %s: %s", rid, errstr);
+    dd_store_record_clear(&rec);
 }
 
 static void
@@ -742,22 +863,23 @@ test_store_flushed_state_is_refused_until_acknowledged(void **state) {
     assert_non_null(id);
     assert_int_equal(strlen(id), 32);
 
-    /* The data set is lost under a live connection: the script refuses
-     * to write, and every call fails until acknowledged. */
+    /* The data set is lost under a live connection: the marker GET that
+     * heads the next batch's loads finds it missing, the batch fails
+     * before any write, and every call fails until acknowledged. */
     cmd_ok(f->c, "FLUSHDB");
-    commit_one(f->st, "r-2", "c-1", DD_ERR, errstr, sizeof(errstr));
-    print_message("lost: %s\n", errstr);
-    assert_non_null(strstr(errstr, "redis state lost"));
-    assert_true(dd_store_state_lost());
-    s = get_str(f->c, "result:r-2");
-    assert_null(s);
-    s = get_str(f->c, "reservation:c-1");
-    assert_null(s);
     memset(&l, 0, sizeof(l));
     l.request_id = "r-2";
     assert_int_equal(dd_store_load(f->st, &l, 1, errstr, sizeof(errstr)),
                      DD_ERR);
+    print_message("lost: %s\n", errstr);
     assert_non_null(strstr(errstr, "redis state lost"));
+    assert_true(dd_store_state_lost());
+    commit_one(f->st, "r-2", "c-1", DD_ERR, errstr, sizeof(errstr));
+    assert_non_null(strstr(errstr, "redis state lost"));
+    s = get_str(f->c, "result:r-2");
+    assert_null(s);
+    s = get_str(f->c, "reservation:c-1");
+    assert_null(s);
     /* A second store (a reconnect) sees the loss too, at its handshake. */
     {
         dd_store_t *st2 = new_store();
@@ -781,10 +903,16 @@ test_store_flushed_state_is_refused_until_acknowledged(void **state) {
     assert_int_equal(dd_store_state_ack(), 0); /* nothing left to ack */
 
     /* Another id in the marker (a data set written by someone else) is a
-     * loss as well. */
+     * loss as well, found here by the GET that heads the reservation
+     * round. The reservation pipelined behind it ran: it names r-3 and
+     * nothing else (src/store_commit.c). */
     cmd_ok(f->c, "SET %sdispatchd:store_id other", PREFIX);
     commit_one(f->st, "r-3", "c-3", DD_ERR, errstr, sizeof(errstr));
     assert_true(dd_store_state_lost());
+    s = get_str(f->c, "reservation:c-3");
+    assert_string_equal(s, "r-3");
+    dd_free(s);
+    assert_null(get_str(f->c, "result:r-3"));
     dd_free(id);
 }
 
@@ -830,9 +958,10 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         T(test_store_loads_32_requests_in_one_round_trip),
         T(test_store_eta_cache_round_trip_with_ttl),
-        T(test_store_script_reserves_and_records),
-        T(test_store_noscript_reloads_and_redoes),
-        T(test_store_script_reserves_once_under_contention),
+        T(test_store_reserves_and_records),
+        T(test_store_redelivery_after_reserve_only),
+        T(test_store_record_refused_returns_stored_bytes),
+        T(test_store_reserves_once_under_contention),
         T(test_store_closed_port_is_io_error),
         T(test_store_auth_failure_is_error_without_password),
         T(test_store_data_error_is_charged_to_its_request),

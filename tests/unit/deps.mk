@@ -19,3 +19,5 @@ UNIT_DEPS_test_producer = kafka job codec codec_result metrics stop
 UNIT_DEPS_test_consumer_mock = consumer consumer_replay consumer_rebalance consumer_pause replay_range offsets queue job kafka metrics codec codec_result stop
 UNIT_DEPS_test_consumer += consumer_rebalance consumer_pause
 UNIT_DEPS_test_codec = codec_result
+UNIT_DEPS_test_dispatch_redelivery = dispatch dispatch_data codec codec_result route store_parse
+UNIT_FAKES_test_dispatch_redelivery = fake_store

@@ -368,7 +368,8 @@ static void test_dispatch_one_courier_two_requests_one_batch(void **state) {
     assert_int_equal(d->status, DD_STATUS_REJECTED);
     assert_string_equal(d->reason, DD_REASON(NO_CANDIDATE_AVAILABLE));
     assert_string_equal(fake_store_reservation(f->st, "c-solo"), "r-22");
-    assert_int_equal(fake_store_total_round_trips(f->st), 3);
+    /* The losers had no other candidate: one reservation round. */
+    assert_int_equal(fake_store_total_round_trips(f->st), 4);
 }
 
 /*----- Ledger and expiry -----*/
@@ -443,7 +444,8 @@ static void test_dispatch_expired_skips_lookups(void **state) {
     assert_null(strstr(it->result, "eta_seconds"));
     assert_null(fake_store_reservation(f->st, "c-12"));
     assert_ledger_is(f, it);
-    /* One ledger GET and one script call: no parcel, courier or ETA. */
+    /* One ledger GET and one record SET: no parcel, courier, ETA or
+     * reservation. */
     dd_store_get_stats(f->st, &s);
     assert_int_equal(s.commands, 2);
     assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_ETA_GET), 0);
@@ -897,7 +899,7 @@ static void test_dispatch_store_down_gives_no_output(void **state) {
     fake_store_set_down(f->st, 0);
 }
 
-static void test_dispatch_batch_uses_three_round_trips(void **state) {
+static void test_dispatch_batch_uses_four_round_trips(void **state) {
     fixture_t *f = *state;
     fake_store_add_courier(f->st, "c-near", 52.5180, 13.3810, "bike",
                            "available");
@@ -920,8 +922,9 @@ static void test_dispatch_batch_uses_three_round_trips(void **state) {
     run(f);
     assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_LOAD), 1);
     assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_ETA_GET), 1);
-    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_COMMIT), 1);
-    assert_int_equal(fake_store_total_round_trips(f->st), 3);
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_RESERVE), 1);
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_RECORD), 1);
+    assert_int_equal(fake_store_total_round_trips(f->st), 4);
     for (size_t i = 0; i < f->n; i++)
         assert_ledger_is(f, &f->items[i]);
     clear_items(f);
@@ -1002,10 +1005,11 @@ test_dispatch_dry_run_answers_like_a_run_without_writing(void **state) {
     assert_int_equal(it->status, DD_STATUS_ASSIGNED);
     assert_int_equal(it->from_ledger, 0);
     assert_int_equal(it->eta_misses, 2);
-    /* Reads only: RT1 and RT2, no commit, nothing written. */
+    /* Reads only: RT1 and RT2, no reservation or record, nothing written. */
     assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_LOAD), 1);
     assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_ETA_GET), 1);
-    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_COMMIT), 0);
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_RESERVE), 0);
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_RECORD), 0);
     assert_null(fake_store_reservation(f->st, "c-12"));
     assert_null(fake_store_ledger(f->st, "r-1001"));
     assert_int_equal(fake_store_count(f->st, "eta:"), 0);
@@ -1167,7 +1171,7 @@ int main(void) {
         T(test_dispatch_data_warnings_are_rate_limited),
         T(test_dispatch_store_failure_gives_no_output),
         T(test_dispatch_store_down_gives_no_output),
-        T(test_dispatch_batch_uses_three_round_trips),
+        T(test_dispatch_batch_uses_four_round_trips),
         T(test_dispatch_same_request_twice_in_batch),
         T(test_dispatch_empty_batch_makes_no_call),
         T(test_dispatch_dry_run_answers_like_a_run_without_writing),

@@ -204,12 +204,14 @@ static void test_poisoned_requests_dead_lettered_alone(void **state) {
     assert_result(f, "r-3");
     assert_result(f, "r-4");
     assert_store_dlq(f, "r-poison", "redis GET result:r-poison: " WT);
-    assert_store_dlq(f, "r-res", "redis EVALSHA reservation:c-1: " WT);
+    assert_store_dlq(f, "r-res", "redis GET reservation:c-1: " WT);
     assert_store_dlq(f, "r-cour", "redis HMGET courier:c-9: " WT);
     assert_store_dlq(f, "r-parc", "redis HMGET parcel:p-9: " WT);
-    /* No retry loop: one load, one ETA read, one commit. */
+    /* No retry loop: one load, one ETA read, one reservation round, one
+     * record. */
     assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_LOAD), 1);
-    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_COMMIT), 1);
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_RESERVE), 1);
+    assert_int_equal(fake_store_round_trips(f->st, FAKE_STORE_RECORD), 1);
     assert_int_equal(f->w.backoffs, 0);
     assert_int_equal(f->w.redis_false, 0);
     assert_int_equal(f->w.redis_state, 1);
