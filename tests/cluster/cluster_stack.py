@@ -181,6 +181,16 @@ def keys_per_master():
     return {n: node_client(n).dbsize() for n in masters()}
 
 
+def slots_per_master():
+    """{node number: hash slots it owns}, from CLUSTER SLOTS of a master."""
+    by_port = {redis_port(n): n for n in redis_nodes()}
+    out = {}
+    for first, last, master, *_ in node_client(masters()[0]).execute_command("CLUSTER", "SLOTS"):
+        n = by_port[int(master[1])]
+        out[n] = out.get(n, 0) + last - first + 1
+    return dict(sorted(out.items()))
+
+
 def flush_all():
     for n in masters():
         node_client(n).flushall()

@@ -52,23 +52,41 @@ def cluster_cli(*args, timeout=120):
     return out.stdout
 
 
+def cluster_agrees():
+    """redis-cli --cluster check passes: every node agrees on the slot map,
+    no slot is left open (migrating or importing)."""
+    out = subprocess.run(["redis-cli", "--cluster", "check", f"127.0.0.1:{cs.redis_port(1)}"],
+                         capture_output=True, text=True, timeout=30)
+    return out.returncode == 0
+
+
 def test_redis_slots_move_while_running(topics, redis_cluster, dispatchd_factory):
     run = Run(topics, redis_cluster, dispatchd_factory, 16000, seed_no=59, produce_s=30)
     run.wait_results(0.2)
     ids = {n: cs.node_info(n)[2] for n in cs.masters()}
     src, dst = sorted(ids)[:2]
+    before = cs.slots_per_master()
     t0 = time.time()
     cluster_cli("reshard", "--cluster-from", ids[src], "--cluster-to", ids[dst],
                 "--cluster-slots", "2000", "--cluster-yes", "--cluster-pipeline", "100")
     reshard_s = time.time() - t0
+    after_reshard = cs.slots_per_master()
+    # The nodes learn the new owners by gossip: rebalance refuses to start
+    # before they agree.
+    wait_for(cluster_agrees, 30, "every node to agree on the slot map", interval=0.2)
     t1 = time.time()
-    rebalance_out = cluster_cli("rebalance", "--cluster-pipeline", "100")
+    cluster_cli("rebalance", "--cluster-pipeline", "100")
     rebalance_s = time.time() - t1
-    moved_back = sum(1 for line in rebalance_out.splitlines() if line.startswith("Moving"))
+    wait_for(cluster_agrees, 30, "every node to agree on the slot map", interval=0.2)
     cs.wait_cluster_healthy()
+    after_rebalance = cs.slots_per_master()
+    assert after_reshard[src] == before[src] - 2000, (before, after_reshard)
+    assert after_reshard[dst] == before[dst] + 2000, (before, after_reshard)
+    assert max(after_rebalance.values()) - min(after_rebalance.values()) < 1000, after_rebalance
     results, dlq, dups, counts, elapsed = run.finish()
     gap = longest_gap(results, t0, t1 + rebalance_s)
     print(f"\nredis slots moved while running: 2000 slots node {src} -> node {dst} in "
-          f"{reshard_s:.1f}s, rebalance ({moved_back} moves) in {rebalance_s:.1f}s; longest "
+          f"{reshard_s:.1f}s (slots per master {after_reshard}), rebalance in "
+          f"{rebalance_s:.1f}s (slots per master {after_rebalance}); longest "
           f"pause of the results {gap:.2f}s; {len(run.records)} records, {run.nres} results "
           f"{counts}, {dups} byte-identical duplicate(s), lost 0; {elapsed:.1f}s")
