@@ -4,6 +4,8 @@
 #   make test       everything: deps, build, unit tests, local stack,
 #                   integration and system tests, stack down
 #   make unit       unit tests only (no network, no services)
+#   make test-cluster  system tests against three Kafka brokers and a Redis
+#                   Cluster (scripts/stack cluster mode), stack down
 #   make asan|tsan|valgrind|helgrind|fuzz|fmt|fmt-check|lint|demo|install|clean
 #   (each installs what it needs: scripts/deps [test|lint|valgrind|fuzz])
 #
@@ -74,7 +76,7 @@ TSAN_UNIT_BINS = $(filter-out $(TSAN_EXCLUDE:%=$(B)/tests/unit/%),$(UNIT_BINS))
 unit_mods = $(sort util $(if $(wildcard src/log.c),log) \
               $(if $(wildcard src/$(1).c),$(1)) $(UNIT_DEPS_test_$(1)))
 
-.PHONY: all test unit integration asan tsan valgrind helgrind fuzz fuzz-bins fmt fmt-check lint demo bench \
+.PHONY: all test test-cluster unit integration asan tsan valgrind helgrind fuzz fuzz-bins fmt fmt-check lint demo bench \
         install clean noopt coverage tools unit-bins integration-bins
 .DEFAULT_GOAL := all
 
@@ -135,6 +137,17 @@ integration: integration-bins
 
 test:
 	scripts/test-all
+
+# System tests against the clusters (tests/cluster): scripts/stack in
+# cluster mode (three Kafka brokers, a Redis Cluster) in its own state
+# folder .stack-cluster, started here and stopped afterwards, also on
+# failure. DISPATCHD_STACK_REDIS=single keeps one plain redis-server.
+test-cluster:
+	scripts/deps
+	$(MAKE) integration-bins
+	t0=$$(date +%s); DISPATCHD_STACK_MODE=cluster DISPATCHD_STACK_DIR=$(CURDIR)/.stack-cluster \
+	    BUILD=$(BUILD) scripts/with-stack .venv/bin/python -m pytest -p no:cacheprovider -q -rA \
+	    --durations=0 tests/cluster && echo "make test-cluster: passed in $$(( $$(date +%s) - t0 ))s"
 
 asan:
 	scripts/deps
