@@ -116,8 +116,12 @@ void dd_store_cluster_destroy(dd_store_cluster_t *cl) {
     dd_free(cl);
 }
 
+int dd_store_cluster_is_stale(const dd_store_cluster_t *cl) {
+    return cl->stale;
+}
+
 int dd_store_cluster_is_up(const dd_store_cluster_t *cl) {
-    if (cl->stale || cl->map.nnodes == 0)
+    if (cl->map.nnodes == 0)
         return 0;
     for (size_t i = 0; i < cl->map.nnodes; i++)
         if (cl->ctx[i] == NULL)
@@ -449,12 +453,17 @@ static int redirect(dd_store_conn_t *cn, const dd_redis_cluster_redirect_t *rd,
     } else {
         static const char asking[] = "*1\r\n$6\r\nASKING\r\n";
         if (redisAppendFormattedCommand(cl->ctx[t], asking,
-                                        sizeof(asking) - 1) != REDIS_OK)
+                                        sizeof(asking) - 1) != REDIS_OK) {
+            dd_set_error(errstr, errstr_size, "redis %s: out of memory", what);
             return DD_ERR;
+        }
         cl->stats.ask++;
     }
-    if (redisAppendFormattedCommand(cl->ctx[t], s->cmd, s->len) != REDIS_OK ||
-        node_flush(cn, t, what, errstr, errstr_size) != DD_OK)
+    if (redisAppendFormattedCommand(cl->ctx[t], s->cmd, s->len) != REDIS_OK) {
+        dd_set_error(errstr, errstr_size, "redis %s: out of memory", what);
+        return DD_ERR;
+    }
+    if (node_flush(cn, t, what, errstr, errstr_size) != DD_OK)
         return DD_ERR;
     cl->stats.reply_writes++;
     cn->stats->commands++;

@@ -200,10 +200,13 @@ int dd_store_conn_ensure(dd_store_conn_t *cn, char *errstr,
     struct timeval tv;
     int64_t now = dd_now_ms();
     char hs_err[256] = "";
+    int up = dd_store_conn_is_up(cn);
 
-    if (dd_store_conn_is_up(cn))
+    /* In cluster mode a stale slot map is read again on the contexts
+     * there are, without waiting for the backoff. */
+    if (up && (cn->cluster == NULL || !dd_store_cluster_is_stale(cn->cluster)))
         return DD_OK;
-    if (now < cn->next_attempt_ms) {
+    if (!up && now < cn->next_attempt_ms) {
         dd_set_error(errstr, errstr_size,
                      "redis unavailable: next connect attempt in %lld ms",
                      (long long)(cn->next_attempt_ms - now));

@@ -208,8 +208,13 @@ int dd_store_cluster_ping(dd_store_conn_t *cn, redisReply **r, char *errstr,
  *         read again at the next ensure. */
 void dd_store_cluster_close_all(dd_store_cluster_t *cl);
 
-/** @brief 1 while every master has a context and the map is not stale. */
+/** @brief 1 while there is a slot map and every master in it has a
+ *         context. */
 int dd_store_cluster_is_up(const dd_store_cluster_t *cl);
+
+/** @brief 1 when the next ensure is to read the slot map again (after a
+ *         MOVED, CLUSTERDOWN, TRYAGAIN or a failure). */
+int dd_store_cluster_is_stale(const dd_store_cluster_t *cl);
 
 /** @brief Why the last append failed ("out of memory" when nothing
  *         else), for dd_store_conn_lost(). */
