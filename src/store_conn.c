@@ -9,9 +9,11 @@
  * the socket timeouts, and after a failure reconnect no sooner than a
  * capped exponential backoff with jitter allows. The command layer appends
  * commands and reads replies only through the dd_store_conn_*() calls of
- * store_int.h, so Redis Cluster routing (slot map, MOVED/ASK, one pipeline
- * per node, each node a dd_store_conn_t) can later sit between the two
- * without touching the commands.
+ * store_int.h, so Redis Cluster routing sits between the two without
+ * touching the commands: with cluster seeds (dd_store_conf_t), every call
+ * goes to store_cluster.c (slot map, one context per master opened by
+ * dd_store_conn_open(), MOVED/ASK), while the backoff, the counters and the
+ * marker check stay here, common to both modes.
  *
  * DESIGN: one blocking context per connection, used by the one thread that
  * owns the store (a redisContext is not thread-safe). A NULL reply, or

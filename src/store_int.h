@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store internals shared by the files of the Redis adapter: the connection
- * layer (store_conn.c), the argv builder (store_argv.c) and the pure reply
- * parsers (store_parse.c), all used by the command layer (store.c). The
- * command layer reaches Redis only through dd_store_conn_ensure(),
+ * layer (store_conn.c, with its Redis Cluster routing in store_cluster.c),
+ * the argv builder (store_argv.c) and the pure reply parsers
+ * (store_parse.c), all used by the command layer (store.c). The command
+ * layer reaches Redis only through dd_store_conn_ensure(),
  * dd_store_conn_append_argv(), dd_store_conn_get_reply(),
  * dd_store_conn_command() and the drop/lost/ok calls, so that Redis Cluster
- * routing (slot map, MOVED/ASK, one pipeline per node) can later sit
- * between the two layers without touching the commands.
+ * routing (slot map, MOVED/ASK, one pipeline per node) sits between the two
+ * layers without touching the commands.
  *
  * DESIGN: a dd_store_conn_t belongs to its dd_store_t and so to one worker
  * thread; nothing here locks. The parsers own no state and do no I/O.
