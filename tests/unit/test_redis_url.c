@@ -28,8 +28,10 @@ static void parse_ok(const char *url, dd_redis_url_t *u) {
 
 /* What dd_redis_url_print() writes for u, in buf. */
 static const char *printed(const dd_redis_url_t *u, char *buf, size_t size) {
-    FILE *fp = fmemopen(buf, size, "w");
+    FILE *fp;
 
+    buf[0] = '\0'; /* fmemopen() may leave buf alone when nothing is written */
+    fp = fmemopen(buf, size, "w");
     assert_non_null(fp);
     dd_redis_url_print(u, fp);
     assert_int_equal(fclose(fp), 0);
