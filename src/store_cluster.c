@@ -421,9 +421,11 @@ static int node_drain(dd_store_conn_t *cn, int t, const char *what,
 
     for (size_t j = cl->next + 1; j < cl->nsent; j++) {
         sent_t *s = &cl->sent[j];
-        if (s->node == t && s->r == NULL &&
-            node_read(cn, t, what, &s->r, errstr, errstr_size) != DD_OK)
+        if (s->node != t || s->r != NULL)
+            continue;
+        if (node_read(cn, t, what, &s->r, errstr, errstr_size) != DD_OK)
             return DD_ERR;
+        cl->stats.read_ahead++;
     }
     return DD_OK;
 }

@@ -164,6 +164,8 @@ typedef struct dd_store_cluster_stats {
     uint64_t ask;          /* ASK followed */
     uint64_t reply_writes; /* writes done while a pipeline's replies were
                             * being read: redirections only */
+    uint64_t read_ahead;   /* replies read early, before a redirected
+                            * command went to their node */
 } dd_store_cluster_stats_t;
 
 /**

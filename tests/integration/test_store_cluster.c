@@ -189,6 +189,27 @@ static void eta_get_ok(fixture_t *f, const char *const *keys, size_t n,
         fail_msg("eta_get: %s", errstr);
 }
 
+/* keys[from..from+N_KEYS) = eta:v1:sN, set to 300 + N; per_node counts
+ * them by master. The names are in names. */
+static void spread_keys(fixture_t *f, const char **keys, size_t from,
+                        char names[N_KEYS][32], int per_node[NODES]) {
+    for (int i = 0; i < N_KEYS; i++) {
+        char full[64], v[16];
+
+        snprintf(names[i], 32, "eta:v1:s%d", i);
+        keys[from + (size_t)i] = names[i];
+        snprintf(full, sizeof(full), "%s%s", PREFIX, names[i]);
+        per_node[owner(f, full)]++;
+        snprintf(v, sizeof(v), "%d", 300 + i);
+        set_key(f, names[i], v);
+    }
+}
+
+static void spread_check(const int64_t *secs) {
+    for (int i = 0; i < N_KEYS; i++)
+        assert_int_equal(secs[i], 300 + i);
+}
+
 /*----- Routing -----*/
 
 static void test_cluster_batches_span_every_master(void **state) {
@@ -311,15 +332,18 @@ static void slot_to(fixture_t *f, unsigned s, int b) {
 
 static void test_cluster_follows_moved(void **state) {
     fixture_t *f = start(state);
-    const char *keys[2] = {"eta:v1:moved", "eta:v1:stays"};
-    char full[64], errstr[256];
+    /* The moved key first, then keys on every master: the target of the
+     * redirection still owes replies of the batch, read ahead in order. */
+    const char *keys[2 + N_KEYS] = {"eta:v1:moved", "eta:v1:stays"};
+    char full[64], errstr[256], names[N_KEYS][32];
     unsigned s;
-    int a, b;
-    int64_t secs[2];
+    int a, b, per_node[NODES] = {0};
+    int64_t secs[2 + N_KEYS];
     dd_store_cluster_stats_t before, after;
 
     set_key(f, keys[0], "42");
     set_key(f, keys[1], "7");
+    spread_keys(f, keys, 2, names, per_node);
     if (dd_store_ping(f->st, errstr, sizeof(errstr)) != DD_OK)
         fail_msg("ping: %s", errstr);
     snprintf(full, sizeof(full), "%s%s", PREFIX, keys[0]);
@@ -334,15 +358,21 @@ static void test_cluster_follows_moved(void **state) {
     slot_to(f, s, b);
     assert_int_equal(owner(f, full), b);
 
+    assert_true(per_node[b] > 0);
+
     cluster_stats(f, &before);
-    eta_get_ok(f, keys, 2, secs);
+    eta_get_ok(f, keys, 2 + N_KEYS, secs);
     cluster_stats(f, &after);
     assert_int_equal(secs[0], 42);
     assert_int_equal(secs[1], 7);
+    spread_check(secs + 2);
     assert_int_equal(after.moved - before.moved, 1);
+    /* b's replies to the later keys were read before the resend. */
+    assert_true(after.read_ahead - before.read_ahead >= (uint64_t)per_node[b]);
 
     /* The next batch reads the map again and goes straight to b. */
-    eta_get_ok(f, keys, 2, secs);
+    eta_get_ok(f, keys, 2 + N_KEYS, secs);
+    spread_check(secs + 2);
     cluster_stats(f, &before);
     assert_int_equal(secs[0], 42);
     assert_int_equal(before.moved, after.moved);
@@ -353,15 +383,16 @@ static void test_cluster_follows_moved(void **state) {
 static void test_cluster_follows_ask(void **state) {
     fixture_t *f = start(state);
     /* One hash tag: both keys in one slot. */
-    const char *keys[2] = {"eta:{ask}:moving", "eta:{ask}:staying"};
-    char moving[64], errstr[256];
+    const char *keys[2 + N_KEYS] = {"eta:{ask}:moving", "eta:{ask}:staying"};
+    char moving[64], errstr[256], names[N_KEYS][32];
     unsigned s;
-    int a, b;
-    int64_t secs[2];
+    int a, b, per_node[NODES] = {0};
+    int64_t secs[2 + N_KEYS];
     dd_store_cluster_stats_t before, after;
 
     set_key(f, keys[0], "11");
     set_key(f, keys[1], "12");
+    spread_keys(f, keys, 2, names, per_node);
     if (dd_store_ping(f->st, errstr, sizeof(errstr)) != DD_OK)
         fail_msg("ping: %s", errstr);
     snprintf(moving, sizeof(moving), "%s%s", PREFIX, keys[0]);
@@ -374,17 +405,22 @@ static void test_cluster_follows_ask(void **state) {
     cmd_ok(f->c[a], "CLUSTER SETSLOT %u MIGRATING %s", s, f->id[b]);
     migrate_slot_keys(f, s, a, b, moving);
 
+    assert_true(per_node[b] > 0);
+
     cluster_stats(f, &before);
-    eta_get_ok(f, keys, 2, secs);
+    eta_get_ok(f, keys, 2 + N_KEYS, secs);
     cluster_stats(f, &after);
     assert_int_equal(secs[0], 11);
     assert_int_equal(secs[1], 12);
+    spread_check(secs + 2);
     assert_int_equal(after.ask - before.ask, 1);
+    assert_true(after.read_ahead - before.read_ahead >= (uint64_t)per_node[b]);
     assert_int_equal(after.moved, before.moved);
 
     /* ASK changes nothing for good: the same again, one more ASK. */
-    eta_get_ok(f, keys, 2, secs);
+    eta_get_ok(f, keys, 2 + N_KEYS, secs);
     assert_int_equal(secs[0], 11);
+    spread_check(secs + 2);
     cluster_stats(f, &before);
     assert_int_equal(before.ask - after.ask, 1);
     assert_int_equal(before.refreshes, after.refreshes);
