@@ -9,7 +9,7 @@
  * through MOVED and the map is read again; a key migrated in the middle of
  * a slot migration is followed through ASK; a killed master fails the
  * batch as a transient error and the store recovers by itself once it is
- * back.
+ * back, or (with replicas) once its replica has taken over, nothing lost.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,8 +37,9 @@
 #define N_LOADS 12
 
 typedef struct fixture {
-    dd_redis_url_t url;     /* the seeds: one per master */
-    redisContext *c[NODES]; /* raw connections, seeding and checking */
+    dd_redis_url_t url;     /* the seeds: the masters at the start */
+    int port[NODES];        /* the masters now (after a failover: others) */
+    redisContext *c[NODES]; /* raw connections to them, seeding, checking */
     char id[NODES][48];     /* CLUSTER MYID of each */
     dd_store_t *st;
 } fixture_t;
@@ -121,6 +122,40 @@ static void ctl(const char *sub, int port) {
         fail_msg("%s failed", line);
 }
 
+/* The masters of the cluster now, from the first seed that answers
+ * CLUSTER SLOTS (a failover in an earlier case may have moved them). */
+static void find_masters(fixture_t *f) {
+    for (size_t i = 0; i < f->url.nseeds; i++) {
+        struct timeval tv = {2, 0};
+        redisContext *c = redisConnectWithTimeout(f->url.seeds[i].host,
+                                                  f->url.seeds[i].port, tv);
+        redisReply *r;
+        dd_redis_cluster_map_t m;
+        char err[256];
+        int ok;
+
+        if (c == NULL || c->err) {
+            if (c != NULL)
+                redisFree(c);
+            continue;
+        }
+        r = redisCommand(c, "CLUSTER SLOTS");
+        ok = r != NULL &&
+             dd_redis_cluster_map_parse(r, &m, err, sizeof(err)) == DD_OK;
+        if (r != NULL)
+            freeReplyObject(r);
+        redisFree(c);
+        if (!ok)
+            continue;
+        assert_int_equal(m.nnodes, NODES);
+        for (int j = 0; j < NODES; j++)
+            f->port[j] = m.nodes[j].port;
+        dd_redis_cluster_map_close(&m);
+        return;
+    }
+    fail_msg("no seed answers CLUSTER SLOTS");
+}
+
 static int setup(void **state) {
     *state = dd_xcalloc(1, sizeof(fixture_t));
     return 0;
@@ -140,15 +175,14 @@ static fixture_t *start(void **state) {
     if (dd_redis_url_parse_cluster(url, &f->url, err, sizeof(err)) != DD_OK)
         fail_msg("DD_TEST_REDIS_CLUSTER: %s", err);
     assert_int_equal(f->url.nseeds, NODES);
+    find_masters(f);
     for (int i = 0; i < NODES; i++) {
         struct timeval tv = {5, 0};
         redisReply *r;
 
-        f->c[i] = redisConnectWithTimeout(f->url.seeds[i].host,
-                                          f->url.seeds[i].port, tv);
+        f->c[i] = redisConnectWithTimeout("127.0.0.1", f->port[i], tv);
         if (f->c[i] == NULL || f->c[i]->err)
-            fail_msg("connect %s:%d", f->url.seeds[i].host,
-                     f->url.seeds[i].port);
+            fail_msg("connect 127.0.0.1:%d", f->port[i]);
         cmd_ok(f->c[i], "FLUSHALL");
         r = cmd(f->c[i], "CLUSTER MYID");
         assert_int_equal(r->type, REDIS_REPLY_STRING);
@@ -316,8 +350,8 @@ static void migrate_slot_keys(fixture_t *f, unsigned s, int a, int b,
     for (size_t i = 0; i < r->elements; i++) {
         if (only != NULL && strcmp(r->element[i]->str, only) != 0)
             continue;
-        cmd_ok(f->c[a], "MIGRATE %s %d %s 0 5000", f->url.seeds[b].host,
-               f->url.seeds[b].port, r->element[i]->str);
+        cmd_ok(f->c[a], "MIGRATE 127.0.0.1 %d %s 0 5000", f->port[b],
+               r->element[i]->str);
     }
     freeReplyObject(r);
 }
@@ -475,26 +509,76 @@ static void test_cluster_killed_master_recovers(void **state) {
     marker = owner(f, PREFIX DD_STORE_MARKER_KEY);
     victim = (marker + 1) % NODES;
 
-    ctl("stop-node", f->url.seeds[victim].port);
+    ctl("stop-node", f->port[victim]);
     if (dd_store_eta_get(f->st, keys, N_KEYS, secs, errstr, sizeof(errstr)) ==
         DD_OK)
         fail_msg("a batch with a killed master succeeded");
     print_message("with a master killed: %s\n", errstr);
     assert_false(dd_store_conn_is_up(&f->st->conn));
 
-    ctl("start-node", f->url.seeds[victim].port);
+    ctl("start-node", f->port[victim]);
     ctl("wait-ok", 0);
     rt = (retry_t){f, keys, N_KEYS, secs, 0};
     if (!dd_test_wait_until(eta_get_succeeds, &rt,
                             30000 * dd_test_timeout_multiplier()))
         fail_msg("the store did not recover");
     print_message("recovered after %d more failed batches\n", rt.failures);
-    for (int i = 0; i < N_KEYS; i++)
-        /* The restarted master came back empty. */
-        assert_int_equal(secs[i],
-                         where[i] == victim ? DD_STORE_ETA_MISS : 500 + i);
+    for (int i = 0; i < N_KEYS; i++) {
+        /* The restarted master came back empty, unless its replica took
+         * over in the meantime. */
+        if (where[i] == victim && secs[i] == DD_STORE_ETA_MISS)
+            continue;
+        assert_int_equal(secs[i], 500 + i);
+    }
     if (dd_store_ping(f->st, errstr, sizeof(errstr)) != DD_OK)
         fail_msg("ping: %s", errstr);
+}
+
+/* With replicas: kill -9 the master of the lost-state marker; its replica
+ * takes over and the store finds it by itself, with every value intact. */
+static void test_cluster_failover_to_replica(void **state) {
+    fixture_t *f = start(state);
+    const char *rep = getenv("DD_TEST_CLUSTER_REPLICAS");
+    char names[N_KEYS][32], errstr[256];
+    const char *keys[N_KEYS];
+    int64_t secs[N_KEYS], t0;
+    int per_node[NODES] = {0}, victim;
+    retry_t rt;
+
+    if (rep == NULL || strcmp(rep, "1") != 0) {
+        print_message("no replicas (DD_TEST_CLUSTER_REPLICAS=0)\n");
+        skip();
+    }
+    spread_keys(f, keys, 0, names, per_node);
+    eta_get_ok(f, keys, N_KEYS, secs); /* writes the marker too */
+    spread_check(secs);
+    victim = owner(f, PREFIX DD_STORE_MARKER_KEY);
+    /* Every write is on the replicas before the kill. */
+    for (int i = 0; i < NODES; i++) {
+        redisReply *r = cmd(f->c[i], "WAIT 1 5000");
+        assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+        assert_int_equal(r->integer, 1);
+        freeReplyObject(r);
+    }
+
+    t0 = dd_now_ms();
+    ctl("stop-node", f->port[victim]);
+    if (dd_store_eta_get(f->st, keys, N_KEYS, secs, errstr, sizeof(errstr)) ==
+        DD_OK)
+        fail_msg("a batch with a killed master succeeded");
+    rt = (retry_t){f, keys, N_KEYS, secs, 0};
+    if (!dd_test_wait_until(eta_get_succeeds, &rt,
+                            60000 * dd_test_timeout_multiplier()))
+        fail_msg("the store did not find the new master");
+    print_message("master %d killed: first good batch after %lld ms, %d "
+                  "failed batches on the way\n",
+                  f->port[victim], (long long)(dd_now_ms() - t0), rt.failures);
+    spread_check(secs); /* nothing lost: the replica had it all */
+    if (dd_store_ping(f->st, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("ping: %s", errstr);
+    /* The old master comes back as a replica of the new one. */
+    ctl("start-node", f->port[victim]);
+    ctl("wait-ok", 0);
 }
 
 int main(void) {
@@ -507,6 +591,8 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cluster_killed_master_recovers,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_failover_to_replica, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
