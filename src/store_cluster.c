@@ -32,10 +32,14 @@
  * DESIGN: like the rest of the connection layer, a dd_store_cluster_t
  * belongs to one dd_store_conn_t and so to one worker thread; nothing here
  * locks, and every context is used by that thread only. The slot map, the
- * contexts and the commands of the pipeline in flight are owned here.
+ * contexts and the commands of the pipeline in flight are owned here. The
+ * one process-wide value is the fingerprint of the slot map last logged
+ * (an atomic, exchanged without a lock), so that the workers, which each
+ * read the same map, log a change once.
  */
 #include "store_int.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -140,11 +144,34 @@ void dd_store_cluster_get_stats(const dd_store_cluster_t *cl,
 
 /*----- Slot map -----*/
 
-/* One line when the map changes: the masters and how many slots each. */
+/* Fingerprint (FNV-1a) of the slot map last logged by any worker. */
+static _Atomic uint64_t logged_map;
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* One line when the map changes: the masters and how many slots each;
+ * not again when another worker read the same map. */
 static void log_map(const dd_redis_cluster_map_t *m) {
     char line[2048];
     size_t used = 0, served = 0;
     size_t count[DD_REDIS_CLUSTER_MAX_NODES] = {0};
+    uint64_t fp = 0xcbf29ce484222325ULL;
+
+    for (size_t i = 0; i < m->nnodes; i++) {
+        fp = fnv1a(fp, m->nodes[i].host, strlen(m->nodes[i].host) + 1);
+        fp = fnv1a(fp, &m->nodes[i].port, sizeof(m->nodes[i].port));
+    }
+    fp = fnv1a(fp, m->slot_node, sizeof(m->slot_node));
+    if (atomic_exchange(&logged_map, fp) == fp)
+        return;
 
     for (size_t s = 0; s < DD_REDIS_CLUSTER_SLOTS; s++) {
         if (m->slot_node[s] != DD_REDIS_CLUSTER_NO_NODE) {
