@@ -6,6 +6,7 @@
 #   make unit       unit tests only (no network, no services)
 #   make test-cluster  system tests against three Kafka brokers and a Redis
 #                   Cluster (scripts/stack cluster mode), stack down
+#   make integration-cluster  the store on a Redis Cluster it starts itself
 #   make asan|tsan|valgrind|helgrind|fuzz|fmt|fmt-check|lint|demo|install|clean
 #   (each installs what it needs: scripts/deps [test|lint|valgrind|fuzz])
 #
@@ -76,7 +77,7 @@ TSAN_UNIT_BINS = $(filter-out $(TSAN_EXCLUDE:%=$(B)/tests/unit/%),$(UNIT_BINS))
 unit_mods = $(sort util $(if $(wildcard src/log.c),log) \
               $(if $(wildcard src/$(1).c),$(1)) $(UNIT_DEPS_test_$(1)))
 
-.PHONY: all test test-cluster unit integration asan tsan valgrind helgrind fuzz fuzz-bins fmt fmt-check lint demo bench \
+.PHONY: all test test-cluster unit integration integration-cluster asan tsan valgrind helgrind fuzz fuzz-bins fmt fmt-check lint demo bench \
         install clean noopt coverage tools unit-bins integration-bins
 .DEFAULT_GOAL := all
 
@@ -134,6 +135,12 @@ unit: unit-bins
 integration: integration-bins
 	scripts/run-tests integration $(INTEG_BINS)
 	BUILD=$(BUILD) scripts/run-system-tests
+
+# The store on a Redis Cluster of its own (three masters with a replica
+# each, ports 17101..17106): tests/integration/redis-cluster starts it,
+# runs the test and stops it.
+integration-cluster: $(B)/tests/integration/test_store_cluster
+	tests/integration/redis-cluster run scripts/run-tests integration-cluster $<
 
 test:
 	scripts/test-all

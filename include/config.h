@@ -102,11 +102,12 @@ typedef struct dd_config {
                                  is paused, 1..100000000 */
 
     /* Redis */
-    dd_redis_url_t redis;       /* --redis (redis_url.h) */
-    int64_t redis_timeout_ms;   /* ms: connect and command timeout */
-    int64_t eta_ttl_ms;         /* ms: TTL of eta:v1:* cache keys */
-    int64_t idempotency_ttl_ms; /* ms: TTL of result:* records */
-    int64_t reservation_ttl_ms; /* ms: TTL of reservation:* keys */
+    dd_redis_url_t redis;         /* --redis (redis_url.h) */
+    dd_redis_url_t redis_cluster; /* --redis-cluster: seeds, nseeds 0 = off */
+    int64_t redis_timeout_ms;     /* ms: connect and command timeout */
+    int64_t eta_ttl_ms;           /* ms: TTL of eta:v1:* cache keys */
+    int64_t idempotency_ttl_ms;   /* ms: TTL of result:* records */
+    int64_t reservation_ttl_ms;   /* ms: TTL of reservation:* keys */
 
     /* HTTP and lifecycle */
     dd_http_addr_t http;

@@ -63,6 +63,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "redis_url.h"
+
 #define DD_STORE_PREFIX_MAX         64   /* longest key prefix, bytes */
 #define DD_STORE_VEHICLE_MAX        16   /* vehicle buffer, with the NUL */
 #define DD_STORE_TIMEOUT_MS_DEFAULT 2000 /* used when timeout_ms <= 0 */
@@ -100,6 +102,11 @@ typedef struct dd_store_conf {
     const char *user;      /* (optional) ACL user for AUTH user password */
     const char *password;  /* (optional) AUTH password, never logged */
     int db;                /* SELECT index, >= 0 (0 = no SELECT) */
+    const dd_redis_seed_t *cluster_seeds; /* (optional) Redis Cluster seeds
+                                           * (redis_url.h): when set, host,
+                                           * port, unix_path and db are
+                                           * ignored and keys are routed */
+    size_t cluster_nseeds; /* entries of cluster_seeds; 0 = one server */
     int timeout_ms;        /* connect and command timeout, ms; <= 0 default */
     const char *prefix;    /* (optional) key prefix, NULL = "" */
     int eta_ttl_s;         /* TTL of eta:v1:... keys, s, > 0 */

@@ -313,6 +313,15 @@ static int set_value(dd_config_t *cfg, const dd_option_t *o, const char *v,
             *(dd_redis_url_t *)field(cfg, o) = u;
             return DD_OK;
         }
+        case OPT_CLUSTER_URL: {
+            dd_redis_url_t u;
+            char why[256];
+            if (dd_redis_url_parse_cluster(v, &u, why, sizeof(why)) != DD_OK)
+                return FAIL(e, DD_EXIT_CONFIG, "%s: %s", where, why);
+            dd_redis_url_close(field(cfg, o));
+            *(dd_redis_url_t *)field(cfg, o) = u;
+            return DD_OK;
+        }
         case OPT_LISTEN: {
             dd_http_addr_t h;
             if (parse_http(v, &h, where, e) != DD_OK)
@@ -453,9 +462,23 @@ static int load_kafka_env(dd_config_t *cfg, char **envp, err_t *e) {
     return DD_OK;
 }
 
+/* 1 when --redis holds its default, redis://127.0.0.1:6379/0. */
+static int redis_is_default(const dd_redis_url_t *u) {
+    return u->unix_path == NULL && u->host != NULL &&
+           strcmp(u->host, "127.0.0.1") == 0 &&
+           u->port == DD_REDIS_URL_DEFAULT_PORT && u->db == 0 &&
+           u->user == NULL && u->password == NULL;
+}
+
 /* Checks that span options. */
 static int validate(const dd_config_t *cfg, err_t *e) {
     const dd_replay_bound_t *from = &cfg->replay_from, *to = &cfg->replay_to;
+
+    if (cfg->redis_cluster.nseeds > 0 && !redis_is_default(&cfg->redis))
+        return FAIL(e, DD_EXIT_USAGE,
+                    "--redis-cluster and --redis are mutually exclusive: "
+                    "give the cluster's seeds (and credentials) in "
+                    "--redis-cluster only");
 
     if (to->kind == DD_REPLAY_TIMESTAMP && from->kind == DD_REPLAY_NONE)
         return FAIL(e, DD_EXIT_CONFIG, "--replay-to needs --replay-from");
@@ -545,6 +568,7 @@ void dd_config_close(dd_config_t *cfg) {
             dd_free(*(char **)field(cfg, o));
     }
     dd_redis_url_close(&cfg->redis);
+    dd_redis_url_close(&cfg->redis_cluster);
     dd_free(cfg->http.addr);
     for (size_t i = 0; i < cfg->kafka_props_cnt; i++)
         kafka_prop_free(&cfg->kafka_props[i]);

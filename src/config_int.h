@@ -28,6 +28,7 @@ typedef enum opt_type {
     OPT_BOOL,        /* int 0/1; a flag on the command line */
     OPT_KAFKA_PROP,  /* -X PROP=VALUE into kafka_props; env is a prefix */
     OPT_URL,         /* dd_redis_url_t */
+    OPT_CLUSTER_URL, /* dd_redis_url_t of seeds; "" = none */
     OPT_LISTEN,      /* dd_http_addr_t */
     OPT_REPLAY_FROM, /* dd_replay_bound_t */
     OPT_REPLAY_TO,   /* dd_replay_bound_t */

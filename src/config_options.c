@@ -130,6 +130,13 @@ const dd_option_t dd_config_options[] = {
         "URL", OPT_F_SECRET,
         "Redis server: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or "
         "unix:///PATH[?db=N][&password=P]. The password is never printed."),
+    ROW_VALUE(
+        OPT_CLUSTER_URL, "redis-cluster", "DISPATCHD_REDIS_CLUSTER",
+        redis_cluster, "", "URL", OPT_F_SECRET,
+        "Redis Cluster seeds: redis://[[USER]:PASSWORD@]HOST[:PORT][,...] "
+        "(no database). Keys are routed to their slot's master; MOVED "
+        "and ASK are followed. Excludes --redis; empty: no cluster. "
+        "The password is never printed."),
     ROW_DURATION("redis-timeout", "DISPATCHD_REDIS_TIMEOUT", redis_timeout_ms,
                  "1s", 1, HOUR, "Redis connect and command timeout."),
     ROW_DURATION("eta-ttl", "DISPATCHD_ETA_TTL", eta_ttl_ms, "1h", SEC,

@@ -181,6 +181,7 @@ static void print_value(const dd_config_t *cfg, const dd_option_t *o,
             fputs(*(const int *)cfield(cfg, o) ? "true" : "false", fp);
             break;
         case OPT_URL:
+        case OPT_CLUSTER_URL:
             dd_redis_url_print(cfield(cfg, o), fp);
             break;
         case OPT_LISTEN: {

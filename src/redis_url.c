@@ -155,20 +155,12 @@ static int parse_credentials(const char *s, size_t n, dd_redis_url_t *u,
     return DD_OK;
 }
 
-/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; s points after "redis://". */
-static int parse_tcp(const char *s, dd_redis_url_t *u, url_err_t *e) {
-    size_t alen = strcspn(s, "/?#");
-    const char *at = NULL, *host, *hend, *port = NULL, *aend = s + alen;
+/* HOST[:PORT] or [IPV6][:PORT] in s[0..aend) into *host (owned) and
+ * *port (default 6379). */
+static int parse_host_port(const char *s, const char *aend, char **hostp,
+                           int *portp, url_err_t *e) {
+    const char *host, *hend, *port = NULL;
 
-    for (const char *p = s; p < aend; p++) {
-        if (*p == '@')
-            at = p;
-    }
-    if (at != NULL) {
-        if (parse_credentials(s, (size_t)(at - s), u, e) != DD_OK)
-            return DD_ERR;
-        s = at + 1;
-    }
     if (*s == '[') {
         host = s + 1;
         hend = memchr(host, ']', (size_t)(aend - host));
@@ -192,12 +184,38 @@ static int parse_tcp(const char *s, dd_redis_url_t *u, url_err_t *e) {
     }
     if (hend == host)
         return URL_FAIL(e, "missing host");
-    u->host = dd_xstrndup(host, (size_t)(hend - host));
-    u->port = DD_REDIS_URL_DEFAULT_PORT;
+    *portp = DD_REDIS_URL_DEFAULT_PORT;
     if (port != NULL &&
-        parse_number(port, (size_t)(aend - port), 1, 65535, &u->port) != DD_OK)
+        parse_number(port, (size_t)(aend - port), 1, 65535, portp) != DD_OK)
         return URL_FAIL(e, "bad port '%.*s' (1..65535)", (int)(aend - port),
                         port);
+    *hostp = dd_xstrndup(host, (size_t)(hend - host));
+    return DD_OK;
+}
+
+/* The '@' that ends the credentials in s[0..aend), or NULL. */
+static const char *find_at(const char *s, const char *aend) {
+    const char *at = NULL;
+
+    for (const char *p = s; p < aend; p++) {
+        if (*p == '@')
+            at = p;
+    }
+    return at;
+}
+
+/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; s points after "redis://". */
+static int parse_tcp(const char *s, dd_redis_url_t *u, url_err_t *e) {
+    size_t alen = strcspn(s, "/?#");
+    const char *aend = s + alen, *at = find_at(s, aend);
+
+    if (at != NULL) {
+        if (parse_credentials(s, (size_t)(at - s), u, e) != DD_OK)
+            return DD_ERR;
+        s = at + 1;
+    }
+    if (parse_host_port(s, aend, &u->host, &u->port, e) != DD_OK)
+        return DD_ERR;
     s = aend;
     if (*s == '/') {
         size_t dlen = strcspn(++s, "?#");
@@ -243,7 +261,68 @@ int dd_redis_url_parse(const char *url, dd_redis_url_t *u, char *errstr,
     return DD_OK;
 }
 
+/* redis://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...] */
+static int parse_cluster(const char *url, dd_redis_url_t *u, url_err_t *e) {
+    const char *s, *aend, *at;
+
+    if (strncasecmp(url, "redis://", 8) != 0)
+        return URL_FAIL(e, "not a Redis Cluster URL (expected "
+                           "redis://HOST:PORT[,HOST:PORT...])");
+    s = url + 8;
+    aend = s + strcspn(s, "/?#");
+    if (*aend != '\0')
+        return URL_FAIL(e,
+                        "unexpected '%c...' after the seeds (Redis "
+                        "Cluster has no database to select)",
+                        *aend);
+    at = find_at(s, aend);
+    if (at != NULL) {
+        if (parse_credentials(s, (size_t)(at - s), u, e) != DD_OK)
+            return DD_ERR;
+        s = at + 1;
+    }
+    for (;;) {
+        const char *comma = memchr(s, ',', (size_t)(aend - s));
+        const char *end = comma != NULL ? comma : aend;
+        dd_redis_seed_t *sd;
+        char why[200];
+        url_err_t se = {why, sizeof(why)};
+
+        if (u->nseeds == DD_REDIS_URL_MAX_SEEDS)
+            return URL_FAIL(e, "more than %d seeds", DD_REDIS_URL_MAX_SEEDS);
+        u->seeds = dd_xrealloc(u->seeds, (u->nseeds + 1) * sizeof(*u->seeds));
+        sd = &u->seeds[u->nseeds];
+        sd->host = NULL;
+        if (parse_host_port(s, end, &sd->host, &sd->port, &se) != DD_OK)
+            return URL_FAIL(e, "seed %zu: %s", u->nseeds + 1, why);
+        u->nseeds++;
+        if (comma == NULL)
+            break;
+        s = comma + 1;
+    }
+    u->host = dd_xstrdup(u->seeds[0].host);
+    u->port = u->seeds[0].port;
+    return DD_OK;
+}
+
+int dd_redis_url_parse_cluster(const char *url, dd_redis_url_t *u, char *errstr,
+                               size_t errstr_size) {
+    url_err_t e = {errstr, errstr_size};
+
+    memset(u, 0, sizeof(*u));
+    if (url[0] == '\0')
+        return DD_OK;
+    if (parse_cluster(url, u, &e) != DD_OK) {
+        dd_redis_url_close(u);
+        return DD_ERR;
+    }
+    return DD_OK;
+}
+
 void dd_redis_url_close(dd_redis_url_t *u) {
+    for (size_t i = 0; i < u->nseeds; i++)
+        dd_free(u->seeds[i].host);
+    dd_free(u->seeds);
     dd_free(u->host);
     dd_free(u->unix_path);
     dd_free(u->user);
@@ -273,12 +352,24 @@ void dd_redis_url_print(const dd_redis_url_t *u, FILE *fp) {
             fputs("&password=***", fp);
         return;
     }
+    if (u->host == NULL)
+        return; /* an unset cluster URL */
     fputs("redis://", fp);
     if (u->user != NULL || u->password != NULL) {
         if (u->user != NULL)
             fputs_pct(u->user, fp);
         fprintf(fp, ":%s@", u->password != NULL ? "***" : "");
     }
+    for (size_t i = 0; i < u->nseeds; i++) {
+        const dd_redis_seed_t *sd = &u->seeds[i];
+
+        if (strchr(sd->host, ':') != NULL)
+            fprintf(fp, "%s[%s]:%d", i > 0 ? "," : "", sd->host, sd->port);
+        else
+            fprintf(fp, "%s%s:%d", i > 0 ? "," : "", sd->host, sd->port);
+    }
+    if (u->nseeds > 0)
+        return;
     if (strchr(u->host, ':') != NULL)
         fprintf(fp, "[%s]:%d/%d", u->host, u->port, u->db);
     else

@@ -13,9 +13,9 @@
  * dd_store_conn_append_argv() for every command, dd_store_conn_get_reply()
  * for every reply in order, dd_store_conn_command() for a lone command,
  * and dd_store_conn_lost()/_drop()/_ok() to report how the batch went.
- * That seam is where Redis Cluster routing (slot map, MOVED/ASK
- * redirections, one pipeline per node) is meant to sit later, without
- * touching the commands below.
+ * Redis Cluster routing (slot map, MOVED/ASK redirections, one pipeline
+ * per node: store_cluster.c) sits behind that seam, so the commands below
+ * are the same for one server and for a cluster: each names one key.
  *
  * DESIGN: one store, one connection, used by one thread. Every batch call
  * appends all of its commands and then reads exactly as many replies: one

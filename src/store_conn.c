@@ -9,9 +9,11 @@
  * the socket timeouts, and after a failure reconnect no sooner than a
  * capped exponential backoff with jitter allows. The command layer appends
  * commands and reads replies only through the dd_store_conn_*() calls of
- * store_int.h, so Redis Cluster routing (slot map, MOVED/ASK, one pipeline
- * per node, each node a dd_store_conn_t) can later sit between the two
- * without touching the commands.
+ * store_int.h, so Redis Cluster routing sits between the two without
+ * touching the commands: with cluster seeds (dd_store_conf_t), every call
+ * goes to store_cluster.c (slot map, one context per master opened by
+ * dd_store_conn_open(), MOVED/ASK), while the backoff, the counters and the
+ * marker check stay here, common to both modes.
  *
  * DESIGN: one blocking context per connection, used by the one thread that
  * owns the store (a redisContext is not thread-safe). A NULL reply, or
@@ -55,6 +57,8 @@ static int backoff_delay_ms(dd_store_conn_t *cn) {
 void dd_store_conn_drop(dd_store_conn_t *cn) {
     redisFree(cn->c);
     cn->c = NULL;
+    if (cn->cluster != NULL)
+        dd_store_cluster_close_all(cn->cluster);
     cn->failures++;
     cn->next_attempt_ms = dd_now_ms() + backoff_delay_ms(cn);
 }
@@ -63,7 +67,9 @@ void dd_store_conn_lost(dd_store_conn_t *cn, const char *what, char *errstr,
                         size_t errstr_size) {
     const char *why = "out of memory";
 
-    if (cn->c != NULL && cn->c->err)
+    if (cn->cluster != NULL)
+        why = dd_store_cluster_why(cn->cluster);
+    else if (cn->c != NULL && cn->c->err)
         why = cn->c->errstr;
     else if (cn->c != NULL)
         why = "connection closed";
@@ -76,13 +82,15 @@ void dd_store_conn_ok(dd_store_conn_t *cn) {
 }
 
 int dd_store_conn_is_up(const dd_store_conn_t *cn) {
+    if (cn->cluster != NULL)
+        return dd_store_cluster_is_up(cn->cluster);
     return cn->c != NULL;
 }
 
 int dd_store_conn_backoff_ms(const dd_store_conn_t *cn) {
     int64_t left;
 
-    if (cn->c != NULL)
+    if (dd_store_conn_is_up(cn))
         return 0;
     left = cn->next_attempt_ms - dd_now_ms();
     return left > 0 ? (int)left : 0;
@@ -94,18 +102,19 @@ static void set_timeval(struct timeval *tv, int ms) {
 }
 
 /* Appends the command a0 a1, and a2 (len2 bytes) unless it is NULL. */
-static void append_cmd(dd_store_conn_t *cn, const char *a0, const char *a1,
+static void append_cmd(redisContext *c, const char *a0, const char *a1,
                        const char *a2, size_t len2) {
     const char *argv[3] = {a0, a1, a2};
     const size_t argvlen[3] = {strlen(a0), strlen(a1), len2};
 
-    redisAppendCommandArgv(cn->c, a2 != NULL ? 3 : 2, argv, argvlen);
+    redisAppendCommandArgv(c, a2 != NULL ? 3 : 2, argv, argvlen);
 }
 
-/* AUTH, SELECT and CLIENT SETNAME in one pipeline on a fresh
- * context. An error reply (wrong password, bad db) fails the connect like an
+/* AUTH, SELECT and CLIENT SETNAME in one pipeline on a fresh context c;
+ * in cluster mode no SELECT (a cluster has db 0 only). An error reply (wrong password, bad db) fails the connect like an
  * I/O error does; the password never goes into errstr. */
-static int handshake(dd_store_conn_t *cn, char *errstr, size_t errstr_size) {
+static int handshake(dd_store_conn_t *cn, redisContext *c, char *errstr,
+                     size_t errstr_size) {
     char dbs[16];
     int nreplies = 0, rc = DD_OK;
     const char *step[4];
@@ -116,24 +125,24 @@ static int handshake(dd_store_conn_t *cn, char *errstr, size_t errstr_size) {
         const char *password = cn->password != NULL ? cn->password : "";
 
         if (cn->user != NULL)
-            append_cmd(cn, "AUTH", cn->user, password, strlen(password));
+            append_cmd(c, "AUTH", cn->user, password, strlen(password));
         else
-            append_cmd(cn, "AUTH", password, NULL, 0);
+            append_cmd(c, "AUTH", password, NULL, 0);
         step[nreplies++] = "AUTH";
     }
-    if (cn->db > 0) {
+    if (cn->db > 0 && cn->cluster == NULL) {
         snprintf(dbs, sizeof(dbs), "%d", cn->db);
-        append_cmd(cn, "SELECT", dbs, NULL, 0);
+        append_cmd(c, "SELECT", dbs, NULL, 0);
         step[nreplies++] = "SELECT";
     }
     /* A name makes dispatchd's connections easy to find in CLIENT LIST. */
-    append_cmd(cn, "CLIENT", "SETNAME", DD_STORE_CLIENT_NAME,
+    append_cmd(c, "CLIENT", "SETNAME", DD_STORE_CLIENT_NAME,
                strlen(DD_STORE_CLIENT_NAME));
     step[nreplies++] = "CLIENT SETNAME";
 
     for (int i = 0; i < nreplies; i++) {
         redisReply *r = NULL;
-        if (redisGetReply(cn->c, (void **)&r) != REDIS_OK || r == NULL)
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL)
             return DD_ERR; /* the caller reports c->errstr */
         if (r->type == REDIS_REPLY_ERROR && rc == DD_OK) {
             dd_set_error(errstr, errstr_size, "redis %s: %s", step[i], r->str);
@@ -144,19 +153,58 @@ static int handshake(dd_store_conn_t *cn, char *errstr, size_t errstr_size) {
     return rc;
 }
 
+int dd_store_conn_open(dd_store_conn_t *cn, const char *host, int port,
+                       redisContext **c, char *errstr, size_t errstr_size) {
+    struct timeval tv;
+    char hs_err[256] = "";
+
+    set_timeval(&tv, cn->timeout_ms);
+    *c = redisConnectWithTimeout(host, port, tv);
+    if (*c == NULL || (*c)->err || redisSetTimeout(*c, tv) != REDIS_OK)
+        goto err;
+    (void)redisEnableKeepAlive(*c);
+    if (handshake(cn, *c, hs_err, sizeof(hs_err)) != DD_OK)
+        goto err;
+    cn->stats->connects++;
+    return DD_OK;
+
+err:
+    cn->stats->connect_errors++;
+    if (hs_err[0] != '\0')
+        dd_set_error(errstr, errstr_size, "%s (%s:%d)", hs_err, host, port);
+    else
+        dd_set_error(errstr, errstr_size, "redis connect %s:%d: %s", host, port,
+                     *c == NULL  ? "out of memory"
+                     : (*c)->err ? (*c)->errstr
+                                 : "connection closed");
+    redisFree(*c);
+    *c = NULL;
+    return DD_ERR;
+}
+
 int dd_store_conn_ensure(dd_store_conn_t *cn, char *errstr,
                          size_t errstr_size) {
     struct timeval tv;
     int64_t now = dd_now_ms();
     char hs_err[256] = "";
+    int up = dd_store_conn_is_up(cn);
 
-    if (cn->c != NULL)
+    /* In cluster mode a stale slot map is read again on the contexts
+     * there are, without waiting for the backoff. */
+    if (up && (cn->cluster == NULL || !dd_store_cluster_is_stale(cn->cluster)))
         return DD_OK;
-    if (now < cn->next_attempt_ms) {
+    if (!up && now < cn->next_attempt_ms) {
         dd_set_error(errstr, errstr_size,
                      "redis unavailable: next connect attempt in %lld ms",
                      (long long)(cn->next_attempt_ms - now));
         return DD_ERR;
+    }
+    if (cn->cluster != NULL) {
+        if (dd_store_cluster_ensure(cn, errstr, errstr_size) != DD_OK) {
+            dd_store_conn_drop(cn);
+            return DD_ERR;
+        }
+        return dd_store_marker_check(cn, errstr, errstr_size);
     }
     set_timeval(&tv, cn->timeout_ms);
     if (cn->unix_path != NULL)
@@ -170,7 +218,7 @@ int dd_store_conn_ensure(dd_store_conn_t *cn, char *errstr,
     if (redisSetTimeout(cn->c, tv) != REDIS_OK)
         goto err;
     (void)redisEnableKeepAlive(cn->c);
-    if (handshake(cn, hs_err, sizeof(hs_err)) != DD_OK)
+    if (handshake(cn, cn->c, hs_err, sizeof(hs_err)) != DD_OK)
         goto err;
     cn->stats->connects++;
     /* Every (re)connect checks that Redis still holds our state. */
@@ -199,10 +247,14 @@ err:
 int dd_store_conn_append_argv(dd_store_conn_t *cn, int argc, const char **argv,
                               const size_t *argvlen) {
     char buf[8192];
-    size_t len = dd_store_resp_format(buf, sizeof(buf), argc, argv, argvlen);
-    int rc = len > 0 ? redisAppendFormattedCommand(cn->c, buf, len)
-                     : redisAppendCommandArgv(cn->c, argc, argv, argvlen);
+    size_t len;
+    int rc;
 
+    if (cn->cluster != NULL)
+        return dd_store_cluster_append(cn, argc, argv, argvlen);
+    len = dd_store_resp_format(buf, sizeof(buf), argc, argv, argvlen);
+    rc = len > 0 ? redisAppendFormattedCommand(cn->c, buf, len)
+                 : redisAppendCommandArgv(cn->c, argc, argv, argvlen);
     cn->stats->commands++;
     return rc == REDIS_OK ? DD_OK : DD_ERR;
 }
@@ -210,6 +262,13 @@ int dd_store_conn_append_argv(dd_store_conn_t *cn, int argc, const char **argv,
 int dd_store_conn_get_reply(dd_store_conn_t *cn, redisReply **r, char *errstr,
                             size_t errstr_size) {
     *r = NULL;
+    if (cn->cluster != NULL) {
+        if (dd_store_cluster_get_reply(cn, "read", r, errstr, errstr_size) ==
+            DD_OK)
+            return DD_OK;
+        dd_store_conn_drop(cn);
+        return DD_ERR;
+    }
     if (redisGetReply(cn->c, (void **)r) != REDIS_OK || *r == NULL) {
         cn->stats->io_errors++;
         dd_store_conn_lost(cn, "read", errstr, errstr_size);
@@ -221,6 +280,22 @@ int dd_store_conn_get_reply(dd_store_conn_t *cn, redisReply **r, char *errstr,
 int dd_store_conn_command(dd_store_conn_t *cn, const char *what, int argc,
                           const char **argv, const size_t *argvlen,
                           redisReply **r, char *errstr, size_t errstr_size) {
+    if (cn->cluster != NULL) {
+        int rc;
+
+        /* PING asks every master; another command is a pipeline of one. */
+        if (argc == 1 && argvlen[0] == 4 && memcmp(argv[0], "PING", 4) == 0)
+            rc = dd_store_cluster_ping(cn, r, errstr, errstr_size);
+        else if (dd_store_cluster_append(cn, argc, argv, argvlen) != DD_OK) {
+            dd_set_error(errstr, errstr_size, "redis %s: %s", what,
+                         dd_store_cluster_why(cn->cluster));
+            rc = DD_ERR;
+        } else
+            rc = dd_store_cluster_get_reply(cn, what, r, errstr, errstr_size);
+        if (rc != DD_OK)
+            dd_store_conn_drop(cn);
+        return rc;
+    }
     cn->stats->commands++;
     *r = redisCommandArgv(cn->c, argc, argv, argvlen);
     if (*r == NULL) {
@@ -236,14 +311,27 @@ int dd_store_conn_command(dd_store_conn_t *cn, const char *what, int argc,
 int dd_store_conn_init(dd_store_conn_t *cn, const dd_store_conf_t *conf,
                        dd_store_stats_t *stats, char *errstr,
                        size_t errstr_size) {
-    int use_unix = conf->unix_path != NULL && conf->unix_path[0] != '\0';
+    int cluster = conf->cluster_nseeds > 0;
+    int use_unix =
+        !cluster && conf->unix_path != NULL && conf->unix_path[0] != '\0';
 
     memset(cn, 0, sizeof(*cn));
-    if (!use_unix && (conf->host == NULL || conf->host[0] == '\0')) {
+    if (cluster) {
+        for (size_t i = 0; i < conf->cluster_nseeds; i++) {
+            const dd_redis_seed_t *sd = &conf->cluster_seeds[i];
+            if (sd->host == NULL || sd->host[0] == '\0' || sd->port < 1 ||
+                sd->port > 65535) {
+                dd_set_error(errstr, errstr_size,
+                             "store: redis cluster seed %zu: bad host or port",
+                             i + 1);
+                return DD_ERR;
+            }
+        }
+    } else if (!use_unix && (conf->host == NULL || conf->host[0] == '\0')) {
         dd_set_error(errstr, errstr_size, "store: no redis host");
         return DD_ERR;
     }
-    if (!use_unix && (conf->port < 1 || conf->port > 65535)) {
+    if (!use_unix && !cluster && (conf->port < 1 || conf->port > 65535)) {
         dd_set_error(errstr, errstr_size, "store: redis port %d out of range",
                      conf->port);
         return DD_ERR;
@@ -252,7 +340,7 @@ int dd_store_conn_init(dd_store_conn_t *cn, const dd_store_conf_t *conf,
         dd_set_error(errstr, errstr_size, "store: redis db %d < 0", conf->db);
         return DD_ERR;
     }
-    cn->host = dd_xstrdup(use_unix ? "" : conf->host);
+    cn->host = dd_xstrdup(use_unix || cluster ? "" : conf->host);
     cn->port = conf->port;
     cn->unix_path = use_unix ? dd_xstrdup(conf->unix_path) : NULL;
     cn->user = (conf->user != NULL && conf->user[0] != '\0')
@@ -261,7 +349,10 @@ int dd_store_conn_init(dd_store_conn_t *cn, const dd_store_conf_t *conf,
     cn->password = (conf->password != NULL && conf->password[0] != '\0')
                        ? dd_xstrdup(conf->password)
                        : NULL;
-    cn->db = conf->db;
+    cn->db = cluster ? 0 : conf->db;
+    if (cluster)
+        cn->cluster =
+            dd_store_cluster_new(conf->cluster_seeds, conf->cluster_nseeds);
     cn->timeout_ms =
         conf->timeout_ms > 0 ? conf->timeout_ms : DD_STORE_TIMEOUT_MS_DEFAULT;
     cn->stats = stats;
@@ -277,6 +368,8 @@ int dd_store_conn_init(dd_store_conn_t *cn, const dd_store_conf_t *conf,
 void dd_store_conn_close(dd_store_conn_t *cn) {
     redisFree(cn->c);
     cn->c = NULL;
+    dd_store_cluster_destroy(cn->cluster);
+    cn->cluster = NULL;
     dd_free(cn->host);
     dd_free(cn->unix_path);
     dd_free(cn->user);

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store internals shared by the files of the Redis adapter: the connection
- * layer (store_conn.c), the argv builder (store_argv.c) and the pure reply
- * parsers (store_parse.c), all used by the command layer (store.c). The
- * command layer reaches Redis only through dd_store_conn_ensure(),
+ * layer (store_conn.c, with its Redis Cluster routing in store_cluster.c),
+ * the argv builder (store_argv.c) and the pure reply parsers
+ * (store_parse.c), all used by the command layer (store.c). The command
+ * layer reaches Redis only through dd_store_conn_ensure(),
  * dd_store_conn_append_argv(), dd_store_conn_get_reply(),
  * dd_store_conn_command() and the drop/lost/ok calls, so that Redis Cluster
- * routing (slot map, MOVED/ASK, one pipeline per node) can later sit
- * between the two layers without touching the commands.
+ * routing (slot map, MOVED/ASK, one pipeline per node) sits between the two
+ * layers without touching the commands.
  *
  * DESIGN: a dd_store_conn_t belongs to its dd_store_t and so to one worker
  * thread; nothing here locks. The parsers own no state and do no I/O.
@@ -20,12 +21,16 @@
 
 #include <hiredis/hiredis.h>
 
+#include "redis_url.h"
 #include "store.h"
 
 #define DD_STORE_MARKER_ID_SIZE 33 /* store id: 32 hex + NUL */
 #define DD_STORE_MARKER_KEY     "dispatchd:store_id" /* after the prefix */
 
 /*----- Connection layer (store_conn.c) -----*/
+
+/** Redis Cluster routing of a connection (store_cluster.c); opaque. */
+typedef struct dd_store_cluster dd_store_cluster_t;
 
 /**
  * @brief One Redis connection: where to connect, the handshake to run, and
@@ -45,6 +50,7 @@ typedef struct dd_store_conn {
     uint64_t rng;            /* xorshift64 state for jitter */
     dd_store_stats_t *stats; /* borrowed: the store's counters */
     char marker_key[DD_STORE_PREFIX_MAX + sizeof(DD_STORE_MARKER_KEY)];
+    dd_store_cluster_t *cluster; /* owned; NULL: one server (c above) */
 } dd_store_conn_t;
 
 /**
@@ -125,6 +131,94 @@ int dd_store_conn_is_up(const dd_store_conn_t *cn);
 
 /** @brief ms until the next connect attempt may start (0: now or up). */
 int dd_store_conn_backoff_ms(const dd_store_conn_t *cn);
+
+/**
+ * @brief Opens one context to host:port with the connection's timeouts and
+ *        runs the handshake (AUTH [user] password, CLIENT SETNAME; SELECT
+ *        only outside cluster mode). Counts connects and
+ *        connect_errors.
+ * @param c out: owned context on DD_OK, NULL on DD_ERR
+ * @returns DD_OK, or DD_ERR with "redis connect host:port: ..." or the
+ *          handshake's error reply in errstr (never the password).
+ * @locality the owning thread
+ */
+int dd_store_conn_open(dd_store_conn_t *cn, const char *host, int port,
+                       redisContext **c, char *errstr, size_t errstr_size);
+
+/*----- Redis Cluster routing (store_cluster.c) -----*/
+
+/** @brief Counters of the routing, for tests and diagnostics. */
+typedef struct dd_store_cluster_stats {
+    uint64_t refreshes;    /* slot maps read (CLUSTER SLOTS) */
+    uint64_t map_changes;  /* ... that differed from the one before */
+    uint64_t flushes;      /* pipelines sent to their nodes at once */
+    uint64_t flush_nodes;  /* nodes written by the last such flush */
+    uint64_t moved;        /* MOVED followed */
+    uint64_t ask;          /* ASK followed */
+    uint64_t reply_writes; /* writes done while a pipeline's replies were
+                            * being read: redirections only */
+    uint64_t read_ahead;   /* replies read early, before a redirected
+                            * command went to their node */
+} dd_store_cluster_stats_t;
+
+/**
+ * @brief Cluster mode for @p cn: copies the seeds; connects nothing.
+ * @param seeds borrowed, nseeds >= 1 entries
+ */
+dd_store_cluster_t *dd_store_cluster_new(const dd_redis_seed_t *seeds,
+                                         size_t nseeds);
+
+/** @brief Closes every context and frees @p cl. NULL is allowed. */
+void dd_store_cluster_destroy(dd_store_cluster_t *cl);
+
+/**
+ * @brief Cluster part of dd_store_conn_ensure(): when the slot map is
+ *        stale or a master has no context, reads CLUSTER SLOTS from a
+ *        known node or a seed (logging a changed map), then connects every
+ *        master. Not counted as a failure here: the caller drops on DD_ERR.
+ * @returns DD_OK when every master has a context, else DD_ERR with errstr.
+ */
+int dd_store_cluster_ensure(dd_store_conn_t *cn, char *errstr,
+                            size_t errstr_size);
+
+/** @brief Cluster part of dd_store_conn_append_argv(): routes by argv[1]. */
+int dd_store_cluster_append(dd_store_conn_t *cn, int argc, const char **argv,
+                            const size_t *argvlen);
+
+/**
+ * @brief Cluster part of dd_store_conn_get_reply(): flushes every node's
+ *        output first (once per pipeline), follows MOVED and ASK.
+ * @param what names the call in errstr ("read", "PING")
+ * @returns DD_OK with *r, or DD_ERR with errstr (the caller drops).
+ */
+int dd_store_cluster_get_reply(dd_store_conn_t *cn, const char *what,
+                               redisReply **r, char *errstr,
+                               size_t errstr_size);
+
+/** @brief Cluster PING: every master must answer PONG; *r is the first
+ *         reply that is not PONG, else the last PONG. */
+int dd_store_cluster_ping(dd_store_conn_t *cn, redisReply **r, char *errstr,
+                          size_t errstr_size);
+
+/** @brief Frees every context and the pipeline in flight; the slot map is
+ *         read again at the next ensure. */
+void dd_store_cluster_close_all(dd_store_cluster_t *cl);
+
+/** @brief 1 while there is a slot map and every master in it has a
+ *         context. */
+int dd_store_cluster_is_up(const dd_store_cluster_t *cl);
+
+/** @brief 1 when the next ensure is to read the slot map again (after a
+ *         MOVED, CLUSTERDOWN, TRYAGAIN or a failure). */
+int dd_store_cluster_is_stale(const dd_store_cluster_t *cl);
+
+/** @brief Why the last append failed ("out of memory" when nothing
+ *         else), for dd_store_conn_lost(). */
+const char *dd_store_cluster_why(const dd_store_cluster_t *cl);
+
+/** @brief The routing counters of @p cl. */
+void dd_store_cluster_get_stats(const dd_store_cluster_t *cl,
+                                dd_store_cluster_stats_t *out);
 
 /*----- Lost-state marker (store_marker.c): process-wide -----*/
 

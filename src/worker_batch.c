@@ -66,6 +66,12 @@ void dd_worker_batch_store_conf(const dd_config_t *cfg, dd_store_conf_t *sc) {
     sc->user = cfg->redis.user;
     sc->password = cfg->redis.password;
     sc->db = cfg->redis.db;
+    if (cfg->redis_cluster.nseeds > 0) {
+        sc->cluster_seeds = cfg->redis_cluster.seeds;
+        sc->cluster_nseeds = cfg->redis_cluster.nseeds;
+        sc->user = cfg->redis_cluster.user;
+        sc->password = cfg->redis_cluster.password;
+    }
     sc->timeout_ms = (int)cfg->redis_timeout_ms;
     /* Redis TTLs are whole seconds: a sub-second setting becomes 1 s. */
     sc->eta_ttl_s = ttl_seconds(cfg->eta_ttl_ms);

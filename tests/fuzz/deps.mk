@@ -7,3 +7,5 @@ FUZZ_DEPS_redis_url = redis_url util
 FUZZ_DEPS_config = config config_options config_value config_print redis_url util
 FUZZ_DEPS_store_reply = store_parse route codec codec_result util
 FUZZ_LIBS_store_reply = hiredis jansson
+FUZZ_DEPS_cluster_slots = redis_cluster util
+FUZZ_LIBS_cluster_slots = hiredis

@@ -6,8 +6,11 @@
  * (absolute path, port 0) or a TCP host with a port in 1..65535, a
  * database >= 0 and credentials without NUL bytes; written back as a URL
  * (credentials percent-encoded) it parses to the same fields. A failure
- * leaves the struct zeroed with a non-empty error line. A broken promise
- * aborts, which libFuzzer reports as a crash. Run by `make fuzz`.
+ * leaves the struct zeroed with a non-empty error line. The same input goes
+ * to dd_redis_url_parse_cluster() (--redis-cluster): well-formed seeds, the
+ * first one as host and port, and the printed form parses to the same
+ * seeds. A broken promise aborts, which libFuzzer reports as a crash. Run
+ * by `make fuzz`.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -131,6 +134,55 @@ static void check_round_trip(const dd_redis_url_t *u, size_t in_len) {
     free(b.s);
 }
 
+/* The Redis Cluster form (--redis-cluster): the seeds are well-formed, the
+ * first is host/port, and printing (password redacted) and parsing again
+ * with the real password gives the same seeds. */
+static void check_cluster(const char *url) {
+    dd_redis_url_t u, v;
+    char errstr[256], *printed = NULL;
+    size_t plen = 0;
+    FILE *fp;
+
+    if (dd_redis_url_parse_cluster(url, &u, errstr, sizeof(errstr)) != DD_OK) {
+        CHECK(u.seeds == NULL && u.nseeds == 0 && u.host == NULL &&
+              u.user == NULL && u.password == NULL);
+        CHECK(errstr[0] != '\0');
+        return;
+    }
+    CHECK(u.unix_path == NULL && u.db == 0);
+    if (url[0] == '\0') {
+        CHECK(u.nseeds == 0 && u.host == NULL);
+        return;
+    }
+    CHECK(u.nseeds >= 1 && u.nseeds <= DD_REDIS_URL_MAX_SEEDS);
+    CHECK(str_eq(u.host, u.seeds[0].host) && u.port == u.seeds[0].port);
+    for (size_t i = 0; i < u.nseeds; i++) {
+        CHECK(u.seeds[i].host != NULL && u.seeds[i].host[0] != '\0');
+        CHECK(u.seeds[i].port >= 1 && u.seeds[i].port <= 65535);
+    }
+    fp = open_memstream(&printed, &plen);
+    CHECK(fp != NULL);
+    /* Without the password: printing redacts it as ***. */
+    {
+        char *pw = u.password;
+        u.password = NULL;
+        dd_redis_url_print(&u, fp);
+        u.password = pw;
+    }
+    fclose(fp);
+    if (dd_redis_url_parse_cluster(printed, &v, errstr, sizeof(errstr)) !=
+        DD_OK)
+        dd_panic("fuzz_redis_url: cluster URL printed as '%s' fails: %s",
+                 printed, errstr);
+    CHECK(v.nseeds == u.nseeds && str_eq(v.user, u.user));
+    for (size_t i = 0; i < u.nseeds; i++)
+        CHECK(str_eq(v.seeds[i].host, u.seeds[i].host) &&
+              v.seeds[i].port == u.seeds[i].port);
+    dd_redis_url_close(&v);
+    dd_redis_url_close(&u);
+    free(printed);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *url = malloc(size + 1);
     char errstr[256];
@@ -155,6 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* errstr is optional. */
     if (dd_redis_url_parse(url, &u, NULL, 0) == DD_OK)
         dd_redis_url_close(&u);
+    check_cluster(url);
     free(url);
     return 0;
 }

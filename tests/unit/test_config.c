@@ -293,6 +293,49 @@ static void test_config_redis_url_option(void **state) {
     }
 }
 
+/* --redis-cluster: seeds, the option name and 78 on a bad URL, and 64 when
+ * a non-default --redis is given too. */
+static void test_config_redis_cluster_option(void **state) {
+    result_t r;
+
+    (void)state;
+    load(&r, NULL, NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.redis_cluster.nseeds, 0);
+    done(&r);
+
+    load(&r, NULL, "--redis-cluster", "redis://:pw@10.0.0.1:7000,10.0.0.2",
+         NULL);
+    expect_ok(&r);
+    assert_int_equal(r.cfg.redis_cluster.nseeds, 2);
+    assert_string_equal(r.cfg.redis_cluster.seeds[1].host, "10.0.0.2");
+    assert_int_equal(r.cfg.redis_cluster.seeds[1].port, 6379);
+    assert_string_equal(r.cfg.redis_cluster.password, "pw");
+    done(&r);
+    {
+        static const char *const env[] = {
+            "DISPATCHD_REDIS_CLUSTER=redis://h1:7000,h2:7001", NULL};
+        load(&r, env, NULL);
+        expect_ok(&r);
+        assert_int_equal(r.cfg.redis_cluster.nseeds, 2);
+        done(&r);
+    }
+
+    load(&r, NULL, "--redis-cluster", "redis://:hunter2@h:7000/1", NULL);
+    expect_err(&r, 78, "--redis-cluster: ", "no database");
+    assert_null(strstr(r.err, "hunter2"));
+
+    load(&r, NULL, "--redis", "redis://other:6379/0", "--redis-cluster",
+         "redis://h:7000", NULL);
+    expect_err(&r, 64, "--redis-cluster and --redis are mutually exclusive",
+               "");
+    /* The default --redis, even spelled out, goes with a cluster. */
+    load(&r, NULL, "--redis", "redis://127.0.0.1:6379/0", "--redis-cluster",
+         "redis://h:7000", NULL);
+    expect_ok(&r);
+    done(&r);
+}
+
 static void test_config_kafka_props(void **state) {
     static const char *const env[] = {
         "DISPATCHD_KAFKA_SESSION_TIMEOUT_MS=6000",
@@ -556,6 +599,7 @@ int main(void) {
         cmocka_unit_test(test_config_config_errors_exit_78),
         cmocka_unit_test(test_config_durations),
         cmocka_unit_test(test_config_redis_url_option),
+        cmocka_unit_test(test_config_redis_cluster_option),
         cmocka_unit_test(test_config_kafka_props),
         cmocka_unit_test(test_config_kafka_prop_errors),
         cmocka_unit_test(test_config_http),

@@ -36,9 +36,20 @@ static void test_config_dump_redacts_secrets(void **state) {
     free(out);
     done(&r);
 
+    load(&r, NULL, "--redis-cluster", "redis://app:hunter2@h1:7000,[::1]:7001",
+         NULL);
+    expect_ok(&r);
+    out = dump(&r.cfg);
+    assert_non_null(strstr(out, "\nDISPATCHD_REDIS_CLUSTER=redis://app:***@"
+                                "h1:7000,[::1]:7001\n"));
+    assert_null(strstr(out, "hunter"));
+    free(out);
+    done(&r);
+
     load(&r, NULL, "--redis", "redis://:hunter2@h/0", NULL);
     expect_ok(&r);
     out = dump(&r.cfg);
+    assert_non_null(strstr(out, "\nDISPATCHD_REDIS_CLUSTER=\n"));
     assert_non_null(strstr(out, "\nDISPATCHD_REDIS=redis://:***@h:6379/0\n"));
     assert_null(strstr(out, "hunter"));
     free(out);

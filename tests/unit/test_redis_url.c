@@ -28,8 +28,10 @@ static void parse_ok(const char *url, dd_redis_url_t *u) {
 
 /* What dd_redis_url_print() writes for u, in buf. */
 static const char *printed(const dd_redis_url_t *u, char *buf, size_t size) {
-    FILE *fp = fmemopen(buf, size, "w");
+    FILE *fp;
 
+    buf[0] = '\0'; /* fmemopen() may leave buf alone when nothing is written */
+    fp = fmemopen(buf, size, "w");
     assert_non_null(fp);
     dd_redis_url_print(u, fp);
     assert_int_equal(fclose(fp), 0);
@@ -255,6 +257,65 @@ static void test_redis_url_print_redacts(void **state) {
     }
 }
 
+static void test_redis_url_cluster(void **state) {
+    dd_redis_url_t u;
+    char err[256] = "", buf[512];
+    static const char *const bad[] = {
+        "127.0.0.1:7000",                  /* no scheme */
+        "unix:///tmp/r.sock",              /* not TCP */
+        "redis://127.0.0.1:7000/0",        /* a database */
+        "redis://127.0.0.1:7000,",         /* an empty seed */
+        "redis://,127.0.0.1:7000",         /* an empty seed */
+        "redis://127.0.0.1:7000,h:0",      /* port 0 */
+        "redis://127.0.0.1:7000,::1:7001", /* IPv6 without brackets */
+        "redis://u:s3cret@h:7000?x=1",     /* parameters */
+        "redis://u:s3cr%zzet@h:7000",      /* bad percent-encoding */
+    };
+
+    (void)state;
+    assert_int_equal(dd_redis_url_parse_cluster("", &u, err, sizeof(err)),
+                     DD_OK);
+    assert_int_equal(u.nseeds, 0);
+    assert_null(u.host);
+    assert_string_equal(printed(&u, buf, sizeof(buf)), "");
+    dd_redis_url_close(&u);
+
+    assert_int_equal(dd_redis_url_parse_cluster(
+                         "REDIS://app:s%40cret@10.0.0.1:7000,[::1]:7001,node3",
+                         &u, err, sizeof(err)),
+                     DD_OK);
+    assert_int_equal(u.nseeds, 3);
+    assert_string_equal(u.seeds[0].host, "10.0.0.1");
+    assert_int_equal(u.seeds[0].port, 7000);
+    assert_string_equal(u.seeds[1].host, "::1");
+    assert_int_equal(u.seeds[1].port, 7001);
+    assert_string_equal(u.seeds[2].host, "node3");
+    assert_int_equal(u.seeds[2].port, 6379);
+    assert_string_equal(u.host, "10.0.0.1");
+    assert_int_equal(u.port, 7000);
+    assert_string_equal(u.user, "app");
+    assert_string_equal(u.password, "s@cret");
+    assert_int_equal(u.db, 0);
+    assert_string_equal(printed(&u, buf, sizeof(buf)),
+                        "redis://app:***@10.0.0.1:7000,[::1]:7001,node3:6379");
+    dd_redis_url_close(&u);
+    dd_redis_url_close(&u);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        if (dd_redis_url_parse_cluster(bad[i], &u, err, sizeof(err)) != DD_ERR)
+            fail_msg("%s: accepted", bad[i]);
+        assert_true(err[0] != '\0');
+        assert_null(strstr(err, "s3cr"));
+        assert_null(u.seeds);
+        assert_null(u.host);
+    }
+    assert_int_equal(
+        dd_redis_url_parse_cluster("redis://h:1,h:0", &u, err, sizeof(err)),
+        DD_ERR);
+    assert_non_null(strstr(err, "seed 2"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redis_url_tcp),
@@ -263,6 +324,7 @@ int main(void) {
         cmocka_unit_test(test_redis_url_errors_never_echo_password),
         cmocka_unit_test(test_redis_url_close_twice),
         cmocka_unit_test(test_redis_url_print_redacts),
+        cmocka_unit_test(test_redis_url_cluster),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
