@@ -111,8 +111,9 @@ static void append_cmd(redisContext *c, const char *a0, const char *a1,
 }
 
 /* AUTH, SELECT and CLIENT SETNAME in one pipeline on a fresh context c;
- * in cluster mode no SELECT (a cluster has db 0 only). An error reply (wrong password, bad db) fails the connect like an
- * I/O error does; the password never goes into errstr. */
+ * in cluster mode no SELECT (a cluster has db 0 only). An error reply (wrong
+ * password, bad db) fails the connect like an I/O error does; the password
+ * never goes into errstr. */
 static int handshake(dd_store_conn_t *cn, redisContext *c, char *errstr,
                      size_t errstr_size) {
     char dbs[16];
