@@ -170,15 +170,8 @@ class Store:
         return records, expect
 
 
-def supports_redis_cluster():
-    out = subprocess.run([BIN, "--help"], capture_output=True, text=True)
-    return "--redis-cluster" in out.stdout + out.stderr
-
-
 @pytest.fixture
 def store(seeded_dump):
-    if cs.redis_is_cluster() and not supports_redis_cluster():
-        pytest.skip("this dispatchd has no --redis-cluster option")
     return Store(seeded_dump)
 
 
