@@ -38,6 +38,8 @@
     X(redis_state_lost_total, "",                                              \
       "Times Redis was found to have lost dispatchd's state (store id "        \
       "marker missing or changed).")                                           \
+    X(redis_redirects_total, "kind",                                           \
+      "Redis Cluster redirections followed (MOVED, ASK), by kind.")            \
     X(produce_errors_total, "",                                                \
       "Result or dead-letter deliveries that failed and were retried.")        \
     X(commits_total, "result", "Offset commits, by result.")                   \
@@ -60,6 +62,8 @@
     X(ETA_ERROR, eta_cache_total, "error")                                     \
     X(REDIS_ERRORS, redis_errors_total, "")                                    \
     X(REDIS_STATE_LOST, redis_state_lost_total, "")                            \
+    X(REDIS_MOVED, redis_redirects_total, "moved")                             \
+    X(REDIS_ASK, redis_redirects_total, "ask")                                 \
     X(PRODUCE_ERRORS, produce_errors_total, "")                                \
     X(COMMITS_OK, commits_total, "ok")                                         \
     X(COMMITS_ERROR, commits_total, "error")                                   \

@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "redis_cluster.h"
 #include "util.h"
 
@@ -479,6 +480,7 @@ static int redirect(dd_store_conn_t *cn, const dd_redis_cluster_redirect_t *rd,
         cl->stale = 1; /* read the whole map at the next ensure */
         cl->patched = 1;
         cl->stats.moved++;
+        dd_metrics_inc(DD_C_REDIS_MOVED);
     } else {
         static const char asking[] = "*1\r\n$6\r\nASKING\r\n";
         if (redisAppendFormattedCommand(cl->ctx[t], asking,
@@ -487,6 +489,7 @@ static int redirect(dd_store_conn_t *cn, const dd_redis_cluster_redirect_t *rd,
             return DD_ERR;
         }
         cl->stats.ask++;
+        dd_metrics_inc(DD_C_REDIS_ASK);
     }
     if (redisAppendFormattedCommand(cl->ctx[t], s->cmd, s->len) != REDIS_OK) {
         dd_set_error(errstr, errstr_size, "redis %s: out of memory", what);

@@ -17,12 +17,14 @@ from pipeline_checks import check, n_expected, produced, wait_committed_to_end
 
 
 class Run:
-    def __init__(self, topics, store, factory, n, seed_no, produce_s, members=1):
+    def __init__(self, topics, store, factory, n, seed_no, produce_s, members=1,
+                 extra_env=None):
         self.topics, self.factory = topics, factory
         self.records, self.expect = store.prepare(n, seed_no)
         self.nres, self.ndlq = n_expected(self.expect)
         self.t0 = time.monotonic()
-        self.members = [factory(name=f"m{i + 1}") for i in range(members)]
+        self.members = [factory(name=f"m{i + 1}", extra_env=extra_env)
+                        for i in range(members)]
         for d in self.members:
             d.wait_assigned()
         self.prod = PacedProducer(topics.brokers, topics.requests, self.records, produce_s)

@@ -9,6 +9,7 @@ import time
 
 import cluster_stack as cs
 from conftest import wait_for
+from http_probe import HTTP_ENV, http_port, metrics, samples
 from scenario import Run, first_result_after, longest_gap
 
 
@@ -61,7 +62,8 @@ def cluster_agrees():
 
 
 def test_redis_slots_move_while_running(topics, redis_cluster, dispatchd_factory):
-    run = Run(topics, redis_cluster, dispatchd_factory, 16000, seed_no=59, produce_s=30)
+    run = Run(topics, redis_cluster, dispatchd_factory, 16000, seed_no=59, produce_s=30,
+              extra_env=HTTP_ENV)
     run.wait_results(0.2)
     ids = {n: cs.node_info(n)[2] for n in cs.masters()}
     src, dst = sorted(ids)[:2]
@@ -83,8 +85,15 @@ def test_redis_slots_move_while_running(topics, redis_cluster, dispatchd_factory
     assert after_reshard[src] == before[src] - 2000, (before, after_reshard)
     assert after_reshard[dst] == before[dst] + 2000, (before, after_reshard)
     assert max(after_rebalance.values()) - min(after_rebalance.values()) < 1000, after_rebalance
+    # dispatchd followed the moves itself: redirections were answered.
+    port = http_port(run.members[0])
+    m = samples(metrics(port))
+    moved = m.get('dispatchd_redis_redirects_total{kind="moved"}', 0)
+    ask = m.get('dispatchd_redis_redirects_total{kind="ask"}', 0)
+    assert moved + ask > 0, "no MOVED or ASK followed while slots moved"
     results, dlq, dups, counts, elapsed = run.finish()
     gap = longest_gap(results, t0, t1 + rebalance_s)
+    print(f"\nredis redirections followed: MOVED {moved:.0f}, ASK {ask:.0f}")
     print(f"\nredis slots moved while running: 2000 slots node {src} -> node {dst} in "
           f"{reshard_s:.1f}s (slots per master {after_reshard}), rebalance in "
           f"{rebalance_s:.1f}s (slots per master {after_rebalance}); longest "
