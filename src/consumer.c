@@ -387,13 +387,19 @@ dd_consumer_t *dd_consumer_new(const dd_config_t *cfg, dd_queue_t *jq,
      * keeps its partitions without a rebalance. The poll loop never blocks
      * (backpressure pauses instead), so max.poll.interval.ms only catches a
      * stuck dd-poll and bounds how long the coordinator waits for a member
-     * to rejoin, which includes a revoke's drain (--drain-timeout, 10 s). */
+     * to rejoin, which includes a revoke's drain (--drain-timeout, 10 s).
+     * Prefetch (README "Tuning"): librdkafka 2.0.2 stops fetching once
+     * queued.min.messages wait locally and fetches again only at its
+     * broker thread's next wake-up, up to a second later; 100,000 lets the
+     * 2 MiB of queued.max.messages.kbytes be the bound instead, so a
+     * fetch cycle brings far more than 1,000 messages, within the RSS
+     * budget. */
     dd_kafka_kv_t defaults[] = {
         {"enable.auto.commit", "true"},
         {"auto.commit.interval.ms", "1000"},
         {"auto.offset.reset", "earliest"},
-        {"queued.max.messages.kbytes", "8192"},
-        {"queued.min.messages", "1000"},
+        {"queued.max.messages.kbytes", "2048"},
+        {"queued.min.messages", "100000"},
         {"statistics.interval.ms", stats_ms},
         {"session.timeout.ms", cfg->instance_id[0] ? "30000" : "10000"},
         {"heartbeat.interval.ms", "1000"},
