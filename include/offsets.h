@@ -57,6 +57,12 @@ typedef struct dd_offsets_part_info {
     uint64_t rewinds;          /* dd_offsets_rebase() calls since assign */
 } dd_offsets_part_info_t;
 
+/** @brief A partition whose watermark moved, from dd_offsets_take_changed(). */
+typedef struct dd_offsets_change {
+    int32_t partition;
+    int64_t committable; /* its watermark when taken; -1 if not assigned */
+} dd_offsets_change_t;
+
 /** dd_offsets_dispatch(): the offset is not above the last dispatched one. */
 #define DD_OFFSETS_BEHIND 1
 
@@ -207,6 +213,23 @@ void dd_offsets_set_committed(dd_offsets_t *ot, int32_t partition,
  * @locality any thread
  */
 int64_t dd_offsets_committable(const dd_offsets_t *ot, int32_t partition);
+
+/**
+ * @brief The partitions whose watermark moved (a completion advanced it, or
+ *        dd_offsets_rebase() set it) since they were last taken, each once,
+ *        in the order they moved, with their current watermark; the call
+ *        forgets them. O(partitions taken), whatever the number assigned.
+ * @param out borrowed array of max entries, filled
+ * @param max at most this many are taken; the others stay listed, first
+ *        in line for the next call
+ * @returns the number of entries written
+ * @locality any thread (the poll thread, once per loop turn)
+ * @remark A revoked or re-assigned partition may still be listed: its
+ *         committable is then -1 or that of the new assignment; the
+ *         caller compares it with what it stored.
+ */
+size_t dd_offsets_take_changed(dd_offsets_t *ot, dd_offsets_change_t *out,
+                               size_t max);
 
 /**
  * @brief Number of pending entries of a partition (0 if not assigned).

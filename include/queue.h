@@ -3,8 +3,8 @@
  * queue: the bounded FIFO job queue between the poll thread and the worker
  * pool. Items are opaque pointers: the queue never looks at them and never
  * frees them. Capacity is fixed at creation. A mutex and two condition
- * variables (not_empty, not_full) give blocking push and batch pop with
- * timeouts; dd_queue_close() wakes every waiter.
+ * variables (not_empty, not_full) give blocking push, batch push and batch
+ * pop with timeouts; dd_queue_close() wakes every waiter.
  */
 #ifndef DD_QUEUE_H
 #define DD_QUEUE_H
@@ -56,7 +56,7 @@ void dd_queue_close(dd_queue_t *jq);
  * @param item borrowed by the queue on success; on DD_ERR it was not queued
  *        and stays entirely the caller's
  * @returns DD_OK, or DD_ERR when the queue is full or closed
- * @locality any thread (the poll thread uses this one: it must never block)
+ * @locality any thread
  */
 int dd_queue_try_push(dd_queue_t *jq, void *item);
 
@@ -72,6 +72,24 @@ int dd_queue_try_push(dd_queue_t *jq, void *item);
  * @locality any thread
  */
 int dd_queue_push(dd_queue_t *jq, void *item, int timeout_ms);
+
+/**
+ * @brief Append up to n items in FIFO order, as many as there is room for,
+ *        waiting up to timeout_ms for room for the first one. One lock and
+ *        at most one wake-up (a waiting popper) per call, whatever n.
+ * @param jq borrowed queue
+ * @param items borrowed array of n items; items[0 .. returned - 1] are
+ *        borrowed by the queue from now on, the others stay entirely the
+ *        caller's
+ * @param n number of items offered; 0 returns 0 at once
+ * @param timeout_ms maximum wait in ms while the queue is full; 0 never
+ *        waits; negative waits until there is room or the queue is closed
+ * @returns the number of items appended (0 on timeout, or when the queue
+ *          is or becomes closed)
+ * @locality any thread (the poll thread, with timeout_ms bounded)
+ */
+size_t dd_queue_push_batch(dd_queue_t *jq, void *const *items, size_t n,
+                           int timeout_ms);
 
 /**
  * @brief Wait until at least one item is queued (or the timeout, or the

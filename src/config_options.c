@@ -113,7 +113,7 @@ const dd_option_t dd_config_options[] = {
     ROW_STRING("instance-id", 0, "DISPATCHD_INSTANCE_ID", instance_id, "", 0,
                "ID",
                "Static group membership id (group.instance.id); empty: none."),
-    ROW_INT("workers", "DISPATCHD_WORKERS", workers, "4", 1, 256,
+    ROW_INT("workers", "DISPATCHD_WORKERS", workers, "8", 1, 256,
             "Worker threads."),
     ROW_INT("queue-capacity", "DISPATCHD_QUEUE_CAPACITY", queue_capacity,
             "1024", 1, 1000000,

@@ -15,8 +15,9 @@
  * dd_consumer_destroy() takes the handle over (rd_kafka_consumer_close runs
  * the final revoke on that thread).
  *
- * Offsets: enable.auto.offset.store=false. Every loop iteration stores, for
- * each assigned partition, the tracker's watermark when it advanced;
+ * Offsets: enable.auto.offset.store=false. Every loop iteration stores the
+ * tracker's watermark of each assigned partition whose watermark moved
+ * (the tracker lists them, so the cost follows the partitions that moved);
  * librdkafka's auto commit (every second) and every revoke commit what was
  * stored. A revoke drops the partition's queued jobs, waits up to
  * --drain-timeout for its in-flight ones, commits the done prefix
@@ -59,6 +60,9 @@
 #include "util.h"
 
 #define POLL_TIMEOUT_MS 100
+#define STORE_CHUNK     64   /* partitions taken from the tracker at once */
+#define PUSH_CHUNK      256  /* jobs per dd_queue_push_batch() */
+#define POLL_TURN_MAX   1024 /* messages taken in one poll loop turn */
 
 int dd_consumer_assigned_count(const dd_consumer_t *c) {
     return atomic_load(&((dd_consumer_t *)c)->assigned_cnt);
@@ -85,36 +89,42 @@ pstate_t *dd_consumer_pstate(dd_consumer_t *c, int32_t p) {
 
 /*----- Offsets -----*/
 
-/* Store the watermark of every assigned partition that advanced. After a
- * rewind the watermark is lower than what librdkafka committed, and its
- * auto commit only ever commits a stored offset above the committed one:
- * that first lower watermark is committed explicitly (asynchronously), and
- * auto commit carries on from there. */
+/* Store the watermark of every assigned partition that advanced since the
+ * last turn: the tracker lists the partitions whose watermark moved
+ * (dd_offsets_take_changed()), so a turn costs O(partitions that moved),
+ * not O(assigned). After a rewind the watermark is lower than what
+ * librdkafka committed, and its auto commit only ever commits a stored
+ * offset above the committed one: that first lower watermark is committed
+ * explicitly (asynchronously), and auto commit carries on from there. */
 static void store_offsets(dd_consumer_t *c) {
     rd_kafka_topic_partition_list_t *list = NULL, *lower = NULL;
+    dd_offsets_change_t moved[STORE_CHUNK];
+    size_t n;
 
     if (!c->commits)
         return; /* a replay never commits */
-    for (size_t p = 0; p < c->ps_cap; p++) {
-        int64_t w;
-        if (!c->ps[p].assigned)
-            continue;
-        w = dd_offsets_committable(c->ot, (int32_t)p);
-        if (w <= c->ps[p].stored)
-            continue;
-        if (list == NULL)
-            list = rd_kafka_topic_partition_list_new(8);
-        rd_kafka_topic_partition_list_add(list, c->cfg->topic, (int32_t)p)
-            ->offset = w;
-        c->ps[p].stored = w;
-        if (c->ps[p].rewound) {
-            if (lower == NULL)
-                lower = rd_kafka_topic_partition_list_new(1);
-            rd_kafka_topic_partition_list_add(lower, c->cfg->topic, (int32_t)p)
-                ->offset = w;
-            c->ps[p].rewound = 0;
+    do {
+        n = dd_offsets_take_changed(c->ot, moved, STORE_CHUNK);
+        for (size_t i = 0; i < n; i++) {
+            int32_t p = moved[i].partition;
+            int64_t w = moved[i].committable;
+            if ((size_t)p >= c->ps_cap || !c->ps[p].assigned ||
+                w <= c->ps[p].stored)
+                continue;
+            if (list == NULL)
+                list = rd_kafka_topic_partition_list_new(8);
+            rd_kafka_topic_partition_list_add(list, c->cfg->topic, p)->offset =
+                w;
+            c->ps[p].stored = w;
+            if (c->ps[p].rewound) {
+                if (lower == NULL)
+                    lower = rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_add(lower, c->cfg->topic, p)
+                    ->offset = w;
+                c->ps[p].rewound = 0;
+            }
         }
-    }
+    } while (n == STORE_CHUNK);
     if (list == NULL)
         return;
     if (rd_kafka_offsets_store(c->rk, list) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -169,25 +179,36 @@ static void hold(dd_consumer_t *c, dd_job_t *job) {
     c->held_cnt++;
 }
 
-/* Push held jobs in order while the queue takes them, waiting up to wait_ms
- * in all for free space (0: never wait). */
+/* Push the held jobs in order, as many as the queue has room for, a chunk
+ * per dd_queue_push_batch() (one lock, at most one wake-up each). When the
+ * queue is full, wait up to wait_ms (0: never) for room, once: the loop
+ * then goes back to polling as soon as the overflow is below its bound. */
 static void push_held(dd_consumer_t *c, int wait_ms) {
-    int64_t deadline = dd_now_ms() + wait_ms;
+    void *jobs[PUSH_CHUNK];
+    size_t bytes[PUSH_CHUNK];
 
     while (c->held_head) {
-        int64_t left = deadline - dd_now_ms();
-        held_t *h = c->held_head;
-        /* Read the size first: once pushed, the job belongs to the queue
-         * and a worker may finish and destroy it at any moment. */
-        size_t bytes = dd_consumer_job_bytes(h->job);
-        if (dd_queue_push(c->jq, h->job, left > 0 ? (int)left : 0) != DD_OK)
-            break;
-        c->held_head = h->next;
+        size_t k = 0, m;
+        /* Read the sizes first: once pushed, a job belongs to the queue and
+         * a worker may finish and destroy it at any moment. */
+        for (held_t *h = c->held_head; h != NULL && k < PUSH_CHUNK;
+             h = h->next, k++) {
+            jobs[k] = h->job;
+            bytes[k] = dd_consumer_job_bytes(h->job);
+        }
+        m = dd_queue_push_batch(c->jq, jobs, k, wait_ms);
+        wait_ms = 0;
+        for (size_t i = 0; i < m && c->held_head != NULL; i++) {
+            held_t *h = c->held_head;
+            c->held_head = h->next;
+            c->held_bytes -= bytes[i];
+            dd_free(h);
+        }
+        c->held_cnt -= m;
         if (c->held_head == NULL)
             c->held_tail = NULL;
-        c->held_cnt--;
-        c->held_bytes -= bytes;
-        dd_free(h);
+        if (m < k)
+            break; /* full */
     }
 }
 
@@ -287,8 +308,7 @@ int dd_consumer_dispatch(dd_consumer_t *c, rd_kafka_message_t *rkm) {
         return 0;
     }
     job = dd_job_new(rkm, epoch);
-    if (c->held_cnt > 0 || dd_queue_try_push(c->jq, job) != DD_OK)
-        hold(c, job);
+    hold(c, job); /* the poll loop pushes it, with the others of its turn */
     dd_consumer_window_check(c, rkm->partition);
     return 1;
 }
@@ -302,24 +322,51 @@ static void handle_message(dd_consumer_t *c, rd_kafka_message_t *rkm) {
         dd_consumer_dispatch(c, rkm);
 }
 
+/* Take what librdkafka has, up to POLL_TURN_MAX messages, waiting up to
+ * timeout_ms for the first one only, while the overflow is below its
+ * bound. Every batch_size messages the overflow goes to the queue, so the
+ * workers start on a long turn early, and are woken once per push, not
+ * once per message. */
+static void poll_messages(dd_consumer_t *c, int timeout_ms) {
+    size_t batch = c->cfg->batch_size > 0 ? (size_t)c->cfg->batch_size : 1;
+    rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, timeout_ms);
+
+    for (size_t n = 1; rkm != NULL; n++) {
+        handle_message(c, rkm);
+        rd_kafka_message_destroy(rkm);
+        if (n % batch == 0)
+            push_held(c, 0);
+        if (n >= POLL_TURN_MAX || atomic_load(&c->stop) ||
+            dd_consumer_overflow_full(c))
+            break;
+        rkm = rd_kafka_consumer_poll(c->rk, 0);
+    }
+}
+
 static void *poll_main(void *arg) {
     dd_consumer_t *c = arg;
 
     pthread_setname_np(pthread_self(), "dd-poll");
     while (!atomic_load(&c->stop)) {
-        rd_kafka_message_t *rkm;
-        /* Paused with an overflow: nothing new comes in, so the time a poll
-         * would wait goes to feeding the queue as the workers free space
-         * (the loop still turns at least every POLL_TIMEOUT_MS). */
-        int feed = c->backpressure && c->held_cnt > 0;
+        /* Overflow at its bound, or paused with an overflow: nothing is
+         * taken from librdkafka, so the time a poll would wait goes to
+         * feeding the queue as the workers free room (the loop still turns
+         * at least every POLL_TIMEOUT_MS). librdkafka keeps what it
+         * fetched meanwhile, up to its own bounds (queued.min.messages,
+         * queued.max.messages.kbytes); only a pause drops it. */
+        int full = dd_consumer_overflow_full(c);
 
-        push_held(c, feed ? POLL_TIMEOUT_MS : 0);
+        if (full && c->full_since_ms < 0)
+            c->full_since_ms = dd_now_ms();
+        push_held(c, c->held_cnt > 0 && (full || c->backpressure)
+                         ? POLL_TIMEOUT_MS
+                         : 0);
         dd_consumer_backpressure(c);
         dd_consumer_window_resume_drained(c);
-        rkm = rd_kafka_consumer_poll(c->rk, feed ? 1 : POLL_TIMEOUT_MS);
-        if (rkm != NULL) {
-            handle_message(c, rkm);
-            rd_kafka_message_destroy(rkm);
+        /* While paused, poll for events (rebalance, errors) all the same. */
+        if (c->backpressure || !dd_consumer_overflow_full(c)) {
+            poll_messages(c, c->held_cnt > 0 ? 1 : POLL_TIMEOUT_MS);
+            push_held(c, 0);
         }
         store_offsets(c);
         atomic_store(&c->last_poll_ms, dd_now_ms());
@@ -340,13 +387,19 @@ dd_consumer_t *dd_consumer_new(const dd_config_t *cfg, dd_queue_t *jq,
      * keeps its partitions without a rebalance. The poll loop never blocks
      * (backpressure pauses instead), so max.poll.interval.ms only catches a
      * stuck dd-poll and bounds how long the coordinator waits for a member
-     * to rejoin, which includes a revoke's drain (--drain-timeout, 10 s). */
+     * to rejoin, which includes a revoke's drain (--drain-timeout, 10 s).
+     * Prefetch (README "Tuning"): librdkafka 2.0.2 stops fetching once
+     * queued.min.messages wait locally and fetches again only at its
+     * broker thread's next wake-up, up to a second later; 100,000 lets the
+     * 2 MiB of queued.max.messages.kbytes be the bound instead, so a
+     * fetch cycle brings far more than 1,000 messages, within the RSS
+     * budget. */
     dd_kafka_kv_t defaults[] = {
         {"enable.auto.commit", "true"},
         {"auto.commit.interval.ms", "1000"},
         {"auto.offset.reset", "earliest"},
-        {"queued.max.messages.kbytes", "8192"},
-        {"queued.min.messages", "1000"},
+        {"queued.max.messages.kbytes", "2048"},
+        {"queued.min.messages", "100000"},
         {"statistics.interval.ms", stats_ms},
         {"session.timeout.ms", cfg->instance_id[0] ? "30000" : "10000"},
         {"heartbeat.interval.ms", "1000"},
@@ -365,6 +418,7 @@ dd_consumer_t *dd_consumer_new(const dd_config_t *cfg, dd_queue_t *jq,
     c->cfg = cfg;
     c->jq = jq;
     c->ot = ot;
+    c->full_since_ms = -1;
     snprintf(stats_ms, sizeof(stats_ms), "%lld",
              (long long)cfg->stats_interval_ms);
     /* The one choice between the modes. Group mode: subscribe in

@@ -28,7 +28,7 @@
 #include "offsets.h"
 #include "queue.h"
 
-/** A job the full queue did not take, in a FIFO list. */
+/** A dispatched job not in the queue yet (the overflow), in a FIFO list. */
 typedef struct held {
     dd_job_t *job;
     struct held *next;
@@ -76,9 +76,11 @@ struct dd_consumer {
     /* dd-poll only (then the closing thread). */
     pstate_t *ps;
     size_t ps_cap;
-    held_t *held_head, *held_tail; /* jobs the full queue did not take */
+    held_t *held_head, *held_tail; /* jobs not in the queue yet */
     size_t held_cnt;
-    size_t held_bytes;     /* key + value bytes of the held jobs */
+    size_t held_bytes;     /* what the held jobs cost (job bytes, below) */
+    int64_t full_since_ms; /* dd_now_ms() the overflow reached its bound;
+                            * -1 while below it */
     int backpressure;      /* 1 while we keep the assignment paused */
     int window_paused_cnt; /* partitions with pstate.window_paused set */
 
@@ -106,8 +108,9 @@ void dd_consumer_set_paused(dd_consumer_t *c,
 
 /**
  * @brief Turn a message of an assigned partition into a job: register it
- *        in the tracker and push it into the queue (or hold it). Errors are
- *        logged (partition EOF silently ignored).
+ *        in the tracker and append it to the overflow, which the poll loop
+ *        pushes into the queue in batches. Errors are logged (partition EOF
+ *        silently ignored).
  * @param rkm borrowed; the job copies what it needs
  * @returns 1 when a job was dispatched and tracked, 0 when not (an error,
  *          or a partition no longer ours)
@@ -135,10 +138,19 @@ int dd_consumer_pause_all(dd_consumer_t *c, int pause);
 /*----- Pausing partitions (consumer_pause.c) -----*/
 
 /**
+ * @brief 1 when the overflow reached its bound (jobs or bytes): the poll
+ *        loop takes no message from librdkafka until the queue took some.
+ * @locality dd-poll
+ */
+int dd_consumer_overflow_full(const dd_consumer_t *c);
+
+/**
  * @brief Backpressure, once per poll loop iteration: pause every assigned
- *        partition when the overflow behind the full queue reached its
- *        bound; resume them once it is gone and the queue is at most half
- *        full (not those a window or a finished replay keeps paused).
+ *        partition once the overflow stayed at its bound for
+ *        DD_CONSUMER_STALL_MS (the workers took nothing meanwhile); resume
+ *        them while half of the bound is still held, so the workers have
+ *        work while librdkafka fetches again (not those a window or a
+ *        finished replay keeps paused).
  * @locality dd-poll
  */
 void dd_consumer_backpressure(dd_consumer_t *c);
@@ -175,9 +187,14 @@ int dd_consumer_window_action(size_t window, size_t max, int paused);
  */
 void dd_consumer_set_window_paused(dd_consumer_t *c, int32_t p, int on);
 
-/** @brief Key + value bytes of a job, as counted in held_bytes. */
+/** How long the overflow may stay at its bound before the partitions are
+ *  paused (dd_consumer_backpressure()). */
+#define DD_CONSUMER_STALL_MS 100
+
+/** @brief What a held job costs, as counted in held_bytes: the job and its
+ *         list node as well as its key and value. */
 static inline size_t dd_consumer_job_bytes(const dd_job_t *job) {
-    return job->key_len + job->value_len;
+    return sizeof(dd_job_t) + sizeof(held_t) + job->key_len + job->value_len;
 }
 
 /*----- Rebalance (consumer_rebalance.c) -----*/

@@ -2,14 +2,14 @@
 /*
  * consumer_pause: which input partitions dd-poll keeps paused, and why.
  * Backpressure pauses every assigned partition once the overflow behind a
- * full job queue reached its bound and resumes them when the queue drained
- * to half; a partition's window (the offsets the tracker keeps from its
- * oldest unfinished one on) pauses that partition alone at
- * --max-partition-window and resumes it at half. A partition stays paused
- * while any reason holds (or for good once a replay finished it), and only
- * what we paused is ever resumed (librdkafka 2.0.2 rewinds a partition
- * resumed without having been paused). The pause bits read by the HTTP
- * side are kept here.
+ * full job queue stayed at its bound (the workers took nothing) and
+ * resumes them while half of it is still held; a partition's window (the
+ * offsets the tracker keeps from its oldest unfinished one on) pauses that
+ * partition alone at --max-partition-window and resumes it at half. A
+ * partition stays paused while any reason holds (or for good once a replay
+ * finished it), and only what we paused is ever resumed (librdkafka 2.0.2
+ * rewinds a partition resumed without having been paused). The pause bits
+ * read by the HTTP side are kept here.
  *
  * DESIGN: everything runs on dd-poll (or the thread closing the consumer
  * after dd-poll was joined), except dd_consumer_is_paused() and
@@ -27,11 +27,12 @@
 #include "metrics.h"
 #include "util.h"
 
-/* Overflow dd-poll keeps, in order, when the job queue is full, before it
- * pauses (see dd_consumer_backpressure()): at most this many jobs and this many
- * key + value bytes, whatever the queue capacity. */
-#define HOLD_MAX_JOBS  16384
-#define HOLD_MAX_BYTES ((size_t)4 << 20)
+/* Overflow dd-poll keeps, in order, behind the job queue: at most this many
+ * jobs and this many bytes (dd_consumer_job_bytes(): the job struct, its
+ * list node, key and value), whatever the queue capacity. At the bound it
+ * takes no more messages; see dd_consumer_backpressure(). */
+#define HOLD_MAX_JOBS  4096
+#define HOLD_MAX_BYTES ((size_t)2 << 20)
 
 /*----- Pause state -----*/
 
@@ -164,36 +165,55 @@ void dd_consumer_window_resume_drained(dd_consumer_t *c) {
     }
 }
 
-/* Pause when the overflow behind a full queue reached its bound; resume
- * once it is gone and the queue is at most half full. Why not pause as
- * soon as the queue is full: librdkafka 2.0.2 drops what it prefetched for
- * a paused partition, and after a resume the broker thread only fetches
- * again at its next wake-up, up to a second later (it is not woken by a
- * resume). Pausing at the first full queue starved the workers for most
- * of that second on every cycle: about 1,100 requests/s with the default
- * queue of 1024 and 150/s with a queue of 16, measured; with the overflow
- * about 7,000/s. The overflow only moves messages librdkafka had already
- * fetched into our hands, so memory stays bounded: the queue, HOLD_MAX_*,
+int dd_consumer_overflow_full(const dd_consumer_t *c) {
+    return c->held_cnt >= HOLD_MAX_JOBS || c->held_bytes >= HOLD_MAX_BYTES;
+}
+
+/* Pause once the overflow stayed at its bound for DD_CONSUMER_STALL_MS;
+ * resume while half of it is still held. Why not pause as soon as the
+ * queue is full, and resume only once it drained: librdkafka 2.0.2 drops
+ * what it prefetched for a paused partition, and after a resume the broker
+ * thread only fetches again at its next wake-up, up to a second later (it
+ * is not woken by a resume). Pausing at the first full queue starved the
+ * workers for most of that second on every cycle: about 1,100 requests/s
+ * with the default queue of 1024 and 150/s with a queue of 16, measured;
+ * pausing when 16,384 jobs were held and resuming once they were gone
+ * still left the workers idle 2.3 s of a 10.2 s drain. So while the
+ * workers take jobs, the overflow at its bound only stops the poll loop
+ * from taking messages (librdkafka keeps what it fetched, within its own
+ * bounds, and nothing is fetched twice); the partitions are paused only
+ * when the workers took nothing for DD_CONSUMER_STALL_MS (Redis down or
+ * slow, say), so that the loop polls again (rebalances,
+ * max.poll.interval.ms), and resumed while half the overflow is left to
+ * work on during the refetch. Memory stays bounded: the queue, HOLD_MAX_*,
  * and librdkafka's own prefetch limits (queued.max.messages.kbytes). */
 void dd_consumer_backpressure(dd_consumer_t *c) {
-    size_t depth = dd_queue_depth(c->jq);
-    size_t cap = dd_queue_capacity(c->jq);
+    int64_t now = dd_now_ms();
 
-    if (!c->backpressure &&
-        (c->held_cnt >= HOLD_MAX_JOBS || c->held_bytes >= HOLD_MAX_BYTES)) {
+    /* The poll loop notes when it found the overflow at its bound. */
+    if (!dd_consumer_overflow_full(c))
+        c->full_since_ms = -1;
+    else if (c->full_since_ms < 0)
+        c->full_since_ms = now;
+    if (!c->backpressure && c->full_since_ms >= 0 &&
+        now - c->full_since_ms >= DD_CONSUMER_STALL_MS) {
         int n;
         c->backpressure = 1;
         n = dd_consumer_pause_all(c, 1);
         DD_LOG(DD_LOG_DEBUG, "consumer", "backpressure_on",
-               "job queue full (%zu) and %zu job(s) (%zu bytes) held: %d "
-               "partition(s) paused",
-               depth, c->held_cnt, c->held_bytes, n);
-    } else if (c->backpressure && c->held_cnt == 0 && depth <= cap / 2) {
+               "job queue full (%zu) and %zu job(s) (%zu bytes) held for "
+               "%lld ms: %d partition(s) paused",
+               dd_queue_depth(c->jq), c->held_cnt, c->held_bytes,
+               (long long)(now - c->full_since_ms), n);
+    } else if (c->backpressure && c->held_cnt <= HOLD_MAX_JOBS / 2 &&
+               c->held_bytes <= HOLD_MAX_BYTES / 2) {
         int n;
         c->backpressure = 0;
         n = dd_consumer_pause_all(c, 0);
         DD_LOG(DD_LOG_DEBUG, "consumer", "backpressure_off",
-               "job queue at %zu: %d partition(s) resumed", depth, n);
+               "%zu job(s) (%zu bytes) still held, job queue at %zu: %d "
+               "partition(s) resumed",
+               c->held_cnt, c->held_bytes, dd_queue_depth(c->jq), n);
     }
 }
 

@@ -17,9 +17,13 @@
  * marks done; any thread reads. One mutex (lock) protects the whole table;
  * one condition variable (idle, CLOCK_MONOTONIC) is broadcast whenever a
  * partition's pending count drops to zero or its state is dropped, which is
- * what dd_offsets_wait_idle() waits for. The module calls nothing outside
- * util while holding lock: it is a leaf, row 3 of "Lock order" in
- * pipeline_int.h (the HTTP handle lock may be held when it is taken).
+ * what dd_offsets_wait_idle() waits for. Every watermark move (a completion
+ * that advances it, a rebase) appends the partition, once, to the changed
+ * list that dd_offsets_take_changed() empties, so the poll thread stores
+ * offsets in O(partitions that moved), not O(assigned). The module calls
+ * nothing outside util while holding lock: it is a leaf, row 3 of "Lock
+ * order" in pipeline_int.h (the HTTP handle lock may be held when it is
+ * taken).
  *
  * Epochs: the partition table is never shrunk and an entry keeps its epoch
  * across revoke and assign, so a job dispatched under an old assignment can
@@ -51,6 +55,7 @@ typedef struct part {
     uint32_t epoch;      /* bumped by assign and revoke */
     int assigned;        /* 1 between assign and revoke */
     int known;           /* ever assigned or committed: listed in snapshots */
+    int changed;         /* listed in dd_offsets.changed */
     entry_t *ring;       /* cap entries; head..head+count-1 in dispatch order */
     size_t cap;          /* allocated entries */
     size_t head;         /* index of the oldest tracked entry */
@@ -72,6 +77,10 @@ struct dd_offsets {
     size_t nparts;        /* entries in parts; protected by lock */
     size_t pending_total; /* sum of parts[].pending; protected by lock */
     size_t idle_waiters;  /* threads waiting on idle; protected by lock */
+    /* Partitions whose watermark moved since dd_offsets_take_changed() last
+     * listed them, each once, in the order they moved; protected by lock. */
+    int32_t *changed;
+    size_t nchanged, changed_cap;
 };
 
 /* Functions taking a const tracker still need the mutex. */
@@ -186,6 +195,20 @@ static size_t lower_bound(part_t *p, int64_t offset) {
     return lo;
 }
 
+/* List partition id pi (entry p) as changed, once, for
+ * dd_offsets_take_changed(). */
+static void note_changed(dd_offsets_t *ot, part_t *p, int32_t pi) {
+    if (p->changed)
+        return;
+    if (ot->nchanged == ot->changed_cap) {
+        ot->changed_cap = ot->changed_cap ? ot->changed_cap * 2 : 16;
+        ot->changed =
+            dd_xrealloc(ot->changed, ot->changed_cap * sizeof(*ot->changed));
+    }
+    ot->changed[ot->nchanged++] = pi;
+    p->changed = 1;
+}
+
 /* Pop the done entries off the head; returns 1 if the watermark moved. */
 static int advance(part_t *p) {
     int moved = 0;
@@ -244,6 +267,7 @@ void dd_offsets_destroy(dd_offsets_t *ot) {
     for (size_t i = 0; i < ot->nparts; i++)
         dd_free(ot->parts[i].ring);
     dd_free(ot->parts);
+    dd_free(ot->changed);
     pthread_cond_destroy(&ot->idle);
     pthread_mutex_destroy(&ot->lock);
 #ifndef DD_BUILD_release
@@ -338,8 +362,11 @@ int dd_offsets_mark_done(dd_offsets_t *ot, int32_t partition, uint32_t epoch,
     p->pending--;
     ot->pending_total--;
     rc = i == 0 ? advance(p) : 0;
-    if (rc == 1 && committable != NULL)
-        *committable = p->wm;
+    if (rc == 1) {
+        note_changed(ot, p, partition);
+        if (committable != NULL)
+            *committable = p->wm;
+    }
     if (p->pending == 0)
         wake_idle_waiters(ot);
 out:
@@ -400,6 +427,7 @@ int dd_offsets_rebase(dd_offsets_t *ot, int32_t partition, int64_t position,
     p->last = position - 1;
     p->epoch++;
     p->rewinds++;
+    note_changed(ot, p, partition);
     if (before > 0 && p->pending == 0)
         wake_idle_waiters(ot);
     if (committable != NULL)
@@ -514,6 +542,26 @@ size_t dd_offsets_pending_total(const dd_offsets_t *ot) {
 
 size_t dd_offsets_idle_waiters(const dd_offsets_t *ot) {
     return (size_t)read_count(ot, -1, COUNT_IDLE_WAITERS);
+}
+
+size_t dd_offsets_take_changed(dd_offsets_t *ot, dd_offsets_change_t *out,
+                               size_t max) {
+    size_t n;
+
+    pthread_mutex_lock(&ot->lock);
+    n = ot->nchanged < max ? ot->nchanged : max;
+    for (size_t i = 0; i < n; i++) {
+        part_t *p = &ot->parts[ot->changed[i]];
+        p->changed = 0;
+        out[i].partition = ot->changed[i];
+        out[i].committable = p->assigned ? p->wm : -1;
+    }
+    /* What did not fit stays listed, first in line for the next call. */
+    memmove(ot->changed, ot->changed + n,
+            (ot->nchanged - n) * sizeof(*ot->changed));
+    ot->nchanged -= n;
+    pthread_mutex_unlock(&ot->lock);
+    return n;
 }
 
 size_t dd_offsets_snapshot(const dd_offsets_t *ot, dd_offsets_part_info_t *out,

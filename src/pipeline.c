@@ -8,11 +8,12 @@
  *                registers its offset with the tracker
  *                (offsets.c:dd_offsets_dispatch, under the partition's
  *                epoch) and wraps it in a job (job.c:dd_job_new).
- *   2. queue     [dd-poll] consumer.c:handle_message pushes the job
- *                (queue.c:dd_queue_try_push); when the queue is full,
- *                consumer.c:hold keeps it and
- *                consumer_pause.c:dd_consumer_backpressure pauses the
- *                partitions until consumer.c:push_held got it in.
+ *   2. queue     [dd-poll] consumer.c:hold appends the job to the
+ *                overflow, and consumer.c:push_held pushes the overflow in
+ *                batches (queue.c:dd_queue_push_batch, one wake-up per
+ *                push); while the overflow is at its bound poll_main takes
+ *                no message, and consumer_pause.c:dd_consumer_backpressure
+ *                pauses the partitions once it stayed there.
  *   3. worker    [dd-work-N] pool.c:worker_main pops up to --batch-size jobs
  *                (queue.c:dd_queue_pop_batch) and runs them through
  *                worker_batch.c:dd_worker_batch_run, which parses each

@@ -7,11 +7,13 @@
  * One mutex (lock) protects the ring, the closed flag and the waiter
  * counts. Poppers wait on not_empty, pushers on not_full, always in a
  * `while (!predicate)` loop, and both condition variables use
- * CLOCK_MONOTONIC so timeouts follow dd_now_us(). A push signals one popper;
- * a pop signals one pusher per slot it freed (a broadcast when it freed
- * more than one); removal and close broadcast. A popper that leaves items
- * behind while others still wait passes the signal on, so no wake-up is
- * lost when a batch is capped by max.
+ * CLOCK_MONOTONIC so timeouts follow dd_now_us(). A push of any number of
+ * items signals one popper, and only when one waits; a pop signals one
+ * pusher per slot it freed (a broadcast when it freed more than one);
+ * removal and close broadcast. A popper that leaves items behind while
+ * others still wait passes the signal on, so no wake-up is lost when a
+ * batch is capped by max, and a push of n items wakes about n / max
+ * workers, one after the other, never a herd.
  *
  * Lock order: lock is a leaf, row 4 of "Lock order" in pipeline_int.h: no
  * other lock is taken under it, and it is never held while calling out
@@ -195,23 +197,36 @@ int dd_queue_try_push(dd_queue_t *jq, void *item) {
 }
 
 int dd_queue_push(dd_queue_t *jq, void *item, int timeout_ms) {
-    int64_t deadline = deadline_after(timeout_ms);
-    int rc = DD_ERR;
+    return dd_queue_push_batch(jq, &item, 1, timeout_ms) == 1 ? DD_OK : DD_ERR;
+}
 
+size_t dd_queue_push_batch(dd_queue_t *jq, void *const *items, size_t n,
+                           int timeout_ms) {
+    int64_t deadline = deadline_after(timeout_ms);
+    size_t m = 0;
+
+    if (n == 0)
+        return 0;
     pthread_mutex_lock(&jq->lock);
     while (jq->count == jq->capacity && !is_closed_locked(jq)) {
         if (wait_until(jq, &jq->not_full, &jq->push_waiters, deadline) ==
             ETIMEDOUT)
             break;
     }
-    if (!is_closed_locked(jq) && jq->count < jq->capacity) {
-        jq->items[(jq->head + jq->count) % jq->capacity] = item;
-        set_count(jq, jq->count + 1);
-        wake_popper(jq);
-        rc = DD_OK;
+    if (!is_closed_locked(jq)) {
+        m = jq->capacity - jq->count;
+        if (m > n)
+            m = n;
+        for (size_t i = 0; i < m; i++)
+            jq->items[(jq->head + jq->count + i) % jq->capacity] = items[i];
+        set_count(jq, jq->count + m);
+        /* One wake-up per push, whatever m: a popper that leaves items
+         * behind passes it on (dd_queue_pop_batch()). */
+        if (m > 0)
+            wake_popper(jq);
     }
     pthread_mutex_unlock(&jq->lock);
-    return rc;
+    return m;
 }
 
 size_t dd_queue_pop_batch(dd_queue_t *jq, void **items, size_t max,

@@ -32,8 +32,9 @@
 
 #define PARTITIONS 2
 #define PER_PART   20
-/* The consumer holds an overflow of up to 4 MiB behind a full queue before
- * it pauses (src/consumer.c): values this big get there in a few dozen. */
+/* The consumer holds an overflow of up to 2 MiB behind a full queue and
+ * pauses once it stayed there (src/consumer_pause.c): values this big get
+ * there in a few dozen. */
 #define VALUE_SIZE (200 * 1000)
 #define WAIT_MS    30000 /* deadline of every wait; a pass takes far less */
 

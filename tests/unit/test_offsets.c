@@ -3,7 +3,8 @@
  * Unit tests for offsets: the committable watermark under in-order,
  * out-of-order and sparse completion, duplicate and stale completions,
  * discard and wait_idle on revoke, the rebase of a partition whose fetch
- * position moved backwards, the window behind a stuck offset, and a two-thread
+ * position moved backwards, the window behind a stuck offset, the list of
+ * partitions whose watermark moved, and a two-thread
  * run (dispatch vs. completion) that checks the watermark invariant on every
  * advance. Threads are synchronised through observable state with deadlines,
  * never by sleeping.
@@ -667,6 +668,54 @@ test_offsets_threaded_dispatch_and_shuffled_done_keep_invariant(void **state) {
     dd_free(r);
 }
 
+/* Only partitions whose watermark moved are listed, each once, in the
+ * order they moved, with their watermark; a call takes at most max. */
+static void
+test_offsets_take_changed_lists_moved_partitions_once(void **state) {
+    dd_offsets_t *ot = *state;
+    const int64_t offs[] = {0, 1, 2};
+    uint32_t e[5];
+    dd_offsets_change_t ch[4];
+
+    for (int32_t p = 0; p < 5; p++)
+        e[p] = assign_and_dispatch(ot, p, offs, 3);
+    assert_int_equal(dd_offsets_take_changed(ot, ch, 4), 0);
+    /* Partition 3 twice, 1 once; 4 completes out of order (no move). */
+    assert_int_equal(dd_offsets_mark_done(ot, 3, e[3], 0, NULL), 1);
+    assert_int_equal(dd_offsets_mark_done(ot, 1, e[1], 0, NULL), 1);
+    assert_int_equal(dd_offsets_mark_done(ot, 3, e[3], 1, NULL), 1);
+    assert_int_equal(dd_offsets_mark_done(ot, 4, e[4], 2, NULL), 0);
+    assert_int_equal(dd_offsets_take_changed(ot, ch, 4), 2);
+    assert_int_equal(ch[0].partition, 3);
+    assert_int_equal(ch[0].committable, 2);
+    assert_int_equal(ch[1].partition, 1);
+    assert_int_equal(ch[1].committable, 1);
+    assert_int_equal(dd_offsets_take_changed(ot, ch, 4), 0);
+
+    /* More than max: the rest comes first in the next call. */
+    for (int32_t p = 0; p < 3; p++)
+        assert_int_equal(
+            dd_offsets_mark_done(ot, p, e[p], p == 1 ? 1 : 0, NULL), 1);
+    assert_int_equal(dd_offsets_take_changed(ot, ch, 2), 2);
+    assert_int_equal(ch[0].partition, 0);
+    assert_int_equal(ch[1].partition, 1);
+    assert_int_equal(dd_offsets_mark_done(ot, 0, e[0], 1, NULL), 1);
+    assert_int_equal(dd_offsets_take_changed(ot, ch, 4), 2);
+    assert_int_equal(ch[0].partition, 2);
+    assert_int_equal(ch[1].partition, 0);
+    assert_int_equal(ch[1].committable, 2);
+
+    /* A rebase sets the watermark: listed. A revoked one reads -1. */
+    assert_int_equal(dd_offsets_rebase(ot, 2, 0, NULL, NULL), DD_OK);
+    assert_int_equal(dd_offsets_mark_done(ot, 4, e[4], 0, NULL), 1);
+    assert_int_equal(dd_offsets_revoke(ot, 4, NULL), DD_OK);
+    assert_int_equal(dd_offsets_take_changed(ot, ch, 4), 2);
+    assert_int_equal(ch[0].partition, 2);
+    assert_int_equal(ch[0].committable, 0);
+    assert_int_equal(ch[1].partition, 4);
+    assert_int_equal(ch[1].committable, -1);
+}
+
 #define T(name)                                                                \
     cmocka_unit_test_setup_teardown(name, setup_tracker, teardown_tracker)
 
@@ -689,6 +738,7 @@ int main(void) {
         T(test_offsets_snapshot_reports_each_partition),
         T(test_offsets_rejects_partitions_out_of_range),
         T(test_offsets_threaded_dispatch_and_shuffled_done_keep_invariant),
+        T(test_offsets_take_changed_lists_moved_partitions_once),
     };
     return cmocka_run_group_tests_name("offsets", tests, NULL, NULL);
 }

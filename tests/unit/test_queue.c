@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for queue: FIFO order, full and empty behaviour with timeouts,
- * close waking blocked threads, remove_if, drain, and a multi-producer /
+ * close waking blocked threads, batch push (what fits, wake-ups passed on),
+ * remove_if, drain, and a multi-producer /
  * multi-consumer stress run (also run under ThreadSanitizer). Threads are
  * synchronised through observable state with deadlines, never by sleeping.
  */
@@ -277,6 +278,67 @@ static void test_queue_push_wakes_blocked_popper(void **state) {
     assert_false(dd_queue_is_closed(jq));
 }
 
+static void test_queue_push_batch_takes_what_fits_in_order(void **state) {
+    dd_queue_t *jq = *state;
+    void *in[6] = {ITEM(1), ITEM(2), ITEM(3), ITEM(4), ITEM(5), ITEM(6)};
+    void *out[4];
+
+    assert_int_equal(dd_queue_push_batch(jq, in, 0, -1), 0);
+    assert_int_equal(dd_queue_push_batch(jq, in, 3, 0), 3);
+    /* One slot left: one more goes in, the rest stay the caller's. */
+    assert_int_equal(dd_queue_push_batch(jq, in + 3, 3, 0), 1);
+    assert_int_equal(dd_queue_push_batch(jq, in + 4, 2, 20), 0);
+    assert_int_equal(dd_queue_pop_batch(jq, out, 2, 0), 2);
+    /* Wrapping the ring. */
+    assert_int_equal(dd_queue_push_batch(jq, in + 4, 2, 0), 2);
+    assert_int_equal(dd_queue_pop_batch(jq, out, 4, 0), 4);
+    for (uintptr_t i = 0; i < 4; i++)
+        assert_int_equal(ITEM_NUM(out[i]), i + 3);
+    dd_queue_close(jq);
+    assert_int_equal(dd_queue_push_batch(jq, in, 2, -1), 0);
+    assert_int_equal(dd_queue_depth(jq), 0);
+}
+
+/* A push of more items than one popper takes (max 4) reaches the second
+ * waiting popper too: the first passes the wake-up on. */
+static void test_queue_push_batch_wakes_enough_poppers(void **state) {
+    dd_queue_t *jq = dd_queue_new(16, NULL, 0);
+    blocked_call_t bc[2] = {{.jq = jq, .timeout_ms = -1},
+                            {.jq = jq, .timeout_ms = -1}};
+    void *in[6] = {ITEM(1), ITEM(2), ITEM(3), ITEM(4), ITEM(5), ITEM(6)};
+    pthread_t t[2];
+    (void)state;
+
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, popper_main, &bc[i]), 0);
+    wait_for_count(poppers_waiting, jq, 2);
+    assert_int_equal(dd_queue_push_batch(jq, in, 6, 0), 6);
+    for (int i = 0; i < 2; i++)
+        join_when_done(t[i], &bc[i]);
+    assert_int_equal(bc[0].n + bc[1].n, 6);
+    assert_true(bc[0].n == 4 || bc[1].n == 4);
+    assert_int_equal(dd_queue_depth(jq), 0);
+    dd_queue_destroy(jq);
+}
+
+static void test_queue_push_batch_waits_for_room(void **state) {
+    dd_queue_t *jq = *state;
+    blocked_call_t bc = {.jq = jq, .timeout_ms = -1};
+    void *in[6] = {ITEM(1), ITEM(2), ITEM(3), ITEM(4), ITEM(5), ITEM(6)};
+    void *out[4];
+    pthread_t t;
+
+    assert_int_equal(dd_queue_push_batch(jq, in, 4, 0), 4);
+    assert_int_equal(pthread_create(&t, NULL, popper_main, &bc), 0);
+    /* Full: the push waits until the popper took its batch. */
+    assert_int_equal(dd_queue_push_batch(jq, in + 4, 2, -1), 2);
+    join_when_done(t, &bc);
+    assert_int_equal(bc.n, 4);
+    assert_int_equal(dd_queue_pop_batch(jq, out, 4, 0), 2);
+    assert_int_equal(ITEM_NUM(out[0]), 5);
+    assert_int_equal(ITEM_NUM(out[1]), 6);
+}
+
 static int is_even(void *item, void *arg) {
     (void)arg;
     return ITEM_NUM(item) % 2 == 0;
@@ -475,6 +537,12 @@ int main(void) {
             test_queue_push_blocks_when_full_until_pop, setup_queue4,
             teardown_queue),
         cmocka_unit_test_setup_teardown(test_queue_push_wakes_blocked_popper,
+                                        setup_queue4, teardown_queue),
+        cmocka_unit_test_setup_teardown(
+            test_queue_push_batch_takes_what_fits_in_order, setup_queue4,
+            teardown_queue),
+        cmocka_unit_test(test_queue_push_batch_wakes_enough_poppers),
+        cmocka_unit_test_setup_teardown(test_queue_push_batch_waits_for_room,
                                         setup_queue4, teardown_queue),
         cmocka_unit_test(test_queue_remove_if_keeps_order_of_the_rest),
         cmocka_unit_test_setup_teardown(
