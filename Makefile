@@ -132,8 +132,11 @@ unit: unit-bins
 
 # Integration and system tests; expects a running stack (scripts/stack up)
 # or DISPATCHD_TEST_BROKERS / DISPATCHD_TEST_REDIS_* in the environment.
+# The store's Redis Cluster test runs under a cluster of its own (below).
 integration: integration-bins
-	scripts/run-tests integration $(INTEG_BINS)
+	scripts/run-tests integration $(filter-out %/test_store_cluster,$(INTEG_BINS))
+	tests/integration/redis-cluster run scripts/run-tests integration-cluster \
+	    $(B)/tests/integration/test_store_cluster
 	BUILD=$(BUILD) scripts/run-system-tests
 
 # The store on a Redis Cluster of its own (three masters with a replica
