@@ -2,25 +2,39 @@
 /*
  * route: geohash cells, haversine distance and the ETA model (DESIGN.md
  * section 3). Pure functions without state; see route.h for the model.
+ *
+ * They run for every leg of every request, so two pieces are written for
+ * speed: a geohash character is decoded through a 256-entry table rather
+ * than a strchr() over the alphabet, and an ETA key is assembled with
+ * memcpy() rather than snprintf() (the same bytes; tests/unit/test_route.c).
  */
 #include "route.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "util.h"
 
 static const char base32[] = "0123456789bcdefghjkmnpqrstuvwxyz";
 
+/* The 5-bit value + 1 of every byte of the alphabet, 0 for the others. */
+static const unsigned char base32_dec[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
+    ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['b'] = 11, ['c'] = 12,
+    ['d'] = 13, ['e'] = 14, ['f'] = 15, ['g'] = 16, ['h'] = 17, ['j'] = 18,
+    ['k'] = 19, ['m'] = 20, ['n'] = 21, ['p'] = 22, ['q'] = 23, ['r'] = 24,
+    ['s'] = 25, ['t'] = 26, ['u'] = 27, ['v'] = 28, ['w'] = 29, ['x'] = 30,
+    ['y'] = 31, ['z'] = 32};
+
 static const struct {
     const char *name;
+    size_t len;
     double speed_kmh;
 } vehicles[] = {
-    [DD_VEHICLE_FOOT] = {"foot", 5.0},
-    [DD_VEHICLE_BIKE] = {"bike", 15.0},
-    [DD_VEHICLE_SCOOTER] = {"scooter", 25.0},
-    [DD_VEHICLE_CAR] = {"car", 30.0},
+    [DD_VEHICLE_FOOT] = {"foot", 4, 5.0},
+    [DD_VEHICLE_BIKE] = {"bike", 4, 15.0},
+    [DD_VEHICLE_SCOOTER] = {"scooter", 7, 25.0},
+    [DD_VEHICLE_CAR] = {"car", 3, 30.0},
 };
 
 #define N_VEHICLES (sizeof(vehicles) / sizeof(vehicles[0]))
@@ -33,12 +47,7 @@ static int position_ok(double lat, double lon) {
 
 /* The 5-bit value of a geohash character, or -1 outside the alphabet. */
 static int base32_value(char ch) {
-    const char *p;
-
-    if (ch == '\0')
-        return -1;
-    p = strchr(base32, ch);
-    return p != NULL ? (int)(p - base32) : -1;
+    return (int)base32_dec[(unsigned char)ch] - 1;
 }
 
 /* Length of a valid geohash (1..12 characters of the alphabet), else 0. */
@@ -140,8 +149,7 @@ int dd_route_cell(double lat, double lon, char *out, size_t out_size) {
 
 int dd_route_vehicle_parse(const char *s, size_t len, dd_vehicle_t *out) {
     for (size_t i = 0; i < N_VEHICLES; i++) {
-        if (strlen(vehicles[i].name) == len &&
-            memcmp(vehicles[i].name, s, len) == 0) {
+        if (vehicles[i].len == len && memcmp(vehicles[i].name, s, len) == 0) {
             *out = (dd_vehicle_t)i;
             return DD_OK;
         }
@@ -216,18 +224,30 @@ int64_t dd_route_distance_m(double courier_lat, double courier_lon,
 
 int dd_route_eta_key(dd_vehicle_t v, const char *from_cell, const char *to_cell,
                      char *buf, size_t size) {
-    int n;
+    static const char head[] = "eta:v1:";
+    size_t lh = sizeof(head) - 1, lv, lf, lt;
+    char *p = buf;
 
     if (size > 0)
         buf[0] = '\0';
-    if (!vehicle_ok(v) || cell_len(from_cell) == 0 || cell_len(to_cell) == 0)
+    if (!vehicle_ok(v))
         return DD_ERR;
-    n = snprintf(buf, size, "eta:v1:%s:%s:%s", vehicles[v].name, from_cell,
-                 to_cell);
-    if (n < 0 || (size_t)n >= size) {
-        if (size > 0)
-            buf[0] = '\0';
+    lv = vehicles[v].len;
+    lf = cell_len(from_cell);
+    lt = cell_len(to_cell);
+    /* "eta:v1:<vehicle>:<from>:<to>" and its NUL must fit. */
+    if (lf == 0 || lt == 0 || lh + lv + lf + lt + 3 > size)
         return DD_ERR;
-    }
+    memcpy(p, head, lh);
+    p += lh;
+    memcpy(p, vehicles[v].name, lv);
+    p += lv;
+    *p++ = ':';
+    memcpy(p, from_cell, lf);
+    p += lf;
+    *p++ = ':';
+    memcpy(p, to_cell, lt);
+    p += lt;
+    *p = '\0';
     return DD_OK;
 }
