@@ -63,11 +63,21 @@ void dd_store_argv_add_key(dd_store_argv_t *a, const char *prefix,
     dd_store_argv_add(a, k, lp + lk + li);
 }
 
-/* "<c><v>\r\n" at p (v in decimal); returns the end. */
+/* "<c><v>\r\n" at p (v in decimal); returns the end. Counts and lengths
+ * below 100 (nearly all of them) are written without the digit loop. */
 static char *resp_line(char *p, char c, size_t v) {
     char tmp[24];
     size_t n = 0;
 
+    if (v < 100) {
+        *p++ = c;
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = '\r';
+        *p++ = '\n';
+        return p;
+    }
     do {
         tmp[n++] = (char)('0' + v % 10);
         v /= 10;
