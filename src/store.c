@@ -66,6 +66,7 @@ int dd_store_begin(dd_store_t *st, char *errstr, size_t errstr_size) {
 int dd_store_cmd_append(dd_store_t *st, dd_store_argv_t *a) {
     int rc = dd_store_conn_append_argv(&st->conn, a->argc, a->argv, a->argvlen);
     dd_store_argv_reset(a);
+    st->key_used = 0;
     return rc;
 }
 
@@ -89,10 +90,22 @@ int dd_store_cmd_marker_reply(dd_store_t *st, const char *id, uint64_t gen,
     return rc;
 }
 
-/* A command key: the prefix, then kind and id. */
-void dd_store_cmd_add_key(dd_store_argv_t *a, const dd_store_t *st,
-                          const char *kind, const char *id) {
-    dd_store_argv_add_key(a, st->prefix, kind, id);
+/* A command key: the prefix, then kind and id; in st->key when it can be
+ * (an allocation and a free per command were a measured cost). */
+void dd_store_cmd_add_key(dd_store_argv_t *a, dd_store_t *st, const char *kind,
+                          const char *id) {
+    size_t lp = strlen(st->prefix), lk = strlen(kind), li = strlen(id);
+
+    if (st->key_used || lp + lk + li >= sizeof(st->key)) {
+        dd_store_argv_add_key(a, st->prefix, kind, id);
+        return;
+    }
+    memcpy(st->key, st->prefix, lp);
+    memcpy(st->key + lp, kind, lk);
+    memcpy(st->key + lp + lk, id, li);
+    st->key[lp + lk + li] = '\0';
+    st->key_used = 1;
+    dd_store_argv_add(a, st->key, lp + lk + li);
 }
 
 /* prefix + kind + id into buf, cut to size - 1 bytes as snprintf() would
