@@ -11,6 +11,7 @@
 #include "route.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "util.h"
@@ -108,38 +109,43 @@ int dd_route_geohash(double lat, double lon, int precision, char *out,
     return DD_OK;
 }
 
+/* A cell's centre from its bits: the longitude bits (even positions) and
+ * the latitude bits (odd positions) are collected as integers k, and the
+ * cell spans lo = -range + k * (2 range / 2^nbits) up to lo + the width.
+ * Every one of these values is a dyadic rational of fewer than 53
+ * significant bits, so the doubles are exact and equal to the bounds that
+ * halving the interval bit by bit gives; the centre is then computed as
+ * halving would, (lo + hi) / 2. tests/unit/test_route.c compares the two. */
 int dd_route_geohash_centre(const char *cell, double *lat, double *lon) {
-    double lat_lo = -90.0, lat_hi = 90.0;
-    double lon_lo = -180.0, lon_hi = 180.0;
-    int even = 1;
+    uint64_t lon_k = 0, lat_k = 0;
+    int lon_n = 0, lat_n = 0;
     size_t n = cell_len(cell);
+    double w, lo;
 
     if (n == 0)
         return DD_ERR;
     for (size_t i = 0; i < n; i++) {
-        int ch = base32_value(cell[i]);
+        unsigned v = (unsigned)base32_value(cell[i]);
+        /* Bits 4, 2, 0 and bits 3, 1 of the character. */
+        uint64_t b3 = ((v >> 2) & 4u) | ((v >> 1) & 2u) | (v & 1u);
+        uint64_t b2 = ((v >> 2) & 2u) | ((v >> 1) & 1u);
 
-        for (int bit = 4; bit >= 0; bit--) {
-            int set = (ch >> bit) & 1;
-
-            if (even) {
-                double mid = (lon_lo + lon_hi) / 2.0;
-                if (set)
-                    lon_lo = mid;
-                else
-                    lon_hi = mid;
-            } else {
-                double mid = (lat_lo + lat_hi) / 2.0;
-                if (set)
-                    lat_lo = mid;
-                else
-                    lat_hi = mid;
-            }
-            even = !even;
+        if (i % 2 == 0) { /* starts on a longitude bit */
+            lon_k = (lon_k << 3) | b3;
+            lat_k = (lat_k << 2) | b2;
+        } else {
+            lat_k = (lat_k << 3) | b3;
+            lon_k = (lon_k << 2) | b2;
         }
+        lon_n += i % 2 == 0 ? 3 : 2;
+        lat_n += i % 2 == 0 ? 2 : 3;
     }
-    *lat = (lat_lo + lat_hi) / 2.0;
-    *lon = (lon_lo + lon_hi) / 2.0;
+    w = 360.0 / (double)((uint64_t)1 << lon_n);
+    lo = -180.0 + (double)lon_k * w;
+    *lon = (lo + (lo + w)) / 2.0;
+    w = 180.0 / (double)((uint64_t)1 << lat_n);
+    lo = -90.0 + (double)lat_k * w;
+    *lat = (lo + (lo + w)) / 2.0;
     return DD_OK;
 }
 
