@@ -8,6 +8,18 @@
  *
  * Out of memory inside jansson panics, as dd_xmalloc() does: dead-lettering
  * a good request because malloc failed once would lose it.
+ *
+ * A plain reader runs first, because building a jansson tree (a hash table
+ * and an allocation per value) was the largest part of a worker's CPU per
+ * request. It takes only what it understands fully: one object of printable
+ * ASCII without escapes, whose keys are distinct, whose ids are valid,
+ * whose candidates are an array of valid ids, whose deadline_ms is a plain
+ * integer in range, whose created_at and unknown fields are strings, with
+ * exactly one of courier_id and candidates. Such a document is valid JSON
+ * that jansson reads into the same request, so the plain reader fills req
+ * exactly as the jansson path would. Anything else, every error included,
+ * goes to the jansson path, so error classes and texts come from one place.
+ * tests/unit/test_codec.c checks the two readers against each other.
  */
 #include "codec.h"
 
@@ -260,25 +272,202 @@ static void clear_request(dd_request_t *req) {
     req->deadline_ms = 0;
 }
 
-int dd_codec_parse_request(const char *buf, size_t len, dd_request_t *req,
-                           dd_codec_error_t *err) {
+/*----- The plain reader -----*/
+
+/* The fields the reader knows, as bits of a seen-mask. */
+enum {
+    F_REQUEST_ID = 1 << 0,
+    F_PARCEL_ID = 1 << 1,
+    F_COURIER_ID = 1 << 2,
+    F_CANDIDATES = 1 << 3,
+    F_DEADLINE_MS = 1 << 4,
+    F_CREATED_AT = 1 << 5,
+};
+
+#define PLAIN_MAX_UNKNOWN 8 /* more unknown fields: the jansson path */
+
+/* A reading position: p up to end. */
+typedef struct plain {
+    const char *p, *end;
+} plain_t;
+
+static void plain_ws(plain_t *r) {
+    while (r->p < r->end &&
+           (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
+        r->p++;
+}
+
+/* Takes the character c after blanks; 1 when it was there. */
+static int plain_char(plain_t *r, char c) {
+    plain_ws(r);
+    if (r->p < r->end && *r->p == c) {
+        r->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* A string of printable ASCII without escapes: *s and *len its bytes.
+ * 0 for anything else. */
+static int plain_string(plain_t *r, const char **s, size_t *len) {
+    const char *q;
+
+    if (!plain_char(r, '"'))
+        return 0;
+    for (q = r->p; q < r->end && *q != '"'; q++)
+        if (*q < 0x20 || *q > 0x7e || *q == '\\')
+            return 0;
+    if (q == r->end)
+        return 0;
+    *s = r->p;
+    *len = (size_t)(q - r->p);
+    r->p = q + 1;
+    return 1;
+}
+
+/* A valid id string, copied into out (DD_CODEC_MAX_ID + 1 bytes). */
+static int plain_id(plain_t *r, char *out) {
+    const char *s;
+    size_t len;
+
+    if (!plain_string(r, &s, &len) || !dd_codec_id_bytes_ok(s, len))
+        return 0;
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return 1;
+}
+
+/* 1 to DD_CODEC_MAX_CANDIDATES valid ids in an array. */
+static int plain_candidates(plain_t *r, dd_request_t *req) {
+    int n = 0;
+
+    if (!plain_char(r, '['))
+        return 0;
+    do {
+        if (n == DD_CODEC_MAX_CANDIDATES || !plain_id(r, req->candidates[n]))
+            return 0;
+        n++;
+    } while (plain_char(r, ','));
+    if (!plain_char(r, ']'))
+        return 0;
+    req->n_candidates = n;
+    return 1;
+}
+
+/* An integer without sign, fraction or exponent, from 1 to
+ * DD_CODEC_MAX_DEADLINE_MS; a leading zero is no JSON. */
+static int plain_deadline(plain_t *r, dd_request_t *req) {
+    int64_t x = 0;
+    int digits = 0;
+
+    plain_ws(r);
+    if (r->p == r->end || *r->p < '1' || *r->p > '9')
+        return 0;
+    for (; r->p < r->end && *r->p >= '0' && *r->p <= '9'; r->p++) {
+        if (++digits > 9) /* 86400000 has 8 */
+            return 0;
+        x = x * 10 + (*r->p - '0');
+    }
+    if (r->p < r->end && (*r->p == '.' || *r->p == 'e' || *r->p == 'E'))
+        return 0;
+    if (x > DD_CODEC_MAX_DEADLINE_MS)
+        return 0;
+    req->deadline_ms = x;
+    return 1;
+}
+
+/* The bit of a known field name, 0 for an unknown one. */
+static int plain_field(const char *k, size_t len) {
+    static const struct {
+        const char *name;
+        size_t len;
+        int bit;
+    } fields[] = {
+        {"request_id", 10, F_REQUEST_ID},   {"parcel_id", 9, F_PARCEL_ID},
+        {"courier_id", 10, F_COURIER_ID},   {"candidates", 10, F_CANDIDATES},
+        {"deadline_ms", 11, F_DEADLINE_MS}, {"created_at", 10, F_CREATED_AT},
+    };
+
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (fields[i].len == len && memcmp(fields[i].name, k, len) == 0)
+            return fields[i].bit;
+    return 0;
+}
+
+/* One member's value, by its field bit (0: an unknown field). */
+static int plain_value(plain_t *r, int bit, dd_request_t *req) {
+    const char *s;
+    size_t len;
+
+    switch (bit) {
+        case F_REQUEST_ID:
+            return plain_id(r, req->request_id);
+        case F_PARCEL_ID:
+            return plain_id(r, req->parcel_id);
+        case F_COURIER_ID:
+            return plain_id(r, req->courier_id);
+        case F_CANDIDATES:
+            return plain_candidates(r, req);
+        case F_DEADLINE_MS:
+            return plain_deadline(r, req);
+        default: /* created_at, or an unknown field */
+            return plain_string(r, &s, &len);
+    }
+}
+
+int dd_codec_parse_plain(const char *buf, size_t len, dd_request_t *req) {
+    plain_t r = {buf, buf + len};
+    const char *unknown[PLAIN_MAX_UNKNOWN];
+    size_t unknown_len[PLAIN_MAX_UNKNOWN];
+    int seen = 0, nunknown = 0;
+
+    if (!plain_char(&r, '{'))
+        return 0;
+    do {
+        const char *k;
+        size_t klen;
+        int bit;
+
+        if (!plain_string(&r, &k, &klen) || !plain_char(&r, ':'))
+            return 0;
+        bit = plain_field(k, klen);
+        if (bit != 0) {
+            if (seen & bit) /* a duplicate key */
+                return 0;
+            seen |= bit;
+        } else {
+            if (nunknown == PLAIN_MAX_UNKNOWN)
+                return 0;
+            for (int i = 0; i < nunknown; i++)
+                if (unknown_len[i] == klen && memcmp(unknown[i], k, klen) == 0)
+                    return 0;
+            unknown[nunknown] = k;
+            unknown_len[nunknown++] = klen;
+        }
+        if (!plain_value(&r, bit, req))
+            return 0;
+    } while (plain_char(&r, ','));
+    if (!plain_char(&r, '}'))
+        return 0;
+    plain_ws(&r);
+    if (r.p != r.end)
+        return 0;
+    /* Both ids, and exactly one of courier_id and candidates. */
+    if ((seen & (F_REQUEST_ID | F_PARCEL_ID)) != (F_REQUEST_ID | F_PARCEL_ID) ||
+        !(seen & F_COURIER_ID) == !(seen & F_CANDIDATES))
+        return 0;
+    return 1;
+}
+
+/*----- The jansson path -----*/
+
+int dd_codec_parse_json(const char *buf, size_t len, dd_request_t *req,
+                        dd_codec_error_t *err) {
     json_error_t jerr;
     json_t *root;
     size_t bad;
     int rc;
 
-    clear_request(req);
-    if (err != NULL) { /* as set_err() would, without vsnprintf() */
-        err->code = DD_DLQ_NONE;
-        err->text[0] = '\0';
-    }
-
-    if (len > DD_CODEC_MAX_REQUEST_BYTES) {
-        set_err(err, DD_DLQ_TOO_LARGE,
-                "request is %zu bytes, more than the %d allowed", len,
-                DD_CODEC_MAX_REQUEST_BYTES);
-        return DD_ERR;
-    }
     /* Checked before jansson so the class does not depend on where the bad
      * byte is (jansson calls one outside a string a syntax error). */
     bad = dd_utf8_invalid_at(buf, len);
@@ -315,6 +504,26 @@ int dd_codec_parse_request(const char *buf, size_t len, dd_request_t *req,
     if (rc != DD_OK)
         clear_request(req);
     return rc;
+}
+
+int dd_codec_parse_request(const char *buf, size_t len, dd_request_t *req,
+                           dd_codec_error_t *err) {
+    clear_request(req);
+    if (err != NULL) { /* as set_err() would, without vsnprintf() */
+        err->code = DD_DLQ_NONE;
+        err->text[0] = '\0';
+    }
+
+    if (len > DD_CODEC_MAX_REQUEST_BYTES) {
+        set_err(err, DD_DLQ_TOO_LARGE,
+                "request is %zu bytes, more than the %d allowed", len,
+                DD_CODEC_MAX_REQUEST_BYTES);
+        return DD_ERR;
+    }
+    if (dd_codec_parse_plain(buf, len, req))
+        return DD_OK;
+    clear_request(req);
+    return dd_codec_parse_json(buf, len, req, err);
 }
 
 const char *dd_codec_dlq_class_name(dd_dlq_class_t cls) {

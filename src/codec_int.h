@@ -33,6 +33,17 @@ extern const char *const dd_codec_status_names[DD_CODEC_N_STATUSES];
 /* Reasons indexed by dd_reason_t. */
 extern const dd_codec_reason_row_t dd_codec_reasons[DD_REASON__COUNT];
 
+/* The plain reader (see codec.c): 1 when it read buf, a request of at
+ * most DD_CODEC_MAX_REQUEST_BYTES bytes, into req, which was empty, exactly
+ * as dd_codec_parse_json() would; 0 when buf is for the jansson path (req
+ * is then partly written). */
+int dd_codec_parse_plain(const char *buf, size_t len, dd_request_t *req);
+
+/* The jansson path of dd_codec_parse_request(), after the size check: req
+ * was empty and err (optional) reset. */
+int dd_codec_parse_json(const char *buf, size_t len, dd_request_t *req,
+                        dd_codec_error_t *err);
+
 /* True when the len bytes at s match ^[A-Za-z0-9._:-]{1,128}$. */
 int dd_codec_id_bytes_ok(const char *s, size_t len);
 

@@ -28,6 +28,7 @@
 #include "dispatch.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,28 @@ static void collect_ids(const dd_request_t *req, work_t *w) {
     }
 }
 
+/* The error text is the last field of the structs alloc_with_error()
+ * allocates. */
+#define ERROR_IS_LAST(T)                                                       \
+    _Static_assert(sizeof(T) - offsetof(T, error) < DD_STORE_ERROR_MAX + 8,    \
+                   #T ": error must be the last field")
+ERROR_IS_LAST(dd_store_load_t);
+ERROR_IS_LAST(dd_store_reserve_t);
+ERROR_IS_LAST(dd_store_record_t);
+
+/* n structs of size bytes, zeroed up to their last field, the error text
+ * (err_off bytes), which is made empty: the same as dd_xcalloc() for every
+ * reader, without clearing DD_STORE_ERROR_MAX bytes per request. */
+static void *alloc_with_error(size_t n, size_t size, size_t err_off) {
+    char *p = dd_xmalloc(n * size);
+
+    for (size_t i = 0; i < n; i++) {
+        memset(p + i * size, 0, err_off);
+        p[i * size + err_off] = '\0';
+    }
+    return p;
+}
+
 static void batch_free(batch_t *b, size_t n) {
     for (size_t i = 0; b->w != NULL && i < n; i++)
         dd_free(b->w[i].json);
@@ -185,7 +208,8 @@ static void plan_loads(batch_t *b, dd_dispatch_item_t *items, size_t n,
     size_t ncouriers = 0, nslots = 0, off = 0;
 
     b->w = dd_xcalloc(n, sizeof(*b->w));
-    b->loads = dd_xcalloc(n, sizeof(*b->loads));
+    b->loads = alloc_with_error(n, sizeof(*b->loads),
+                                offsetof(dd_store_load_t, error));
     for (size_t i = 0; i < n; i++) {
         b->w[i].expired = is_expired(&items[i], now_wall_ms);
         if (!b->w[i].expired) /* at most this many distinct couriers */
@@ -489,8 +513,10 @@ static int read_phase(dd_store_t *st, batch_t *b, dd_dispatch_item_t *items,
                          errstr_size) != DD_OK)
         return DD_ERR;
     fill_eta(b, items);
-    b->reserves = dd_xcalloc(n, sizeof(*b->reserves));
-    b->records = dd_xcalloc(n, sizeof(*b->records));
+    b->reserves = alloc_with_error(n, sizeof(*b->reserves),
+                                   offsetof(dd_store_reserve_t, error));
+    b->records = alloc_with_error(n, sizeof(*b->records),
+                                  offsetof(dd_store_record_t, error));
     for (size_t i = 0; i < n; i++)
         if (!b->w[i].answered && !b->w[i].failed)
             rank(b, &b->w[i], &items[i]);

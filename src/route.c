@@ -2,25 +2,40 @@
 /*
  * route: geohash cells, haversine distance and the ETA model (DESIGN.md
  * section 3). Pure functions without state; see route.h for the model.
+ *
+ * They run for every leg of every request, so two pieces are written for
+ * speed: a geohash character is decoded through a 256-entry table rather
+ * than a strchr() over the alphabet, and an ETA key is assembled with
+ * memcpy() rather than snprintf() (the same bytes; tests/unit/test_route.c).
  */
 #include "route.h"
 
 #include <math.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "util.h"
 
 static const char base32[] = "0123456789bcdefghjkmnpqrstuvwxyz";
 
+/* The 5-bit value + 1 of every byte of the alphabet, 0 for the others. */
+static const unsigned char base32_dec[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
+    ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['b'] = 11, ['c'] = 12,
+    ['d'] = 13, ['e'] = 14, ['f'] = 15, ['g'] = 16, ['h'] = 17, ['j'] = 18,
+    ['k'] = 19, ['m'] = 20, ['n'] = 21, ['p'] = 22, ['q'] = 23, ['r'] = 24,
+    ['s'] = 25, ['t'] = 26, ['u'] = 27, ['v'] = 28, ['w'] = 29, ['x'] = 30,
+    ['y'] = 31, ['z'] = 32};
+
 static const struct {
     const char *name;
+    size_t len;
     double speed_kmh;
 } vehicles[] = {
-    [DD_VEHICLE_FOOT] = {"foot", 5.0},
-    [DD_VEHICLE_BIKE] = {"bike", 15.0},
-    [DD_VEHICLE_SCOOTER] = {"scooter", 25.0},
-    [DD_VEHICLE_CAR] = {"car", 30.0},
+    [DD_VEHICLE_FOOT] = {"foot", 4, 5.0},
+    [DD_VEHICLE_BIKE] = {"bike", 4, 15.0},
+    [DD_VEHICLE_SCOOTER] = {"scooter", 7, 25.0},
+    [DD_VEHICLE_CAR] = {"car", 3, 30.0},
 };
 
 #define N_VEHICLES (sizeof(vehicles) / sizeof(vehicles[0]))
@@ -33,12 +48,7 @@ static int position_ok(double lat, double lon) {
 
 /* The 5-bit value of a geohash character, or -1 outside the alphabet. */
 static int base32_value(char ch) {
-    const char *p;
-
-    if (ch == '\0')
-        return -1;
-    p = strchr(base32, ch);
-    return p != NULL ? (int)(p - base32) : -1;
+    return (int)base32_dec[(unsigned char)ch] - 1;
 }
 
 /* Length of a valid geohash (1..12 characters of the alphabet), else 0. */
@@ -99,38 +109,43 @@ int dd_route_geohash(double lat, double lon, int precision, char *out,
     return DD_OK;
 }
 
+/* A cell's centre from its bits: the longitude bits (even positions) and
+ * the latitude bits (odd positions) are collected as integers k, and the
+ * cell spans lo = -range + k * (2 range / 2^nbits) up to lo + the width.
+ * Every one of these values is a dyadic rational of fewer than 53
+ * significant bits, so the doubles are exact and equal to the bounds that
+ * halving the interval bit by bit gives; the centre is then computed as
+ * halving would, (lo + hi) / 2. tests/unit/test_route.c compares the two. */
 int dd_route_geohash_centre(const char *cell, double *lat, double *lon) {
-    double lat_lo = -90.0, lat_hi = 90.0;
-    double lon_lo = -180.0, lon_hi = 180.0;
-    int even = 1;
+    uint64_t lon_k = 0, lat_k = 0;
+    int lon_n = 0, lat_n = 0;
     size_t n = cell_len(cell);
+    double w, lo;
 
     if (n == 0)
         return DD_ERR;
     for (size_t i = 0; i < n; i++) {
-        int ch = base32_value(cell[i]);
+        unsigned v = (unsigned)base32_value(cell[i]);
+        /* Bits 4, 2, 0 and bits 3, 1 of the character. */
+        uint64_t b3 = ((v >> 2) & 4u) | ((v >> 1) & 2u) | (v & 1u);
+        uint64_t b2 = ((v >> 2) & 2u) | ((v >> 1) & 1u);
 
-        for (int bit = 4; bit >= 0; bit--) {
-            int set = (ch >> bit) & 1;
-
-            if (even) {
-                double mid = (lon_lo + lon_hi) / 2.0;
-                if (set)
-                    lon_lo = mid;
-                else
-                    lon_hi = mid;
-            } else {
-                double mid = (lat_lo + lat_hi) / 2.0;
-                if (set)
-                    lat_lo = mid;
-                else
-                    lat_hi = mid;
-            }
-            even = !even;
+        if (i % 2 == 0) { /* starts on a longitude bit */
+            lon_k = (lon_k << 3) | b3;
+            lat_k = (lat_k << 2) | b2;
+        } else {
+            lat_k = (lat_k << 3) | b3;
+            lon_k = (lon_k << 2) | b2;
         }
+        lon_n += i % 2 == 0 ? 3 : 2;
+        lat_n += i % 2 == 0 ? 2 : 3;
     }
-    *lat = (lat_lo + lat_hi) / 2.0;
-    *lon = (lon_lo + lon_hi) / 2.0;
+    w = 360.0 / (double)((uint64_t)1 << lon_n);
+    lo = -180.0 + (double)lon_k * w;
+    *lon = (lo + (lo + w)) / 2.0;
+    w = 180.0 / (double)((uint64_t)1 << lat_n);
+    lo = -90.0 + (double)lat_k * w;
+    *lat = (lo + (lo + w)) / 2.0;
     return DD_OK;
 }
 
@@ -140,8 +155,7 @@ int dd_route_cell(double lat, double lon, char *out, size_t out_size) {
 
 int dd_route_vehicle_parse(const char *s, size_t len, dd_vehicle_t *out) {
     for (size_t i = 0; i < N_VEHICLES; i++) {
-        if (strlen(vehicles[i].name) == len &&
-            memcmp(vehicles[i].name, s, len) == 0) {
+        if (vehicles[i].len == len && memcmp(vehicles[i].name, s, len) == 0) {
             *out = (dd_vehicle_t)i;
             return DD_OK;
         }
@@ -216,18 +230,30 @@ int64_t dd_route_distance_m(double courier_lat, double courier_lon,
 
 int dd_route_eta_key(dd_vehicle_t v, const char *from_cell, const char *to_cell,
                      char *buf, size_t size) {
-    int n;
+    static const char head[] = "eta:v1:";
+    size_t lh = sizeof(head) - 1, lv, lf, lt;
+    char *p = buf;
 
     if (size > 0)
         buf[0] = '\0';
-    if (!vehicle_ok(v) || cell_len(from_cell) == 0 || cell_len(to_cell) == 0)
+    if (!vehicle_ok(v))
         return DD_ERR;
-    n = snprintf(buf, size, "eta:v1:%s:%s:%s", vehicles[v].name, from_cell,
-                 to_cell);
-    if (n < 0 || (size_t)n >= size) {
-        if (size > 0)
-            buf[0] = '\0';
+    lv = vehicles[v].len;
+    lf = cell_len(from_cell);
+    lt = cell_len(to_cell);
+    /* "eta:v1:<vehicle>:<from>:<to>" and its NUL must fit. */
+    if (lf == 0 || lt == 0 || lh + lv + lf + lt + 3 > size)
         return DD_ERR;
-    }
+    memcpy(p, head, lh);
+    p += lh;
+    memcpy(p, vehicles[v].name, lv);
+    p += lv;
+    *p++ = ':';
+    memcpy(p, from_cell, lf);
+    p += lf;
+    *p++ = ':';
+    memcpy(p, to_cell, lt);
+    p += lt;
+    *p = '\0';
     return DD_OK;
 }

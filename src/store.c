@@ -66,6 +66,7 @@ int dd_store_begin(dd_store_t *st, char *errstr, size_t errstr_size) {
 int dd_store_cmd_append(dd_store_t *st, dd_store_argv_t *a) {
     int rc = dd_store_conn_append_argv(&st->conn, a->argc, a->argv, a->argvlen);
     dd_store_argv_reset(a);
+    st->key_used = 0;
     return rc;
 }
 
@@ -89,10 +90,22 @@ int dd_store_cmd_marker_reply(dd_store_t *st, const char *id, uint64_t gen,
     return rc;
 }
 
-/* A command key: the prefix, then kind and id. */
-void dd_store_cmd_add_key(dd_store_argv_t *a, const dd_store_t *st,
-                          const char *kind, const char *id) {
-    dd_store_argv_add_key(a, st->prefix, kind, id);
+/* A command key: the prefix, then kind and id; in st->key when it can be
+ * (an allocation and a free per command were a measured cost). */
+void dd_store_cmd_add_key(dd_store_argv_t *a, dd_store_t *st, const char *kind,
+                          const char *id) {
+    size_t lp = strlen(st->prefix), lk = strlen(kind), li = strlen(id);
+
+    if (st->key_used || lp + lk + li >= sizeof(st->key)) {
+        dd_store_argv_add_key(a, st->prefix, kind, id);
+        return;
+    }
+    memcpy(st->key, st->prefix, lp);
+    memcpy(st->key + lp, kind, lk);
+    memcpy(st->key + lp + lk, id, li);
+    st->key[lp + lk + li] = '\0';
+    st->key_used = 1;
+    dd_store_argv_add(a, st->key, lp + lk + li);
 }
 
 /* prefix + kind + id into buf, cut to size - 1 bytes as snprintf() would
@@ -288,18 +301,32 @@ static void load_fail(dd_store_t *st, dd_store_load_t *l) {
     st->stats.data_errors++;
 }
 
-/* Takes one reply of load l for the command cmd on key (prefix included).
- * Returns 1 when r can be parsed; 0 when it was charged to l as a data
- * error, or when the batch already failed (*failed) or l already did. */
+/* The text of a load's key (prefix + kind + id) for an error message;
+ * built only when one is written. */
+typedef struct load_key {
+    const char *kind, *id;
+    char text[DD_STORE_PREFIX_MAX + 16 + 256];
+} load_key_t;
+
+static const char *load_key_text(const dd_store_t *st, load_key_t *k) {
+    key_text(k->text, sizeof(k->text), st->prefix, k->kind, k->id);
+    return k->text;
+}
+
+/* Takes one reply of load l for the command cmd on key k. Returns 1 when r
+ * can be parsed; 0 when it was charged to l as a data error, or when the
+ * batch already failed (*failed) or l already did. */
 static int take_load_reply(dd_store_t *st, const redisReply *r,
-                           dd_store_load_t *l, const char *cmd, const char *key,
+                           dd_store_load_t *l, const char *cmd, load_key_t *k,
                            int *failed, char *errstr, size_t errstr_size) {
     int cls;
 
     if (*failed || l->data_error)
         return 0;
-    cls = dd_store_reply_error(st, r, cmd, key, l->error, sizeof(l->error),
-                               errstr, errstr_size);
+    if (r->type != REDIS_REPLY_ERROR)
+        return 1;
+    cls = dd_store_reply_error(st, r, cmd, load_key_text(st, k), l->error,
+                               sizeof(l->error), errstr, errstr_size);
     if (cls == DD_STORE_ERROR_DATA)
         load_fail(st, l);
     else if (cls >= 0)
@@ -309,9 +336,9 @@ static int take_load_reply(dd_store_t *st, const redisReply *r,
 
 /* The parser refused a reply that is no error: a data error of l. */
 static void load_unparsable(dd_store_t *st, dd_store_load_t *l, const char *cmd,
-                            const char *key) {
+                            load_key_t *k) {
     dd_set_error(l->error, sizeof(l->error), "redis %s %s: unexpected reply",
-                 cmd, key);
+                 cmd, load_key_text(st, k));
     load_fail(st, l);
 }
 
@@ -321,14 +348,15 @@ static void load_unparsable(dd_store_t *st, dd_store_load_t *l, const char *cmd,
  * data error is charged to l (data_error) and the batch goes on. */
 static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
                      char *errstr, size_t errstr_size) {
-    char key[DD_STORE_PREFIX_MAX + 16 + 256];
+    load_key_t key;
     char perr[128];
     redisReply *r;
 
     if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) != DD_OK)
         return DD_ERR;
-    key_text(key, sizeof(key), st->prefix, "result:", l->request_id);
-    if (take_load_reply(st, r, l, "GET", key, failed, errstr, errstr_size)) {
+    key.kind = "result:";
+    key.id = l->request_id;
+    if (take_load_reply(st, r, l, "GET", &key, failed, errstr, errstr_size)) {
         if (r->type == REDIS_REPLY_STRING) {
             /* Every byte (a NUL included): ledger_len must be what is
              * there. */
@@ -337,7 +365,7 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
             l->ledger[r->len] = '\0';
             l->ledger_len = r->len;
         } else if (r->type != REDIS_REPLY_NIL) {
-            load_unparsable(st, l, "GET", key);
+            load_unparsable(st, l, "GET", &key);
         }
     }
     freeReplyObject(r);
@@ -346,11 +374,12 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
         if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
             DD_OK)
             return DD_ERR;
-        key_text(key, sizeof(key), st->prefix, "parcel:", l->parcel_id);
-        if (take_load_reply(st, r, l, "HMGET", key, failed, errstr,
+        key.kind = "parcel:";
+        key.id = l->parcel_id;
+        if (take_load_reply(st, r, l, "HMGET", &key, failed, errstr,
                             errstr_size) &&
             dd_store_parse_parcel(r, &l->parcel, perr, sizeof(perr)) != DD_OK)
-            load_unparsable(st, l, "HMGET", key);
+            load_unparsable(st, l, "HMGET", &key);
         freeReplyObject(r);
     }
     for (size_t j = 0; j < l->ncouriers; j++) {
@@ -359,12 +388,13 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
         if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
             DD_OK)
             return DD_ERR;
-        key_text(key, sizeof(key), st->prefix, "courier:", l->courier_ids[j]);
-        if (take_load_reply(st, r, l, "HMGET", key, failed, errstr,
+        key.kind = "courier:";
+        key.id = l->courier_ids[j];
+        if (take_load_reply(st, r, l, "HMGET", &key, failed, errstr,
                             errstr_size) &&
             dd_store_parse_courier(r, &l->couriers[j], perr, sizeof(perr)) !=
                 DD_OK)
-            load_unparsable(st, l, "HMGET", key);
+            load_unparsable(st, l, "HMGET", &key);
         freeReplyObject(r);
     }
     return DD_OK;

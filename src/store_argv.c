@@ -64,7 +64,7 @@ void dd_store_argv_add_key(dd_store_argv_t *a, const char *prefix,
 }
 
 /* "<c><v>\r\n" at p (v in decimal); returns the end. */
-static char *resp_line(char *p, char c, size_t v) {
+static char *resp_line_long(char *p, char c, size_t v) {
     char tmp[24];
     size_t n = 0;
 
@@ -75,6 +75,20 @@ static char *resp_line(char *p, char c, size_t v) {
     *p++ = c;
     while (n > 0)
         *p++ = tmp[--n];
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+/* The same; counts and lengths below 100 (nearly all of them) inline,
+ * without the digit buffer. */
+static inline char *resp_line(char *p, char c, size_t v) {
+    if (v >= 100)
+        return resp_line_long(p, c, v);
+    *p++ = c;
+    if (v >= 10)
+        *p++ = (char)('0' + v / 10);
+    *p++ = (char)('0' + v % 10);
     *p++ = '\r';
     *p++ = '\n';
     return p;

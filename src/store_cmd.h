@@ -25,6 +25,9 @@ struct dd_store {
     char store_id[DD_STORE_MARKER_ID_SIZE]; /* the marker must hold it */
     uint64_t store_id_gen; /* recovery generation of store_id */
     dd_store_stats_t stats;
+    /* The key of the command being built (see dd_store_cmd_add_key()). */
+    char key[DD_STORE_PREFIX_MAX + 16 + 256];
+    int key_used; /* key holds an argument of the command being built */
 };
 
 /* Connects if needed; then, while the state is lost, refuses the batch
@@ -45,9 +48,12 @@ int dd_store_cmd_marker_get(dd_store_t *st, dd_store_argv_t *a);
 int dd_store_cmd_marker_reply(dd_store_t *st, const char *id, uint64_t gen,
                               char *errstr, size_t errstr_size);
 
-/* Adds a command key to a: the prefix, then kind and id. */
-void dd_store_cmd_add_key(dd_store_argv_t *a, const dd_store_t *st,
-                          const char *kind, const char *id);
+/* Adds a command key to a: the prefix, then kind and id. The key is built
+ * in st->key, without an allocation, when it fits and the command has no
+ * other key there; else it is an owned argument of a. Either way it lasts
+ * until dd_store_cmd_append(). */
+void dd_store_cmd_add_key(dd_store_argv_t *a, dd_store_t *st, const char *kind,
+                          const char *id);
 
 /* After the appends of a pipelined batch: when one failed (failed is
  * nonzero), half a pipeline sits in the output buffer, so the connection is

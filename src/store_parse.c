@@ -10,11 +10,21 @@
  * invalid data read differently, the latter naming the field. They do no
  * I/O and count nothing, so they can be unit-tested and fuzzed with reply
  * trees built by hand (tests/unit/test_store_parse.c).
+ *
+ * Numbers are read for every field of every courier and parcel, so plain
+ * decimals ("-12.345") take a fast path that gives strtod()'s double
+ * exactly: when the digits, without the point, make an integer below 2^53
+ * and there are at most 22 of them after the point, that integer and
+ * 10^frac are both exact doubles and one IEEE division rounds their
+ * quotient correctly, as strtod() rounds the decimal (Clinger's fast
+ * path). Anything else (an exponent, more digits, spaces, "inf") goes to
+ * strtod().
  */
 #include "store_int.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +78,50 @@ dd_store_error_class_t dd_store_error_class(const char *text) {
     return DD_STORE_ERROR_DATA;
 }
 
+/* 10^0 .. 10^22: the powers of ten that are exact doubles. */
+static const double pow10_exact[23] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+/* "[-+]digits[.digits]" whose digits form an integer below 2^53 with at
+ * most 22 after the point: *out is the correctly rounded value (see the
+ * file header) and 1 is returned; 0 for anything else. */
+static int parse_plain_decimal(const char *s, size_t len, double *out) {
+    const uint64_t limit = (uint64_t)1 << 53;
+    uint64_t m = 0;
+    size_t i = 0, frac = 0, ndig = 0;
+    int neg = 0, point = 0;
+    double v;
+
+    if (len > 0 && (s[0] == '-' || s[0] == '+')) {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    if (i == len || s[i] < '0' || s[i] > '9')
+        return 0;
+    for (; i < len; i++) {
+        char ch = s[i];
+
+        if (ch >= '0' && ch <= '9') {
+            m = m * 10 + (uint64_t)(ch - '0');
+            if (m >= limit)
+                return 0;
+            ndig++;
+            frac += (size_t)point;
+        } else if (ch == '.' && !point) {
+            point = 1;
+        } else {
+            return 0;
+        }
+    }
+    if (frac > 22 || ndig == 0 || (point && frac == 0))
+        return 0;
+    v = (double)m / pow10_exact[frac];
+    *out = neg ? -v : v;
+    return 1;
+}
+
 /* A number field: finite, strtod syntax, no trailing bytes. */
 static int parse_double_bytes(const char *s, size_t len, double *out) {
     char buf[64], *end;
@@ -75,6 +129,8 @@ static int parse_double_bytes(const char *s, size_t len, double *out) {
 
     if (len == 0 || len >= sizeof(buf))
         return DD_ERR;
+    if (parse_plain_decimal(s, len, out))
+        return DD_OK;
     memcpy(buf, s, len);
     buf[len] = '\0';
     errno = 0;

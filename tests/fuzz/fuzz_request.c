@@ -7,8 +7,9 @@
  * candidates, deadline in range) or fails with one named error class and a
  * non-empty sentence; the same bytes always give the same outcome; and a
  * parsed request always serialises into a result (dd_codec_result_json())
- * whose JSON carries the same ids. A broken promise aborts, which libFuzzer
- * reports as a crash. Run by `make fuzz`.
+ * whose JSON carries the same ids; and the plain reader (codec.c) answers
+ * exactly as the jansson path alone does. A broken promise aborts, which
+ * libFuzzer reports as a crash. Run by `make fuzz`.
  */
 #include <jansson.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "codec_int.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -140,6 +142,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rc == DD_OK)
         check_same(req, again);
     CHECK(dd_codec_parse_request(buf, size, again, NULL) == rc);
+
+    /* The jansson path alone, on an empty request, gives the same. */
+    if (size <= DD_CODEC_MAX_REQUEST_BYTES) {
+        memset(again, 0, sizeof(*again));
+        memset(&err2, 0, sizeof(err2));
+        rc2 = dd_codec_parse_json(buf, size, again, &err2);
+        CHECK(rc2 == rc && err2.code == err.code);
+        CHECK(strcmp(err2.text, err.text) == 0);
+        if (rc == DD_OK)
+            check_same(req, again);
+    }
 
     free(again);
     free(req);

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "codec.h"
+#include "codec_int.h"
 #include "util.h"
 
 #define MIN_VALID_CASES   12
@@ -1102,9 +1103,167 @@ static void test_result_check_refuses_foreign_and_garbage(void **state) {
     }
 }
 
+/* Pieces of requests: the plain reader's shapes and the ones it must hand
+ * to jansson (escapes, reals, nesting, duplicates, bad ids, non-ASCII). */
+static const char *const piece_keys[] = {
+    "\"request_id\"", "\"parcel_id\"",   "\"courier_id\"",
+    "\"candidates\"", "\"deadline_ms\"", "\"created_at\"",
+    "\"note\"",       "\"x\"",           "\"request\\u005fid\"",
+    "\"\"",           "\"parcel_id \"",  "\"zone\"",
+};
+static const char *const piece_values[] = {
+    "\"r-1\"",
+    "\"p:2.x_Y\"",
+    "\"c-9\"",
+    "\"\"",
+    "\"a b\"",
+    "\"\\u0041\"",
+    "\"caf\xc3\xa9\"",
+    "[\"c-1\",\"c-2\"]",
+    "[\"c-1\" , \"c-1\"]",
+    "[]",
+    "[\"c 1\"]",
+    "[1]",
+    "2000",
+    "2000.0",
+    "2e3",
+    "0",
+    "-5",
+    "86400000",
+    "86400001",
+    "0123",
+    "1.5",
+    "true",
+    "null",
+    "{}",
+    "{\"a\":1}",
+    "\"2026-01-01T00:00:00Z\"",
+    "12345678901234567890",
+    "[\"c-1\",]",
+};
+static const char *const piece_ws[] = {"", " ", "\n\t", "\r "};
+
+static uint64_t xs_next(uint64_t *x) {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+#define PICK(arr, x) ((arr)[xs_next(x) % (sizeof(arr) / sizeof((arr)[0]))])
+
+/* A random request: mostly the required fields (one of them now and then
+ * left out), in a random order, with up to three odd pieces; now and then a
+ * mutated byte, a cut or a stray character. */
+static size_t gen_request(char *buf, size_t size, uint64_t *x) {
+    const char *k[8], *v[8];
+    int nm = 0, extra = (int)(xs_next(x) % 4);
+    size_t n = 0;
+
+    if (xs_next(x) % 16 != 0) {
+        k[nm] = "\"request_id\"";
+        v[nm++] = "\"r-1\"";
+    }
+    if (xs_next(x) % 16 != 0) {
+        k[nm] = "\"parcel_id\"";
+        v[nm++] = "\"p-7\"";
+    }
+    if (xs_next(x) % 2) {
+        k[nm] = "\"courier_id\"";
+        v[nm++] = "\"c-3\"";
+    } else {
+        k[nm] = "\"candidates\"";
+        v[nm++] = "[\"c-1\",\"c-2\", \"c-3\"]";
+    }
+    for (int e = 0; e < extra; e++) {
+        k[nm] = PICK(piece_keys, x);
+        v[nm++] = PICK(piece_values, x);
+    }
+    for (int m = nm - 1; m > 0; m--) { /* shuffle */
+        int j = (int)(xs_next(x) % (uint64_t)(m + 1));
+        const char *tk = k[m], *tv = v[m];
+        k[m] = k[j];
+        v[m] = v[j];
+        k[j] = tk;
+        v[j] = tv;
+    }
+    n += (size_t)snprintf(buf + n, size - n, "%s{", PICK(piece_ws, x));
+    for (int m = 0; m < nm; m++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s%s%s:%s%s%s",
+                              m > 0 ? "," : "", PICK(piece_ws, x), k[m],
+                              PICK(piece_ws, x), PICK(piece_ws, x), v[m],
+                              PICK(piece_ws, x));
+    n += (size_t)snprintf(buf + n, size - n, "}%s", PICK(piece_ws, x));
+    switch (xs_next(x) % 8) {
+        case 0: /* a byte changed */
+            buf[xs_next(x) % n] = (char)(xs_next(x) % 256);
+            break;
+        case 1: /* cut short */
+            n = (size_t)(xs_next(x) % n);
+            break;
+        case 2: /* a stray byte at the end */
+            buf[n++] = (char)(xs_next(x) % 128);
+            break;
+        default:
+            break;
+    }
+    return n;
+}
+
+/* The plain reader fills a request exactly as the jansson path does, and
+ * every answer of dd_codec_parse_request() (code, text, fields) is the
+ * jansson path's; the well-formed shapes reach the plain reader. */
+static void test_plain_reader_agrees_with_jansson(void **state) {
+    dd_request_t *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+    dd_codec_error_t ea, eb;
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    char buf[2048];
+    int plain = 0, ok = 0;
+    (void)state;
+
+    assert_non_null(a);
+    assert_non_null(b);
+    for (int i = 0; i < 100000; i++) {
+        size_t len = gen_request(buf, sizeof(buf) - 1, &x);
+        int rc_a, rc_b;
+
+        memset(a, 0, sizeof(*a));
+        memset(b, 0, sizeof(*b));
+        if (dd_codec_parse_plain(buf, len, a)) {
+            plain++;
+            assert_int_equal(dd_codec_parse_json(buf, len, b, NULL), DD_OK);
+        } else {
+            memset(a, 0, sizeof(*a));
+            memset(b, 0, sizeof(*b));
+            rc_a = dd_codec_parse_request(buf, len, a, &ea);
+            memset(&eb, 0, sizeof(eb));
+            rc_b = dd_codec_parse_json(buf, len, b, &eb);
+            assert_int_equal(rc_a, rc_b);
+            if (rc_b != DD_OK) {
+                assert_int_equal(ea.code, eb.code);
+                assert_string_equal(ea.text, eb.text);
+            }
+        }
+        ok += dd_codec_parse_request(buf, len, a, NULL) == DD_OK;
+        assert_string_equal(a->request_id, b->request_id);
+        assert_string_equal(a->parcel_id, b->parcel_id);
+        assert_string_equal(a->courier_id, b->courier_id);
+        assert_int_equal(a->n_candidates, b->n_candidates);
+        assert_int_equal(a->deadline_ms, b->deadline_ms);
+        for (int k = 0; k < b->n_candidates; k++)
+            assert_string_equal(a->candidates[k], b->candidates[k]);
+    }
+    /* Both readers had work to do. */
+    assert_true(plain > 10000);
+    assert_true(ok > plain);
+    free(a);
+    free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_cases_parse_to_expected),
+        cmocka_unit_test(test_plain_reader_agrees_with_jansson),
         cmocka_unit_test(test_invalid_cases_fail_with_their_class),
         cmocka_unit_test(test_size_limit_is_64_kib),
         cmocka_unit_test(test_nul_bytes),

@@ -284,12 +284,72 @@ static void test_eta_key_rejects_bad_input(void **state) {
     assert_string_equal(buf, "eta:v1:car:u33dc1r:u33db2m");
 }
 
+/* The centre as halving the intervals bit by bit gives it (the reference
+ * the bit-collecting decoder of route.c must equal, double for double). */
+static void centre_by_halving(const char *cell, double *lat, double *lon) {
+    static const char alphabet[] = "0123456789bcdefghjkmnpqrstuvwxyz";
+    double lat_lo = -90.0, lat_hi = 90.0, lon_lo = -180.0, lon_hi = 180.0;
+    int even = 1;
+
+    for (size_t i = 0; cell[i] != '\0'; i++) {
+        int ch = (int)(strchr(alphabet, cell[i]) - alphabet);
+
+        for (int bit = 4; bit >= 0; bit--) {
+            int set = (ch >> bit) & 1;
+            double mid;
+
+            if (even) {
+                mid = (lon_lo + lon_hi) / 2.0;
+                if (set)
+                    lon_lo = mid;
+                else
+                    lon_hi = mid;
+            } else {
+                mid = (lat_lo + lat_hi) / 2.0;
+                if (set)
+                    lat_lo = mid;
+                else
+                    lat_hi = mid;
+            }
+            even = !even;
+        }
+    }
+    *lat = (lat_lo + lat_hi) / 2.0;
+    *lon = (lon_lo + lon_hi) / 2.0;
+}
+
+static void test_geohash_centre_equals_halving(void **state) {
+    static const char alphabet[] = "0123456789bcdefghjkmnpqrstuvwxyz";
+    uint64_t x = 0x2545f4914f6cdd1dULL;
+    char cell[DD_ROUTE_GEOHASH_MAX + 1];
+    (void)state;
+
+    for (int i = 0; i < 200000; i++) {
+        int len = 1 + i % DD_ROUTE_GEOHASH_MAX;
+        double lat, lon, want_lat, want_lon;
+
+        for (int k = 0; k < len; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            /* now and then the alphabet's ends, for the globe's edges */
+            cell[k] = alphabet[i % 7 == 0 ? (x & 1) * 31 : x % 32];
+        }
+        cell[len] = '\0';
+        assert_int_equal(dd_route_geohash_centre(cell, &lat, &lon), DD_OK);
+        centre_by_halving(cell, &want_lat, &want_lon);
+        assert_memory_equal(&lat, &want_lat, sizeof(lat));
+        assert_memory_equal(&lon, &want_lon, sizeof(lon));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_geohash_matches_known_values),
         cmocka_unit_test(test_geohash_edges_of_the_globe),
         cmocka_unit_test(test_geohash_rejects_bad_arguments),
         cmocka_unit_test(test_geohash_centre_of_known_cells),
+        cmocka_unit_test(test_geohash_centre_equals_halving),
         cmocka_unit_test(test_geohash_round_trip_keeps_the_cell),
         cmocka_unit_test(test_geohash_centre_rejects_bad_cells),
         cmocka_unit_test(test_vehicle_names_parse_and_speeds),

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <hiredis/hiredis.h>
@@ -405,6 +407,70 @@ static void test_parse_double(void **state) {
     assert_int_equal(dd_store_parse_double(&r, &v), DD_ERR);
 }
 
+/* The fast path for plain decimals gives strtod()'s double bit for bit,
+ * on its edges (2^53, 22 digits after the point, signs, a lone point) and
+ * on many generated coordinates. */
+static void test_parse_double_same_as_strtod(void **state) {
+    static const char *const edge[] = {
+        "0",
+        "-0",
+        "-0.0",
+        "+1.5",
+        "5.",
+        ".5",
+        "-.5",
+        "52.52",
+        "13.404954",
+        "-179.9999999999999",
+        "9007199254740991",
+        "9007199254740992",
+        "900719925474099.3",
+        "0.0000000000000000000001",
+        "0.00000000000000000000001",
+        "1.2345678901234567890123",
+        "000000000000000000000000012.5",
+        "89.99999999999999999999",
+        "0.1",
+        "0.3",
+        "2.2250738585072014",
+        "1..2",
+        "1.2.3",
+        "-",
+        "+",
+        "1-2",
+    };
+    redisReply r;
+    char buf[VAL_MAX], *end;
+    uint64_t x = 88172645463325252ULL;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]) + 200000; i++) {
+        double v = 0, want;
+        int ok;
+
+        if (i < sizeof(edge) / sizeof(edge[0])) {
+            set_str(&r, buf, REDIS_REPLY_STRING, edge[i]);
+        } else {
+            char tmp[64];
+            int frac;
+
+            x ^= x << 13; /* xorshift64 */
+            x ^= x >> 7;
+            x ^= x << 17;
+            frac = (int)(x % 18);
+            snprintf(tmp, sizeof(tmp), "%.*f", frac,
+                     ((double)(x >> 11) / 9007199254740992.0 - 0.5) *
+                         (x % 3 == 0 ? 360.0 : 180.0));
+            set_str(&r, buf, REDIS_REPLY_STRING, tmp);
+        }
+        want = strtod(buf, &end);
+        ok = end != buf && *end == '\0';
+        assert_int_equal(dd_store_parse_double(&r, &v), ok ? DD_OK : DD_ERR);
+        if (ok)
+            assert_memory_equal(&v, &want, sizeof(v));
+    }
+}
+
 /* The one table of what a Redis error reply means. */
 static void test_error_class_table(void **state) {
     static const struct {
@@ -476,6 +542,7 @@ int main(void) {
         cmocka_unit_test(test_fields_without_a_reply),
         cmocka_unit_test(test_parse_secs),
         cmocka_unit_test(test_parse_double),
+        cmocka_unit_test(test_parse_double_same_as_strtod),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
