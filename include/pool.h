@@ -66,7 +66,8 @@ dd_pool_t *dd_pool_new(const dd_config_t *cfg, dd_queue_t *jq,
 /**
  * @brief Join the workers. The caller closed the queue first, so they drain
  *        it and exit; a worker still retrying Redis at give_up_ms (dd_now_ms
- *        based) destroys its batch instead (offsets stay undone).
+ *        based) destroys its batch instead (offsets stay undone); one
+ *        job_dropped warning then gives the number of jobs dropped.
  * @locality main thread
  */
 void dd_pool_join(dd_pool_t *pool, int64_t give_up_ms);

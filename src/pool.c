@@ -58,6 +58,7 @@ struct dd_pool {
     dd_pool_answered_cb *answered;
     void *opaque;
     _Atomic int64_t give_up_ms; /* INT64_MAX until dd_pool_join() */
+    _Atomic uint64_t dropped;   /* jobs dropped after the give-up time */
     dd_pool_worker_t *workers;
     int n;
     int joined;
@@ -221,7 +222,8 @@ static void *worker_main(void *arg) {
             continue;
         }
         dd_metrics_gauge_add(DD_G_WORKERS_BUSY, 1);
-        dd_worker_batch_run(b, w, st, jobs, n);
+        atomic_fetch_add(&pool->dropped,
+                         (uint64_t)dd_worker_batch_run(b, w, st, jobs, n));
         dd_metrics_gauge_add(DD_G_WORKERS_BUSY, -1);
         dd_pool_worker_set_state(w, DD_WORKER_IDLE, NULL, NULL, 0);
     }
@@ -276,6 +278,13 @@ void dd_pool_join(dd_pool_t *pool, int64_t give_up_ms) {
         if (pool->workers[i].started)
             pthread_join(pool->workers[i].thread, NULL);
     pool->joined = 1;
+    /* One line for all the jobs dropped, not one per job. */
+    if (atomic_load(&pool->dropped) > 0)
+        DD_LOG(DD_LOG_WARN, "pool", "job_dropped",
+               "%" PRIu64 " job(s) dropped: shutdown timeout with redis "
+               "failing; their offsets stay uncommitted, so they are "
+               "consumed again after a restart",
+               atomic_load(&pool->dropped));
 }
 
 void dd_pool_destroy(dd_pool_t *pool) {
