@@ -66,7 +66,8 @@ dd_pool_t *dd_pool_new(const dd_config_t *cfg, dd_queue_t *jq,
 /**
  * @brief Join the workers. The caller closed the queue first, so they drain
  *        it and exit; a worker still retrying Redis at give_up_ms (dd_now_ms
- *        based) destroys its batch instead (offsets stay undone).
+ *        based) destroys its batch instead (offsets stay undone); one
+ *        job_dropped warning then gives the number of jobs dropped.
  * @locality main thread
  */
 void dd_pool_join(dd_pool_t *pool, int64_t give_up_ms);
@@ -82,6 +83,21 @@ void dd_pool_destroy(dd_pool_t *pool);
  *         runs), so this follows Redis within a second or two even
  *         without traffic. @locality any thread */
 int dd_pool_redis_ok(const dd_pool_t *pool);
+
+/**
+ * @brief The error of the last failed Redis ping of a worker whose Redis
+ *        state is failing, e.g. "redis AUTH: WRONGPASS ..." (never a
+ *        password), for /readyz.
+ * @param pool borrowed.
+ * @param buf out: the text, "" when none is known.
+ * @param size bytes of buf, > 0.
+ * @returns 1 when a text was copied, else 0.
+ * @locality any thread
+ * @locks_required none; takes each worker state lock in turn (a leaf)
+ * @remark The text may lag a worker's later failed batch calls; it is
+ *         refreshed by the next idle ping.
+ */
+int dd_pool_redis_error(const dd_pool_t *pool, char *buf, size_t size);
 
 /** @brief Copy each worker's state into out (up to max); returns count. */
 size_t dd_pool_snapshot(const dd_pool_t *pool, dd_worker_info_t *out,

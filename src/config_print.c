@@ -211,6 +211,10 @@ void dd_config_dump(const dd_config_t *cfg, FILE *fp) {
         const dd_option_t *o = &dd_config_options[i];
         if (o->env == NULL || o->type == OPT_KAFKA_PROP)
             continue;
+        /* With --redis-cluster, --redis is unused (and can only be its
+         * default): left out, the dump fed back loads the same. */
+        if (o->type == OPT_URL && cfg->redis_cluster.nseeds > 0)
+            continue;
         fprintf(fp, "%s=", o->env);
         print_value(cfg, o, fp);
         fputc('\n', fp);

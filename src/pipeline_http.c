@@ -25,7 +25,8 @@
  * them. `lock` is therefore the outer lock of the only nesting in the
  * process (row 1 of "Lock order" in pipeline_int.h): while it is held, the
  * module calls take a worker state lock (dd_pool_snapshot(), from
- * stuck_reason() and workers_json()) or the tracker lock
+ * stuck_reason() and workers_json(); dd_pool_redis_error(), from
+ * ready_cb()) or the tracker lock
  * (dd_offsets_snapshot(), dd_offsets_pending_total()), one at a time, each
  * released before the call returns. The queue depth, the consumer's state
  * and the pool's Redis state are atomics. None of those modules ever takes
@@ -67,6 +68,7 @@ struct dd_pipeline_http {
     char fatal_text[320];
     char delivery_text[160];
     char commit_text[160];
+    char redis_text[300];
 };
 
 /* Why the pipeline is stuck, or "" when it is not; caller holds lock. */
@@ -153,8 +155,17 @@ static size_t ready_cb(void *opaque, const char **reasons, size_t max) {
             ADD("consumer has not joined the group yet");
         if (dd_store_state_lost())
             ADD(dd_store_state_lost_reason);
-        else if (!dd_pool_redis_ok(ph->pool))
-            ADD("redis is not answering");
+        else if (!dd_pool_redis_ok(ph->pool)) {
+            /* "redis is not answering: <the last ping's error>" */
+            char err[256];
+            if (dd_pool_redis_error(ph->pool, err, sizeof(err)))
+                snprintf(ph->redis_text, sizeof(ph->redis_text),
+                         "redis is not answering: %s", err);
+            else
+                snprintf(ph->redis_text, sizeof(ph->redis_text),
+                         "redis is not answering");
+            ADD(ph->redis_text);
+        }
         stuck_reason(ph, stuck, sizeof(stuck));
         if (stuck[0])
             ADD("stuck (see /healthz)");

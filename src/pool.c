@@ -16,6 +16,7 @@
  */
 #include "pool_int.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,8 +28,14 @@
 #include "store.h"
 #include "util.h"
 
-#define IDLE_PING_MS 1000 /* an idle worker pings Redis this often */
-#define IDLE_POP_MS  500  /* longest wait in the queue between checks */
+#define IDLE_PING_MS    1000  /* an idle worker pings Redis this often */
+#define IDLE_POP_MS     500   /* longest wait in the queue between checks */
+#define CONNECT_WARN_MS 30000 /* a failing connect logged this often */
+
+/* Pings that fail while Redis has not answered yet (wrong password, seed
+ * that is no cluster node, nothing listening): one line per interval for
+ * all workers together, the others counted. */
+static dd_log_ratelimit_t rl_connect = DD_LOG_RATELIMIT_INIT(CONNECT_WARN_MS);
 
 struct dd_pool_worker {
     struct dd_pool *pool;
@@ -37,9 +44,12 @@ struct dd_pool_worker {
     int started;
     atomic_int redis_state; /* -1 unknown, 0 failing, 1 ok */
     int64_t redis_seen_ms;  /* dd_now_ms() of the last Redis call (owner) */
+    char redis_where[160];  /* the Redis address(es), for logs (owner) */
 
     pthread_mutex_t lock;
     dd_worker_info_t info; /* protected by lock */
+    char redis_error[256]; /* protected by lock: the last failed ping's
+                            * error, "" after a ping that worked */
 };
 
 struct dd_pool {
@@ -48,6 +58,7 @@ struct dd_pool {
     dd_pool_answered_cb *answered;
     void *opaque;
     _Atomic int64_t give_up_ms; /* INT64_MAX until dd_pool_join() */
+    _Atomic uint64_t dropped;   /* jobs dropped after the give-up time */
     dd_pool_worker_t *workers;
     int n;
     int joined;
@@ -106,28 +117,72 @@ int dd_pool_worker_backoff(dd_pool_worker_t *w, int ms) {
     return dd_now_ms() >= atomic_load(&pool->give_up_ms);
 }
 
+/* Where the store connects, for logs: host:port, the unix socket or the
+ * cluster seeds; never the user or the password. */
+static void redis_where(const dd_store_conf_t *sc, char *buf, size_t size) {
+    size_t len;
+
+    if (sc->cluster_nseeds == 0) {
+        if (sc->unix_path != NULL && sc->unix_path[0] != '\0')
+            snprintf(buf, size, "%s", sc->unix_path);
+        else
+            snprintf(buf, size, "%s:%d", sc->host, sc->port);
+        return;
+    }
+    len = (size_t)snprintf(buf, size, "cluster seeds ");
+    for (size_t i = 0; i < sc->cluster_nseeds && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s:%d",
+                                i > 0 ? "," : "", sc->cluster_seeds[i].host,
+                                sc->cluster_seeds[i].port);
+}
+
+/* Record the outcome of a ping: the state for dd_pool_redis_ok(), the error
+ * text for dd_pool_redis_error(), and a warning. A worker that loses Redis
+ * logs the transition; a ping that fails while Redis has not answered
+ * (startup with a wrong password, say) is logged rate-limited across the
+ * workers, so a bad setting shows while idle. Returns 1 when ok. */
+static int ping_seen(dd_pool_worker_t *w, int ok, const char *errstr) {
+    int was = atomic_exchange(&w->redis_state, ok);
+    uint64_t suppressed;
+    char note[80] = "";
+
+    w->redis_seen_ms = dd_now_ms();
+    pthread_mutex_lock(&w->lock);
+    dd_strlcpy(w->redis_error, ok ? "" : errstr, sizeof(w->redis_error));
+    pthread_mutex_unlock(&w->lock);
+    if (ok) {
+        if (was == 0)
+            DD_LOG(DD_LOG_INFO, "pool", "redis_available",
+                   "worker %d: redis answers again", w->id);
+        return 1;
+    }
+    dd_metrics_inc(DD_C_REDIS_ERRORS);
+    if (was == 1)
+        DD_LOG(DD_LOG_WARN, "pool", "redis_unavailable",
+               "worker %d: redis ping failed (%s)", w->id, errstr);
+    else if (dd_log_enabled(DD_LOG_WARN) &&
+             dd_log_ratelimit_allow(&rl_connect, &suppressed)) {
+        if (suppressed > 0)
+            snprintf(note, sizeof(note),
+                     " (%" PRIu64 " similar line(s) suppressed)", suppressed);
+        DD_LOG(DD_LOG_WARN, "pool", "redis_unavailable",
+               "redis %s is not answering (%s); retrying%s", w->redis_where,
+               errstr, note);
+    }
+    return 0;
+}
+
 /* An idle worker pings Redis about once a second, so dd_pool_redis_ok()
  * (and /readyz) follows Redis going away and coming back even without
  * traffic. While the store waits out its reconnect backoff there is nothing
- * to learn: no ping, the state stays failing. Transitions are logged. */
+ * to learn: no ping, the state stays failing. */
 static void idle_ping(dd_pool_worker_t *w, dd_store_t *st) {
     char errstr[256];
-    int ok, was;
 
     if (dd_now_ms() - w->redis_seen_ms < IDLE_PING_MS ||
         dd_store_backoff_ms(st) > 0)
         return;
-    ok = dd_store_ping(st, errstr, sizeof(errstr)) == DD_OK;
-    w->redis_seen_ms = dd_now_ms();
-    was = atomic_exchange(&w->redis_state, ok);
-    if (!ok)
-        dd_metrics_inc(DD_C_REDIS_ERRORS);
-    if (!ok && was != 0)
-        DD_LOG(DD_LOG_WARN, "pool", "redis_unavailable",
-               "worker %d: redis ping failed (%s)", w->id, errstr);
-    else if (ok && was == 0)
-        DD_LOG(DD_LOG_INFO, "pool", "redis_available",
-               "worker %d: redis answers again", w->id);
+    ping_seen(w, dd_store_ping(st, errstr, sizeof(errstr)) == DD_OK, errstr);
 }
 
 /* How long an idle worker waits in the queue before its next ping. */
@@ -151,12 +206,11 @@ static void *worker_main(void *arg) {
     pthread_setname_np(pthread_self(), name);
     b = dd_worker_batch_new(cfg, pool->answered, pool->opaque);
     dd_worker_batch_store_conf(cfg, &sc);
+    redis_where(&sc, w->redis_where, sizeof(w->redis_where));
     st = dd_store_new(&sc, errstr, sizeof(errstr));
     dd_assert(st != NULL); /* connecting is lazy; only bad settings fail */
     /* Learn early whether Redis answers, for /readyz. */
-    atomic_store(&w->redis_state,
-                 dd_store_ping(st, errstr, sizeof(errstr)) == DD_OK);
-    w->redis_seen_ms = dd_now_ms();
+    ping_seen(w, dd_store_ping(st, errstr, sizeof(errstr)) == DD_OK, errstr);
 
     for (;;) {
         size_t n =
@@ -168,7 +222,8 @@ static void *worker_main(void *arg) {
             continue;
         }
         dd_metrics_gauge_add(DD_G_WORKERS_BUSY, 1);
-        dd_worker_batch_run(b, w, st, jobs, n);
+        atomic_fetch_add(&pool->dropped,
+                         (uint64_t)dd_worker_batch_run(b, w, st, jobs, n));
         dd_metrics_gauge_add(DD_G_WORKERS_BUSY, -1);
         dd_pool_worker_set_state(w, DD_WORKER_IDLE, NULL, NULL, 0);
     }
@@ -223,6 +278,13 @@ void dd_pool_join(dd_pool_t *pool, int64_t give_up_ms) {
         if (pool->workers[i].started)
             pthread_join(pool->workers[i].thread, NULL);
     pool->joined = 1;
+    /* One line for all the jobs dropped, not one per job. */
+    if (atomic_load(&pool->dropped) > 0)
+        DD_LOG(DD_LOG_WARN, "pool", "job_dropped",
+               "%" PRIu64 " job(s) dropped: shutdown timeout with redis "
+               "failing; their offsets stay uncommitted, so they are "
+               "consumed again after a restart",
+               atomic_load(&pool->dropped));
 }
 
 void dd_pool_destroy(dd_pool_t *pool) {
@@ -245,6 +307,19 @@ int dd_pool_redis_ok(const dd_pool_t *pool) {
             seen = 1;
     }
     return seen;
+}
+
+int dd_pool_redis_error(const dd_pool_t *pool, char *buf, size_t size) {
+    buf[0] = '\0';
+    for (int i = 0; i < pool->n && buf[0] == '\0'; i++) {
+        dd_pool_worker_t *w = &pool->workers[i];
+        if (atomic_load(&w->redis_state) != 0)
+            continue;
+        pthread_mutex_lock(&w->lock);
+        dd_strlcpy(buf, w->redis_error, size);
+        pthread_mutex_unlock(&w->lock);
+    }
+    return buf[0] != '\0';
 }
 
 size_t dd_pool_snapshot(const dd_pool_t *pool, dd_worker_info_t *out,

@@ -96,9 +96,11 @@ void dd_worker_batch_destroy(dd_worker_batch_t *b);
  * @param st (borrowed) the worker's store
  * @param jobs (borrowed array) the jobs, each transferred to the answered
  *        callback or destroyed
+ * @returns the number of jobs dropped because the pool gave up (each
+ *          logged at debug level only; the pool logs the total)
  * @locality the worker's own thread
  */
-void dd_worker_batch_run(dd_worker_batch_t *b, dd_pool_worker_t *w,
-                         dd_store_t *st, dd_job_t **jobs, size_t n);
+size_t dd_worker_batch_run(dd_worker_batch_t *b, dd_pool_worker_t *w,
+                           dd_store_t *st, dd_job_t **jobs, size_t n);
 
 #endif /* DD_POOL_INT_H */

@@ -51,6 +51,7 @@ struct dd_worker_batch {
     dd_job_t **item_job;       /* job of each item */
     size_t *stuck;             /* items set aside (see answer()) */
     size_t nstuck;
+    size_t dropped; /* jobs dropped by the current dd_worker_batch_run() */
 };
 
 static int ttl_seconds(int64_t ms) {
@@ -180,12 +181,14 @@ static void hand_on(dd_worker_batch_t *b, size_t lo, size_t m,
  * their offsets stay undone. */
 static void drop_jobs(dd_worker_batch_t *b, size_t lo, size_t m) {
     for (size_t i = lo; i < lo + m; i++) {
-        DD_LOG_TPO(DD_LOG_WARN, "pool", "job_dropped", b->cfg->topic,
+        /* One line per job at debug level; the pool logs the count. */
+        DD_LOG_TPO(DD_LOG_DEBUG, "pool", "job_dropped", b->cfg->topic,
                    b->item_job[i]->partition, b->item_job[i]->offset,
                    "shutdown timeout with redis failing: job dropped, "
                    "offset stays uncommitted");
         dd_job_destroy(b->item_job[i]);
     }
+    b->dropped += m;
 }
 
 /* After a transient failure: does Redis answer at all? PING (unless the
@@ -267,10 +270,12 @@ static int answer(dd_worker_batch_t *b, dd_pool_worker_t *w, dd_store_t *st,
     }
 }
 
-void dd_worker_batch_run(dd_worker_batch_t *b, dd_pool_worker_t *w,
-                         dd_store_t *st, dd_job_t **jobs, size_t n) {
+size_t dd_worker_batch_run(dd_worker_batch_t *b, dd_pool_worker_t *w,
+                           dd_store_t *st, dd_job_t **jobs, size_t n) {
     size_t m = 0;
     int64_t start_us = dd_now_us();
+
+    b->dropped = 0;
 
     dd_pool_worker_set_state(w, DD_WORKER_PARSING, jobs[0], NULL, n);
     for (size_t i = 0; i < n; i++) {
@@ -293,19 +298,20 @@ void dd_worker_batch_run(dd_worker_batch_t *b, dd_pool_worker_t *w,
         m++;
     }
     if (m == 0)
-        return;
+        return 0;
     b->nstuck = 0;
     if (answer(b, w, st, 0, m, start_us, 1)) {
         for (size_t k = 0; k < b->nstuck; k++)
             drop_jobs(b, b->stuck[k], 1);
-        return;
+        return b->dropped;
     }
     /* The rest went; now each request set aside, alone. */
     for (size_t k = 0; k < b->nstuck; k++) {
         if (answer(b, w, st, b->stuck[k], 1, start_us, 0)) {
             for (size_t r = k + 1; r < b->nstuck; r++)
                 drop_jobs(b, b->stuck[r], 1);
-            return;
+            return b->dropped;
         }
     }
+    return b->dropped;
 }

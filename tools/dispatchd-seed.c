@@ -11,9 +11,14 @@
  *
  * Couriers are c-0001.., parcels p-00001..; every 5th courier has status
  * busy or offline unless --available-pct says otherwise.
+ *
+ * It writes to one server: a Redis Cluster node is refused up front (it
+ * would answer MOVED for most keys); README "Seeding a Redis Cluster" gives
+ * the way (seed a scratch redis-server, then redis-cli --cluster import).
  */
 #include <getopt.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +57,65 @@ static void usage(FILE *fp) {
                 "                      [--available-pct P] [--prefix P]\n");
 }
 
+/* Runs one command now (AUTH, INFO); returns its reply (owned) or NULL
+ * after printing why, naming the address where. */
+static redisReply *command_now(redisContext *c, const char *where,
+                               const char *what, const char *fmt, ...) {
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (r == NULL) {
+        fprintf(stderr, "dispatchd-seed: redis %s at %s: %s\n", what, where,
+                c->errstr);
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "dispatchd-seed: redis %s at %s: %s\n", what, where,
+                r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* AUTH (when the URL has a password), then refuse a Redis Cluster node:
+ * INFO cluster says cluster_enabled:1. DD_EXIT_OK or the exit status. */
+static int prepare(redisContext *c, const dd_redis_url_t *ru,
+                   const char *where) {
+    redisReply *r;
+    int cluster;
+
+    if (ru->password) {
+        r = ru->user ? command_now(c, where, "AUTH", "AUTH %s %s", ru->user,
+                                   ru->password)
+                     : command_now(c, where, "AUTH", "AUTH %s", ru->password);
+        if (r == NULL)
+            return DD_EXIT_UNAVAILABLE;
+        freeReplyObject(r);
+    }
+    r = command_now(c, where, "INFO cluster", "INFO cluster");
+    if (r == NULL)
+        return DD_EXIT_UNAVAILABLE;
+    cluster = r->type == REDIS_REPLY_STRING
+                  ? strstr(r->str, "cluster_enabled:1") != NULL
+                  : 0;
+    freeReplyObject(r);
+    if (cluster) {
+        fprintf(stderr,
+                "dispatchd-seed: %s is a Redis Cluster node (cluster_enabled:1)"
+                "; dispatchd-seed writes to one server only. Seed a scratch "
+                "redis-server, then copy its keys into the cluster: "
+                "redis-cli --cluster import <node> --cluster-from <scratch> "
+                "--cluster-copy --cluster-replace\n",
+                where);
+        return DD_EXIT_CONFIG;
+    }
+    return DD_EXIT_OK;
+}
+
 static int check(redisContext *c, int n) {
     for (int i = 0; i < n; i++) {
         redisReply *r = NULL;
@@ -87,10 +151,10 @@ int main(int argc, char **argv) {
     long couriers = 200, parcels = 2000, seed = 1, avail = 80;
     double clat = 52.5200, clon = 13.4050, radius = 8.0;
     dd_redis_url_t ru;
-    char errstr[256];
+    char errstr[256], where[300];
     struct timeval tv = {5, 0};
     redisContext *c;
-    int opt, pending = 0;
+    int opt, rc, pending = 0;
 
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end = NULL;
@@ -145,21 +209,25 @@ int main(int argc, char **argv) {
         fprintf(stderr, "dispatchd-seed: --redis: %s\n", errstr);
         return DD_EXIT_USAGE;
     }
+    if (ru.unix_path)
+        snprintf(where, sizeof(where), "%s", ru.unix_path);
+    else if (strchr(ru.host, ':') != NULL)
+        snprintf(where, sizeof(where), "[%s]:%d", ru.host, ru.port);
+    else
+        snprintf(where, sizeof(where), "%s:%d", ru.host, ru.port);
     c = ru.unix_path ? redisConnectUnixWithTimeout(ru.unix_path, tv)
                      : redisConnectWithTimeout(ru.host, ru.port, tv);
     if (c == NULL || c->err) {
-        fprintf(stderr, "dispatchd-seed: cannot connect to redis: %s\n",
-                c ? c->errstr : "out of memory");
+        fprintf(stderr, "dispatchd-seed: cannot connect to redis at %s: %s\n",
+                where, c ? c->errstr : "out of memory");
         redisFree(c);
         dd_redis_url_close(&ru);
         return DD_EXIT_UNAVAILABLE;
     }
-    if (ru.password) {
-        if (ru.user)
-            redisAppendCommand(c, "AUTH %s %s", ru.user, ru.password);
-        else
-            redisAppendCommand(c, "AUTH %s", ru.password);
-        pending++;
+    if ((rc = prepare(c, &ru, where)) != DD_EXIT_OK) {
+        redisFree(c);
+        dd_redis_url_close(&ru);
+        return rc;
     }
     redisAppendCommand(c, "SELECT %d", ru.db);
     pending++;

@@ -43,6 +43,8 @@ static void test_config_dump_redacts_secrets(void **state) {
     assert_non_null(strstr(out, "\nDISPATCHD_REDIS_CLUSTER=redis://app:***@"
                                 "h1:7000,[::1]:7001\n"));
     assert_null(strstr(out, "hunter"));
+    /* --redis is unused in cluster mode: not in the dump. */
+    assert_null(strstr(out, "\nDISPATCHD_REDIS="));
     free(out);
     done(&r);
 
@@ -102,6 +104,38 @@ static void test_config_dump_round_trips_through_env(void **state) {
     out2 = dump(&r2.cfg);
     assert_string_equal(out, out2);
     assert_string_equal(r2.cfg.redis.user, "u:x");
+    free(out);
+    free(out2);
+    done(&r);
+    done(&r2);
+}
+
+/* Cluster mode: the dump leaves DISPATCHD_REDIS out and still round
+ * trips. */
+static void test_config_dump_round_trips_in_cluster_mode(void **state) {
+    result_t r, r2;
+    char *out, *out2, *line, *save = NULL;
+    const char *env[64];
+    size_t n = 0;
+
+    (void)state;
+    load(&r, NULL, "--redis-cluster", "redis://h1:7000,[::1]:7001", NULL);
+    expect_ok(&r);
+    out = dump(&r.cfg);
+    assert_null(strstr(out, "\nDISPATCHD_REDIS="));
+    out2 = dd_xstrdup(out);
+    for (line = strtok_r(out2, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        assert_true(n < 63);
+        env[n++] = line;
+    }
+    env[n] = NULL;
+    load(&r2, env, NULL);
+    expect_ok(&r2);
+    free(out2);
+    out2 = dump(&r2.cfg);
+    assert_string_equal(out, out2);
+    assert_int_equal(r2.cfg.redis_cluster.nseeds, 2);
     free(out);
     free(out2);
     done(&r);
@@ -180,6 +214,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_dump_redacts_secrets),
         cmocka_unit_test(test_config_dump_round_trips_through_env),
+        cmocka_unit_test(test_config_dump_round_trips_in_cluster_mode),
         cmocka_unit_test(test_config_env_names_follow_the_rule),
         cmocka_unit_test(test_config_help_documents_syntax),
     };

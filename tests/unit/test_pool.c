@@ -195,6 +195,7 @@ test_pool_transient_error_is_retried_then_all_answered_once(void **state) {
      * take the first failures, the first batches the rest. */
     const int failures = f->cfg.workers + 4;
     dd_store_stats_t stats;
+    char errstr[256];
 
     for (int i = 0; i < n; i++)
         push_valid(f, i);
@@ -220,6 +221,8 @@ test_pool_transient_error_is_retried_then_all_answered_once(void **state) {
     assert_true(fake_store_round_trips(f->ctl, FAKE_STORE_LOAD) >=
                 n / f->cfg.batch_size + 1);
     assert_int_equal(dd_pool_redis_ok(f->pool), 1);
+    assert_int_equal(dd_pool_redis_error(f->pool, errstr, sizeof(errstr)), 0);
+    assert_string_equal(errstr, "");
 }
 
 static void
@@ -227,6 +230,7 @@ test_pool_shutdown_with_redis_down_drops_and_answers_none(void **state) {
     fixture_t *f = *state;
     const int n = 20;
     int64_t give_up, joined;
+    char err[256];
 
     fake_store_set_down(f->ctl, 1);
     start_pool(f);
@@ -234,6 +238,9 @@ test_pool_shutdown_with_redis_down_drops_and_answers_none(void **state) {
         push_valid(f, i);
     assert_true(wait_backoff(f));
     assert_int_equal(dd_pool_redis_ok(f->pool), 0);
+    /* /readyz gives the failed ping's error. */
+    assert_int_equal(dd_pool_redis_error(f->pool, err, sizeof(err)), 1);
+    assert_string_equal(err, "fake redis: down");
 
     dd_queue_close(f->jq);
     give_up = dd_now_ms() + 100;

@@ -131,8 +131,9 @@ static void add_job(fixture_t *f, const char *rid, const char *pid,
     f->jobs[f->n++] = job;
 }
 
-static void run(fixture_t *f) {
-    dd_worker_batch_run(f->b, &f->w, f->st, f->jobs, f->n);
+/* Runs the batch; returns the number of jobs dropped. */
+static size_t run(fixture_t *f) {
+    return dd_worker_batch_run(f->b, &f->w, f->st, f->jobs, f->n);
 }
 
 /* The answered job of request rid, or NULL. */
@@ -241,7 +242,8 @@ static void test_unattributable_failure_splits_batch(void **state) {
         add_job(f, rid, "p-77", cid);
     }
     f->w.give_up_at = 3;
-    run(f);
+    /* The one request still in flight at the give-up time is dropped. */
+    assert_int_equal(run(f), 1);
 
     assert_int_equal(f->nanswered, 7);
     assert_null(answer_of(f, "r-slow"));
@@ -271,7 +273,8 @@ static void test_redis_down_keeps_batch_whole(void **state) {
     }
     fake_store_set_down(f->st, 1);
     f->w.give_up_at = 4;
-    run(f);
+    /* At the give-up time the whole batch is dropped, and counted. */
+    assert_int_equal(run(f), 8);
 
     assert_int_equal(f->nanswered, 0);
     assert_int_equal(f->w.backoffs, 4);
