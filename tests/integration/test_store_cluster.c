@@ -581,6 +581,136 @@ static void test_cluster_failover_to_replica(void **state) {
     ctl("wait-ok", 0);
 }
 
+/*----- Lost-state markers -----*/
+
+/* A load of one ledger only: its head GETs every master's marker once the
+ * process remembers a store id. */
+static int load_one(fixture_t *f, char *errstr, size_t errstr_size) {
+    dd_store_load_t l;
+    int rc;
+
+    memset(&l, 0, sizeof(l));
+    l.request_id = "r-marker";
+    rc = dd_store_load(f->st, &l, 1, errstr, errstr_size);
+    dd_free(l.ledger);
+    return rc;
+}
+
+static int load_succeeds(void *arg) {
+    char errstr[256];
+
+    return load_one(arg, errstr, sizeof(errstr)) == DD_OK;
+}
+
+/* Connects and writes every master's marker, as the first write of the
+ * process does; id gets the store id. */
+static void markers_ensure(fixture_t *f, char *id, size_t id_size) {
+    char errstr[256];
+    uint64_t gen;
+
+    if (!dd_test_wait_until(load_succeeds, f,
+                            10000 * dd_test_timeout_multiplier()))
+        fail_msg("no load succeeds");
+    if (dd_store_marker_ensure(&f->st->conn, id, id_size, &gen, errstr,
+                               sizeof(errstr)) != DD_OK)
+        fail_msg("marker ensure: %s", errstr);
+}
+
+/* One marker per master, each on its master, each holding id. */
+static void markers_check(fixture_t *f, const char *id) {
+    size_t n = dd_store_marker_count(&f->st->conn);
+    int on[NODES] = {0};
+
+    assert_int_equal(n, NODES);
+    for (size_t i = 0; i < n; i++) {
+        const char *k = dd_store_marker_key(&f->st->conn, i);
+        int o = owner(f, k);
+        redisReply *r = cmd(f->c[o], "GET %s", k);
+
+        assert_non_null(strstr(k, PREFIX DD_STORE_MARKER_KEY ":{"));
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        assert_string_equal(r->str, id);
+        freeReplyObject(r);
+        on[o]++;
+    }
+    for (int i = 0; i < NODES; i++)
+        assert_int_equal(on[i], 1);
+}
+
+/* FLUSHALL on each master in turn: the next batch declares the state
+ * lost, every batch fails until the ack, then the store works again with
+ * every marker written back. */
+static void test_cluster_flushed_master_declares_lost(void **state) {
+    fixture_t *f = start(state);
+    char id[DD_STORE_MARKER_ID_SIZE], errstr[256];
+    uint64_t gen;
+
+    markers_ensure(f, id, sizeof(id));
+    markers_check(f, id);
+    for (int v = 0; v < NODES; v++) {
+        if (load_one(f, errstr, sizeof(errstr)) != DD_OK)
+            fail_msg("load before the flush of %d: %s", f->port[v], errstr);
+        cmd_ok(f->c[v], "FLUSHALL");
+        assert_false(dd_store_state_lost());
+        if (load_one(f, errstr, sizeof(errstr)) == DD_OK)
+            fail_msg("a load after FLUSHALL on %d succeeded", f->port[v]);
+        print_message("FLUSHALL on %d: %s\n", f->port[v], errstr);
+        assert_true(dd_store_state_lost());
+        assert_non_null(strstr(errstr, "redis state lost"));
+        assert_int_not_equal(load_one(f, errstr, sizeof(errstr)), DD_OK);
+        assert_true(dd_store_state_lost());
+
+        assert_true(dd_store_state_ack());
+        if (!dd_test_wait_until(load_succeeds, f,
+                                10000 * dd_test_timeout_multiplier()))
+            fail_msg("no load succeeds after the ack");
+        assert_false(dd_store_state_lost());
+        assert_true(dd_store_marker_known(id, sizeof(id), &gen));
+        markers_check(f, id);
+    }
+}
+
+/* The slot of a master's marker moves (keys and all) to another master:
+ * followed, the markers are computed again for the new map and the new
+ * ones written; no loss is declared. */
+static void test_cluster_marker_slot_move_is_no_loss(void **state) {
+    fixture_t *f = start(state);
+    char id[DD_STORE_MARKER_ID_SIZE], key[DD_STORE_MARKER_KEY_MAX], errstr[256];
+    unsigned s;
+    int a, b;
+
+    markers_ensure(f, id, sizeof(id));
+    markers_check(f, id);
+    dd_strlcpy(key, dd_store_marker_key(&f->st->conn, 1), sizeof(key));
+    s = dd_redis_cluster_key_slot(key, strlen(key));
+    a = owner(f, key);
+    b = (a + 1) % NODES;
+    cmd_ok(f->c[b], "CLUSTER SETSLOT %u IMPORTING %s", s, f->id[a]);
+    cmd_ok(f->c[a], "CLUSTER SETSLOT %u MIGRATING %s", s, f->id[b]);
+    migrate_slot_keys(f, s, a, b, NULL);
+    slot_to(f, s, b);
+    assert_int_equal(owner(f, key), b);
+
+    /* The GET of the moved marker follows MOVED; the next batch reads the
+     * map again and writes the new masters' markers. */
+    for (int i = 0; i < 3; i++)
+        if (load_one(f, errstr, sizeof(errstr)) != DD_OK)
+            fail_msg("load %d after the move: %s", i, errstr);
+    assert_false(dd_store_state_lost());
+    markers_check(f, id);
+
+    /* The slot goes back: again no loss. */
+    cmd_ok(f->c[a], "CLUSTER SETSLOT %u IMPORTING %s", s, f->id[b]);
+    cmd_ok(f->c[b], "CLUSTER SETSLOT %u MIGRATING %s", s, f->id[a]);
+    migrate_slot_keys(f, s, b, a, NULL);
+    slot_to(f, s, a);
+    for (int i = 0; i < 3; i++)
+        if (load_one(f, errstr, sizeof(errstr)) != DD_OK)
+            fail_msg("load %d after the move back: %s", i, errstr);
+    assert_false(dd_store_state_lost());
+    markers_check(f, id);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cluster_batches_span_every_master,
@@ -593,6 +723,10 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_failover_to_replica, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_cluster_flushed_master_declares_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_cluster_marker_slot_move_is_no_loss, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
