@@ -20,11 +20,30 @@
  * recover at their next check, when they find it restored. A brand-new
  * Redis (no marker, and nothing remembered) is simply adopted.
  *
+ * Redis Cluster: one key lives on one master, so each master of the slot
+ * map has its own marker, dispatchd:store_id:{tag}, the tag being the
+ * shortest decimal number that puts the key in the master's first slot
+ * range (dd_redis_cluster_tag_key(); store_cluster.c computes the set at
+ * every map change). All hold the same id; every check GETs all of them
+ * (one GET per master, in one pipeline), and a missing or different one
+ * on any master is a loss; the acknowledgement writes the id back to the
+ * first (SET NX) and what that one holds to the others. A marker is judged
+ * only once this process has seen it hold the id (written it, or read it):
+ * a (master, key) pair not seen yet, after a new master, a reshard that
+ * moved a master's first slots or a promoted replica, is written (SET NX,
+ * GET) and not declared lost, unless it holds another id. Covered: any
+ * master flushed, restarted empty or replaced by an empty server at the
+ * same slots. Not covered: a flush in the instant between a slot move and
+ * the write of the new marker; writes lost by asynchronous replication at
+ * a failover (the promoted replica has the marker, not the last writes).
+ *
  * DESIGN: the state is process-wide (all workers' stores share one Redis
  * and one verdict), guarded by `mu`, row 8 of "Lock order" in
  * pipeline_int.h: never held during I/O, and the only lock taken under it
  * is the log's (the lost and recovered lines are logged under it); `lost_flag`
- * mirrors `lost` for lock-free readers (the /readyz callback).
+ * mirrors `lost` for lock-free readers (the /readyz callback). The set of
+ * markers seen (cluster mode) is process-wide too, under `mu`, emptied at a
+ * recovery; a connection's list of marker keys belongs to its worker.
  */
 #include "store_int.h"
 
@@ -309,7 +328,7 @@ int dd_store_marker_check(dd_store_conn_t *cn, char *errstr,
             return DD_ERR;
         }
     }
-    r = dd_xcalloc(n, sizeof(*r));
+    r = dd_xcalloc(n, sizeof(redisReply *));
     for (size_t i = 0; i < n && rc == DD_OK; i++) {
         if (dd_store_conn_get_reply(cn, &r[i], errstr, errstr_size) != DD_OK)
             rc = DD_ERR;
