@@ -104,6 +104,10 @@ int dd_store_cmd_marker_reply(dd_store_t *st, const char *id, uint64_t gen,
         }
         freeReplyObject(r);
     }
+    /* Reconnecting checks every marker again and writes those not seen
+     * yet (dd_store_marker_check()). */
+    if (rc != DD_OK && dd_store_conn_is_up(&st->conn))
+        dd_store_conn_drop(&st->conn);
     return rc;
 }
 

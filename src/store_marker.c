@@ -318,24 +318,30 @@ int dd_store_marker_check(dd_store_conn_t *cn, char *errstr,
     pthread_mutex_lock(&mu);
     gen = generation;
     pthread_mutex_unlock(&mu);
-    /* One GET per marker, in one pipeline (each to its master). */
-    for (size_t i = 0; i < n; i++) {
-        const char *get[2] = {"GET", dd_store_marker_key(cn, i)};
-        const size_t getlen[2] = {3, strlen(get[1])};
-
-        if (dd_store_conn_append_argv(cn, 2, get, getlen) != DD_OK) {
-            dd_store_conn_lost(cn, "append", errstr, errstr_size);
-            return DD_ERR;
-        }
-    }
     r = dd_xcalloc(n, sizeof(redisReply *));
-    for (size_t i = 0; i < n && rc == DD_OK; i++) {
-        if (dd_store_conn_get_reply(cn, &r[i], errstr, errstr_size) != DD_OK)
-            rc = DD_ERR;
-        else
-            rc = usable(cn, dd_store_marker_key(cn, i), r[i], errstr,
-                        errstr_size);
+    if (cn->cluster == NULL) {
+        /* One server: the GET in its own round trip. */
+        const char *get[2] = {"GET", cn->marker_key};
+        const size_t getlen[2] = {3, strlen(cn->marker_key)};
+
+        rc = dd_store_conn_command(cn, "GET", 2, get, getlen, &r[0], errstr,
+                                   errstr_size);
+    } else {
+        /* One GET per marker, in one pipeline (each to its master). */
+        for (size_t i = 0; i < n && rc == DD_OK; i++) {
+            const char *get[2] = {"GET", dd_store_marker_key(cn, i)};
+            const size_t getlen[2] = {3, strlen(get[1])};
+
+            if (dd_store_conn_append_argv(cn, 2, get, getlen) != DD_OK) {
+                dd_store_conn_lost(cn, "append", errstr, errstr_size);
+                rc = DD_ERR;
+            }
+        }
+        for (size_t i = 0; i < n && rc == DD_OK; i++)
+            rc = dd_store_conn_get_reply(cn, &r[i], errstr, errstr_size);
     }
+    for (size_t i = 0; i < n && rc == DD_OK; i++)
+        rc = usable(cn, dd_store_marker_key(cn, i), r[i], errstr, errstr_size);
     pthread_mutex_lock(&mu);
     for (size_t i = 0; i < n && rc == DD_OK && gen == generation; i++) {
         /* gen != generation: another worker recovered while these GETs
