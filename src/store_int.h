@@ -243,11 +243,15 @@ void dd_store_cluster_get_stats(const dd_store_cluster_t *cl,
 /*----- Lost-state marker (store_marker.c): process-wide -----*/
 
 /**
- * @brief GET the marker and compare it with the id this process remembers:
+ * @brief GET the marker (in cluster mode every master's, in one pipeline)
+ *        and compare it with the id this process remembers:
  *        adopts a marker when none is remembered; declares the state lost
  *        when it is missing or holds another id; clears a loss when it holds
- *        the remembered id again; after dd_store_state_ack(), writes the
- *        remembered id back (SET NX) and adopts the marker's value.
+ *        the remembered id again (every marker, in cluster mode); after
+ *        dd_store_state_ack(), writes the remembered id back (SET NX; in
+ *        cluster mode to the first marker, then what it holds to the
+ *        others) and adopts the marker's value. Cluster mode: a missing
+ *        marker of a master or slot not seen yet is written, not judged.
  * @returns DD_OK (whatever the verdict: see dd_store_marker_is_lost()), or
  *          DD_ERR when the connection was lost or the reply was unusable
  *          (then dropped, errstr filled).
@@ -259,11 +263,13 @@ int dd_store_marker_check(dd_store_conn_t *cn, char *errstr,
 
 /**
  * @brief Before the first write of this process: SET NX a new random id in
- *        the marker, GET it and remember what it holds.
+ *        the (first) marker, GET it and remember what it holds; in cluster
+ *        mode also every marker of a master or slot not seen yet (SET NX
+ *        of the remembered id, GET: another id there is a loss).
  * @param id out: the remembered id, for the marker check of
  *        dd_store_reserve()
  * @param gen out: the recovery generation id belongs to, for
- *        dd_store_marker_lost()
+ *        dd_store_marker_verdict()
  * @returns DD_OK, or DD_ERR (connection lost or unusable reply, dropped)
  * @locality the owning thread of cn
  */
@@ -280,21 +286,12 @@ int dd_store_marker_ensure(dd_store_conn_t *cn, char *id, size_t id_size,
 int dd_store_marker_known(char *id, size_t id_size, uint64_t *gen);
 
 /**
- * @brief A batch's marker check (store_cmd.h) found the marker missing
- *        or changed: declare the loss, unless a recovery happened since the
- *        id was taken (gen from dd_store_marker_ensure() or
- *        dd_store_marker_known()): then the GET saw
- *        the marker before another worker wrote it back, and the caller
- *        just retries.
- * @locality any thread; takes the marker's leaf lock
- */
-void dd_store_marker_lost(const char *key, const char *why, uint64_t gen);
-
-/**
  * @brief Judges the reply of a batch's GET of marker @p i: DD_OK when it
  *        holds id; otherwise DD_ERR with errstr, the loss declared first
- *        (with gen, as dd_store_marker_lost()) when the marker is missing
- *        or holds another id, not for an error reply, a reply of another
+ *        when the marker is missing or holds another id (unless a
+ *        recovery happened since gen was taken: then the GET saw the
+ *        marker before another worker wrote it back, and the caller just
+ *        retries), not for an error reply, a reply of another
  *        type, or a missing marker of a master or slot this process has
  *        not seen yet (cluster mode: the next connect writes it). The
  *        caller drops the connection either way.

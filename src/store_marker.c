@@ -419,20 +419,6 @@ int dd_store_marker_ensure(dd_store_conn_t *cn, char *id, size_t id_size,
     return ensure_new(cn, id, *gen, errstr, errstr_size);
 }
 
-void dd_store_marker_lost(const char *key, const char *why, uint64_t gen) {
-    pthread_mutex_lock(&mu);
-    if (gen == generation && !lost) {
-        lost = 1;
-        atomic_store(&lost_flag, 1);
-        dd_metrics_inc(DD_C_REDIS_STATE_LOST);
-        DD_LOG(DD_LOG_ERROR, "store", "redis_state_lost",
-               "redis lost dispatchd's state: %s %s (expected id %s); "
-               "answering nothing until POST /admin/redis-state-lost/ack",
-               key, why, known_id);
-    }
-    pthread_mutex_unlock(&mu);
-}
-
 int dd_store_marker_verdict(const dd_store_conn_t *cn, size_t i,
                             const redisReply *r, const char *id, uint64_t gen,
                             char *errstr, size_t errstr_size) {
