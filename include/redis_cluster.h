@@ -77,6 +77,25 @@ uint16_t dd_redis_cluster_crc16(const char *buf, size_t len);
  */
 unsigned dd_redis_cluster_key_slot(const char *key, size_t len);
 
+/** The most tags dd_redis_cluster_tag_key() tries. */
+#define DD_REDIS_CLUSTER_TAG_TRIES 1000000
+
+/**
+ * @brief A key of the form "<base>:{<tag>}" whose hash slot lies in
+ *        lo..hi: the tag is the smallest decimal number (so the shortest
+ *        tag) that puts the whole key (base included, so a hash tag in
+ *        base wins as Redis would have it) in that range.
+ * @param base borrowed, NUL-terminated
+ * @param lo, hi the slot range, lo <= hi <= 16383
+ * @param out out, size bytes: the key, NUL-terminated
+ * @returns DD_OK, or DD_ERR when no tag of the first
+ *          DD_REDIS_CLUSTER_TAG_TRIES puts the key there (base holds a
+ *          hash tag of another slot) or the key does not fit in out
+ * @locality any thread; pure
+ */
+int dd_redis_cluster_tag_key(const char *base, unsigned lo, unsigned hi,
+                             char *out, size_t size);
+
 /*----- Slot map -----*/
 
 /**

@@ -8,6 +8,7 @@
  */
 #include "redis_cluster.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,21 @@ unsigned dd_redis_cluster_key_slot(const char *key, size_t len) {
                    (DD_REDIS_CLUSTER_SLOTS - 1);
     }
     return dd_redis_cluster_crc16(key, len) & (DD_REDIS_CLUSTER_SLOTS - 1);
+}
+
+int dd_redis_cluster_tag_key(const char *base, unsigned lo, unsigned hi,
+                             char *out, size_t size) {
+    for (unsigned long t = 0; t < DD_REDIS_CLUSTER_TAG_TRIES; t++) {
+        int n = snprintf(out, size, "%s:{%lu}", base, t);
+        unsigned slot;
+
+        if (n < 0 || (size_t)n >= size)
+            return DD_ERR;
+        slot = dd_redis_cluster_key_slot(out, (size_t)n);
+        if (slot >= lo && slot <= hi)
+            return DD_OK;
+    }
+    return DD_ERR;
 }
 
 /*----- Slot map -----*/

@@ -71,22 +71,44 @@ int dd_store_cmd_append(dd_store_t *st, dd_store_argv_t *a) {
 }
 
 int dd_store_cmd_marker_get(dd_store_t *st, dd_store_argv_t *a) {
-    dd_store_argv_add_str(a, "GET");
-    dd_store_argv_add_str(a, st->conn.marker_key);
-    return dd_store_cmd_append(st, a);
+    size_t n = dd_store_marker_count(&st->conn);
+    int rc = DD_OK;
+
+    for (size_t i = 0; i < n && rc == DD_OK; i++) {
+        dd_store_argv_add_str(a, "GET");
+        dd_store_argv_add_str(a, dd_store_marker_key(&st->conn, i));
+        rc = dd_store_cmd_append(st, a);
+    }
+    return rc;
 }
 
 int dd_store_cmd_marker_reply(dd_store_t *st, const char *id, uint64_t gen,
                               char *errstr, size_t errstr_size) {
-    redisReply *r;
-    int rc;
+    size_t n = dd_store_marker_count(&st->conn);
+    int rc = DD_OK;
 
-    if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) != DD_OK)
-        return DD_ERR;
-    rc = dd_store_marker_verdict(&st->conn, r, id, gen, errstr, errstr_size);
-    if (rc != DD_OK && r->type == REDIS_REPLY_ERROR)
-        st->stats.reply_errors++;
-    freeReplyObject(r);
+    /* Every marker's reply is read (and judged) even after a failed one. */
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r;
+        char e[256];
+
+        if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
+            DD_OK)
+            return DD_ERR;
+        if (dd_store_marker_verdict(&st->conn, i, r, id, gen, e, sizeof(e)) !=
+            DD_OK) {
+            if (r->type == REDIS_REPLY_ERROR)
+                st->stats.reply_errors++;
+            if (rc == DD_OK || dd_store_marker_is_lost())
+                dd_set_error(errstr, errstr_size, "%s", e);
+            rc = DD_ERR;
+        }
+        freeReplyObject(r);
+    }
+    /* Reconnecting checks every marker again and writes those not seen
+     * yet (dd_store_marker_check()). */
+    if (rc != DD_OK && dd_store_conn_is_up(&st->conn))
+        dd_store_conn_drop(&st->conn);
     return rc;
 }
 

@@ -70,6 +70,11 @@ struct dd_store_cluster {
     int flushed;                /* every node's buffer written */
     char why[256];              /* why the last append failed */
     dd_store_cluster_stats_t stats;
+    /* The lost-state markers of the map (store_marker.c): one per master
+     * that can hold a key of ours, recomputed after a map change. */
+    dd_store_cluster_marker_t *markers; /* owned */
+    size_t nmarkers;
+    int markers_stale; /* the map changed since they were computed */
 };
 
 /*----- Lifecycle -----*/
@@ -114,6 +119,7 @@ void dd_store_cluster_destroy(dd_store_cluster_t *cl) {
     dd_store_cluster_close_all(cl);
     dd_free(cl->ctx);
     dd_free(cl->sent);
+    dd_free(cl->markers);
     dd_redis_cluster_map_close(&cl->map);
     for (size_t i = 0; i < cl->nseeds; i++)
         dd_free(cl->seeds[i].host);
@@ -226,6 +232,7 @@ static void map_install(dd_store_cluster_t *cl, dd_redis_cluster_map_t *m,
     cl->stale = 0;
     cl->patched = 0;
     cl->stats.refreshes++;
+    cl->markers_stale = 1;
     if (changed) {
         cl->stats.map_changes++;
         log_map(&cl->map);
@@ -306,6 +313,48 @@ static int map_refresh(dd_store_conn_t *cn, char *errstr, size_t errstr_size) {
     return DD_ERR;
 }
 
+/*----- Lost-state markers -----*/
+
+/* One marker per master of the map: base ":{tag}" in the first range of
+ * the master's slots. A master no such key reaches (the key prefix holds
+ * a hash tag of another slot) holds no key of ours and gets none. */
+static void markers_compute(dd_store_cluster_t *cl, const char *base) {
+    const dd_redis_cluster_map_t *m = &cl->map;
+
+    dd_free(cl->markers);
+    cl->markers =
+        dd_xcalloc(m->nnodes > 0 ? m->nnodes : 1, sizeof(*cl->markers));
+    cl->nmarkers = 0;
+    for (size_t i = 0; i < m->nnodes; i++) {
+        dd_store_cluster_marker_t *mk = &cl->markers[cl->nmarkers];
+        unsigned lo = 0, hi;
+
+        while (lo < DD_REDIS_CLUSTER_SLOTS && m->slot_node[lo] != i)
+            lo++;
+        if (lo == DD_REDIS_CLUSTER_SLOTS)
+            continue; /* no slot: a node a redirection added */
+        hi = lo;
+        while (hi + 1 < DD_REDIS_CLUSTER_SLOTS && m->slot_node[hi + 1] == i)
+            hi++;
+        if (dd_redis_cluster_tag_key(base, lo, hi, mk->key, sizeof(mk->key)) !=
+            DD_OK)
+            continue;
+        snprintf(mk->node, sizeof(mk->node), "%s:%d", m->nodes[i].host,
+                 m->nodes[i].port);
+        cl->nmarkers++;
+    }
+    cl->markers_stale = 0;
+}
+
+size_t dd_store_cluster_marker_count(const dd_store_cluster_t *cl) {
+    return cl->nmarkers;
+}
+
+const dd_store_cluster_marker_t *
+dd_store_cluster_marker(const dd_store_cluster_t *cl, size_t i) {
+    return i < cl->nmarkers ? &cl->markers[i] : NULL;
+}
+
 int dd_store_cluster_ensure(dd_store_conn_t *cn, char *errstr,
                             size_t errstr_size) {
     dd_store_cluster_t *cl = cn->cluster;
@@ -318,6 +367,8 @@ int dd_store_cluster_ensure(dd_store_conn_t *cn, char *errstr,
     if ((cl->stale || cl->map.nnodes == 0) &&
         map_refresh(cn, errstr, errstr_size) != DD_OK)
         return DD_ERR;
+    if (cl->markers_stale)
+        markers_compute(cl, cn->marker_key);
     for (size_t i = 0; i < cl->map.nnodes; i++) {
         if (cl->ctx[i] == NULL &&
             dd_store_conn_open(cn, cl->map.nodes[i].host, cl->map.nodes[i].port,

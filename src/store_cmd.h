@@ -39,10 +39,11 @@ int dd_store_begin(dd_store_t *st, char *errstr, size_t errstr_size);
  * (no I/O), so it fails only on out of memory. */
 int dd_store_cmd_append(dd_store_t *st, dd_store_argv_t *a);
 
-/* Appends GET <marker> (an id to compare with is needed: see below). */
+/* Appends GET of every marker (dd_store_marker_count(): one per master in
+ * cluster mode); an id to compare with is needed: see below. */
 int dd_store_cmd_marker_get(dd_store_t *st, dd_store_argv_t *a);
 
-/* Reads the reply of that GET: DD_OK when the marker holds id (remembered
+/* Reads the replies of those GETs: DD_OK when every marker holds id (remembered
  * in generation gen), else DD_ERR with errstr, the loss declared when it is
  * one (dd_store_marker_verdict()). The caller fails the batch. */
 int dd_store_cmd_marker_reply(dd_store_t *st, const char *id, uint64_t gen,

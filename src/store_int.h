@@ -21,11 +21,15 @@
 
 #include <hiredis/hiredis.h>
 
+#include "redis_cluster.h"
 #include "redis_url.h"
 #include "store.h"
 
 #define DD_STORE_MARKER_ID_SIZE 33 /* store id: 32 hex + NUL */
 #define DD_STORE_MARKER_KEY     "dispatchd:store_id" /* after the prefix */
+/* A marker key in cluster mode: the key above, then ":{tag}". */
+#define DD_STORE_MARKER_KEY_MAX                                                \
+    (DD_STORE_PREFIX_MAX + sizeof(DD_STORE_MARKER_KEY) + 16)
 
 /*----- Connection layer (store_conn.c) -----*/
 
@@ -216,6 +220,22 @@ int dd_store_cluster_is_stale(const dd_store_cluster_t *cl);
  *         else), for dd_store_conn_lost(). */
 const char *dd_store_cluster_why(const dd_store_cluster_t *cl);
 
+/** @brief The lost-state marker of one master (store_marker.c). */
+typedef struct dd_store_cluster_marker {
+    char key[DD_STORE_MARKER_KEY_MAX]; /* <prefix>dispatchd:store_id:{tag} */
+    char node[DD_REDIS_CLUSTER_HOST_MAX + 8]; /* host:port of its master */
+} dd_store_cluster_marker_t;
+
+/** @brief How many markers the current slot map has: one per master that
+ *         can hold a key of ours, computed at the ensure that read the
+ *         map. 0 before the first map. */
+size_t dd_store_cluster_marker_count(const dd_store_cluster_t *cl);
+
+/** @brief Marker @p i (< dd_store_cluster_marker_count()), borrowed until
+ *         the next ensure. */
+const dd_store_cluster_marker_t *
+dd_store_cluster_marker(const dd_store_cluster_t *cl, size_t i);
+
 /** @brief The routing counters of @p cl. */
 void dd_store_cluster_get_stats(const dd_store_cluster_t *cl,
                                 dd_store_cluster_stats_t *out);
@@ -223,11 +243,15 @@ void dd_store_cluster_get_stats(const dd_store_cluster_t *cl,
 /*----- Lost-state marker (store_marker.c): process-wide -----*/
 
 /**
- * @brief GET the marker and compare it with the id this process remembers:
+ * @brief GET the marker (in cluster mode every master's, in one pipeline)
+ *        and compare it with the id this process remembers:
  *        adopts a marker when none is remembered; declares the state lost
  *        when it is missing or holds another id; clears a loss when it holds
- *        the remembered id again; after dd_store_state_ack(), writes the
- *        remembered id back (SET NX) and adopts the marker's value.
+ *        the remembered id again (every marker, in cluster mode); after
+ *        dd_store_state_ack(), writes the remembered id back (SET NX; in
+ *        cluster mode to the first marker, then what it holds to the
+ *        others) and adopts the marker's value. Cluster mode: a missing
+ *        marker of a master or slot not seen yet is written, not judged.
  * @returns DD_OK (whatever the verdict: see dd_store_marker_is_lost()), or
  *          DD_ERR when the connection was lost or the reply was unusable
  *          (then dropped, errstr filled).
@@ -239,11 +263,13 @@ int dd_store_marker_check(dd_store_conn_t *cn, char *errstr,
 
 /**
  * @brief Before the first write of this process: SET NX a new random id in
- *        the marker, GET it and remember what it holds.
+ *        the (first) marker, GET it and remember what it holds; in cluster
+ *        mode also every marker of a master or slot not seen yet (SET NX
+ *        of the remembered id, GET: another id there is a loss).
  * @param id out: the remembered id, for the marker check of
  *        dd_store_reserve()
  * @param gen out: the recovery generation id belongs to, for
- *        dd_store_marker_lost()
+ *        dd_store_marker_verdict()
  * @returns DD_OK, or DD_ERR (connection lost or unusable reply, dropped)
  * @locality the owning thread of cn
  */
@@ -260,28 +286,38 @@ int dd_store_marker_ensure(dd_store_conn_t *cn, char *id, size_t id_size,
 int dd_store_marker_known(char *id, size_t id_size, uint64_t *gen);
 
 /**
- * @brief A batch's marker check (store_cmd.h) found the marker missing
- *        or changed: declare the loss, unless a recovery happened since the
- *        id was taken (gen from dd_store_marker_ensure() or
- *        dd_store_marker_known()): then the GET saw
- *        the marker before another worker wrote it back, and the caller
- *        just retries.
- * @locality any thread; takes the marker's leaf lock
- */
-void dd_store_marker_lost(const char *key, const char *why, uint64_t gen);
-
-/**
- * @brief Judges the reply of a batch's GET of the marker: DD_OK when it
+ * @brief Judges the reply of a batch's GET of marker @p i: DD_OK when it
  *        holds id; otherwise DD_ERR with errstr, the loss declared first
- *        (dd_store_marker_lost() with gen) when the marker is missing or
- *        holds another id, not for an error reply or a reply of another
- *        type (the caller drops the connection either way).
- * @param r borrowed reply; id the id taken by dd_store_marker_ensure()
+ *        when the marker is missing or holds another id (unless a
+ *        recovery happened since gen was taken: then the GET saw the
+ *        marker before another worker wrote it back, and the caller just
+ *        retries), not for an error reply, a reply of another
+ *        type, or a missing marker of a master or slot this process has
+ *        not seen yet (cluster mode: the next connect writes it). The
+ *        caller drops the connection either way.
+ * @param i marker index (< dd_store_marker_count()); r borrowed reply; id
+ *        the id taken by dd_store_marker_ensure()
  * @locality the owning thread of cn; takes the marker's leaf lock
  */
-int dd_store_marker_verdict(const dd_store_conn_t *cn, const redisReply *r,
-                            const char *id, uint64_t gen, char *errstr,
-                            size_t errstr_size);
+int dd_store_marker_verdict(const dd_store_conn_t *cn, size_t i,
+                            const redisReply *r, const char *id, uint64_t gen,
+                            char *errstr, size_t errstr_size);
+
+/**
+ * @brief How many markers a check of @p cn GETs: 1 for one server; in
+ *        cluster mode one per master of the current slot map
+ *        (dd_store_cluster_marker_count()).
+ * @locality the owning thread of cn
+ */
+size_t dd_store_marker_count(const dd_store_conn_t *cn);
+
+/**
+ * @brief The key of marker @p i of @p cn: <prefix>dispatchd:store_id for
+ *        one server, <prefix>dispatchd:store_id:{tag} in cluster mode.
+ * @returns borrowed, valid until the next dd_store_conn_ensure()
+ * @locality the owning thread of cn
+ */
+const char *dd_store_marker_key(const dd_store_conn_t *cn, size_t i);
 
 /** @brief 1 while the state is lost and not acknowledged. @locality any */
 int dd_store_marker_is_lost(void);

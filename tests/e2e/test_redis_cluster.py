@@ -16,7 +16,7 @@ import pytest
 import redis as redislib
 from redis.cluster import ClusterNode, RedisCluster
 
-from conftest import ROOT, redis_snapshot, wait_for
+from conftest import ROOT, redis_snapshot, seed, wait_for
 from kafka_io import committed_offsets, consume_to_end, produce
 from pipeline_checks import check, n_expected, prepare, produced, wait_committed_to_end
 
@@ -86,3 +86,63 @@ def test_mix_answered_through_a_redis_cluster(topics, redis_addr, redis_db, disp
     assert redis_db[1].dbsize() == 0
     print(f"\ncluster mix: {len(records)} records, {nres} results {counts}, {ndlq} dead letters, "
           f"{dups} duplicates, ledger per master {per_master}, {elapsed:.1f}s end to end")
+
+
+def test_flushed_cluster_master_is_a_lost_state(topics, redis_addr, redis_db, dispatchd_factory,
+                                                 cluster):
+    """One lost-state marker per master: FLUSHALL on a master other than the
+    one of the single-server marker key is reported (/readyz 503, metric,
+    log) and holds the next request until the ack, which writes every
+    master's marker back."""
+    from test_redis_state import HTTP_ENV, LOST_REASON, answers, call, lost_total, readyz
+    from test_redis_state import request, wait_answer
+    from http_probe import http_port
+
+    db, r = redis_db
+    seed(redis_addr, db, couriers=20, parcels=20, available_pct=100)
+    copy_to_cluster(r, cluster)
+    seeds = ",".join(f"127.0.0.1:{p}" for p in PORTS)
+    d = dispatchd_factory(extra_env=dict(HTTP_ENV, DISPATCHD_REDIS="",
+                                         DISPATCHD_REDIS_CLUSTER=f"redis://{seeds}"))
+    port = http_port(d)
+    d.wait_assigned()
+    produce(topics.brokers, topics.requests, [request("r-1", "p-00001", "c-0001")])
+    first = wait_answer(topics.brokers, topics.results, "r-1")
+    assert first[0]["status"] == "assigned"
+    # One marker per master, all holding the same id.
+    nodes = {p: redislib.Redis(host="127.0.0.1", port=p) for p in PORTS}
+    markers = {p: list(n.scan_iter("dispatchd:store_id:*")) for p, n in nodes.items()}
+    assert all(len(m) == 1 for m in markers.values()), markers
+    ids = {nodes[p].get(m[0]) for p, m in markers.items()}
+    assert len(ids) == 1 and len(next(iter(ids))) == 32, ids
+    assert readyz(port)[0] == 200
+
+    # A master other than the one the single-server key would live on.
+    home = cluster.get_node_from_key("dispatchd:store_id").port
+    victim = next(p for p in PORTS if p != home)
+    nodes[victim].flushall()
+    copy_to_cluster(r, cluster)  # the fleet only, loaded again
+    produce(topics.brokers, topics.requests, [request("r-2", "p-00002", "c-0001")])
+
+    def lost_reported():
+        status, reasons = readyz(port)
+        return status == 503 and any(LOST_REASON in x for x in reasons)
+    wait_for(lambda: lost_reported() or "r-2" in answers(topics.brokers, topics.results),
+             30, "/readyz 503 with the lost-state reason, or an answer to r-2")
+    assert "r-2" not in answers(topics.brokers, topics.results)
+    assert lost_total(port) == 1
+    errors = [e for e in d.events("redis_state_lost") if e.get("level") == "error"]
+    assert errors and f":{victim}" in errors[0]["msg"], errors
+    print(f"\nFLUSHALL on {victim}: {errors[0]['msg']}")
+
+    status, _ = call(port, "/admin/redis-state-lost/ack", method="POST")
+    assert status == 202
+    assert len(wait_answer(topics.brokers, topics.results, "r-2")) == 1
+    wait_for(lambda: readyz(port)[0] == 200, 30, "/readyz 200 after the ack")
+    markers = {p: list(n.scan_iter("dispatchd:store_id:*")) for p, n in nodes.items()}
+    assert all(len(m) == 1 for m in markers.values()), markers
+    assert {nodes[p].get(m[0]) for p, m in markers.items()} == ids
+    for n in nodes.values():
+        n.close()
+    d.signal(signal.SIGTERM)
+    assert d.wait() == 0

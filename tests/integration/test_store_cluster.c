@@ -10,6 +10,9 @@
  * a slot migration is followed through ASK; a killed master fails the
  * batch as a transient error and the store recovers by itself once it is
  * back, or (with replicas) once its replica has taken over, nothing lost.
+ * Lost-state markers: one per master; FLUSHALL on any one master is a
+ * declared loss until the ack, a marker's slot moving or a replica
+ * promoted is none.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -244,6 +247,62 @@ static void spread_check(const int64_t *secs) {
         assert_int_equal(secs[i], 300 + i);
 }
 
+/*----- Lost-state markers -----*/
+
+/* A load of one ledger only: its head GETs every master's marker once the
+ * process remembers a store id. */
+static int load_one(fixture_t *f, char *errstr, size_t errstr_size) {
+    dd_store_load_t l;
+    int rc;
+
+    memset(&l, 0, sizeof(l));
+    l.request_id = "r-marker";
+    rc = dd_store_load(f->st, &l, 1, errstr, errstr_size);
+    dd_free(l.ledger);
+    return rc;
+}
+
+static int load_succeeds(void *arg) {
+    char errstr[256];
+
+    return load_one(arg, errstr, sizeof(errstr)) == DD_OK;
+}
+
+/* Connects and writes every master's marker, as the first write of the
+ * process does; id gets the store id. */
+static void markers_ensure(fixture_t *f, char *id, size_t id_size) {
+    char errstr[256];
+    uint64_t gen;
+
+    if (!dd_test_wait_until(load_succeeds, f,
+                            10000 * dd_test_timeout_multiplier()))
+        fail_msg("no load succeeds");
+    if (dd_store_marker_ensure(&f->st->conn, id, id_size, &gen, errstr,
+                               sizeof(errstr)) != DD_OK)
+        fail_msg("marker ensure: %s", errstr);
+}
+
+/* One marker per master, each on its master, each holding id. */
+static void markers_check(fixture_t *f, const char *id) {
+    size_t n = dd_store_marker_count(&f->st->conn);
+    int on[NODES] = {0};
+
+    assert_int_equal(n, NODES);
+    for (size_t i = 0; i < n; i++) {
+        const char *k = dd_store_marker_key(&f->st->conn, i);
+        int o = owner(f, k);
+        redisReply *r = cmd(f->c[o], "GET %s", k);
+
+        assert_non_null(strstr(k, PREFIX DD_STORE_MARKER_KEY ":{"));
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        assert_string_equal(r->str, id);
+        freeReplyObject(r);
+        on[o]++;
+    }
+    for (int i = 0; i < NODES; i++)
+        assert_int_equal(on[i], 1);
+}
+
 /*----- Routing -----*/
 
 static void test_cluster_batches_span_every_master(void **state) {
@@ -369,7 +428,7 @@ static void test_cluster_follows_moved(void **state) {
     /* The moved key first, then keys on every master: the target of the
      * redirection still owes replies of the batch, read ahead in order. */
     const char *keys[2 + N_KEYS] = {"eta:v1:moved", "eta:v1:stays"};
-    char full[64], errstr[256], names[N_KEYS][32];
+    char full[64], errstr[256], names[N_KEYS][32], id[DD_STORE_MARKER_ID_SIZE];
     unsigned s;
     int a, b, per_node[NODES] = {0};
     int64_t secs[2 + N_KEYS];
@@ -380,6 +439,7 @@ static void test_cluster_follows_moved(void **state) {
     spread_keys(f, keys, 2, names, per_node);
     if (dd_store_ping(f->st, errstr, sizeof(errstr)) != DD_OK)
         fail_msg("ping: %s", errstr);
+    markers_ensure(f, id, sizeof(id));
     snprintf(full, sizeof(full), "%s%s", PREFIX, keys[0]);
     s = dd_redis_cluster_key_slot(full, strlen(full));
     a = owner(f, full);
@@ -412,6 +472,12 @@ static void test_cluster_follows_moved(void **state) {
     assert_int_equal(before.moved, after.moved);
     assert_int_equal(before.refreshes - after.refreshes, 1);
     assert_true(before.map_changes > after.map_changes);
+
+    /* A slot move is no loss of state. */
+    if (load_one(f, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("load after the move: %s", errstr);
+    assert_false(dd_store_state_lost());
+    markers_check(f, id);
 }
 
 static void test_cluster_follows_ask(void **state) {
@@ -504,9 +570,10 @@ static void test_cluster_killed_master_recovers(void **state) {
         set_key(f, names[i], v);
     }
     eta_get_ok(f, keys, N_KEYS, secs);
-    /* Not the master of the lost-state marker: its restart loses its data
-     * (no persistence here), which would rightly stop the store. */
-    marker = owner(f, PREFIX DD_STORE_MARKER_KEY);
+    /* Nothing was written, so no store id is remembered and a master
+     * back empty (no persistence here) is not judged; with an id it would
+     * rightly stop the store (test_cluster_flushed_master_declares_lost). */
+    marker = owner(f, dd_store_marker_key(&f->st->conn, 0));
     victim = (marker + 1) % NODES;
 
     ctl("stop-node", f->port[victim]);
@@ -534,8 +601,10 @@ static void test_cluster_killed_master_recovers(void **state) {
         fail_msg("ping: %s", errstr);
 }
 
-/* With replicas: kill -9 the master of the lost-state marker; its replica
- * takes over and the store finds it by itself, with every value intact. */
+/* With replicas: kill -9 the master of the first lost-state marker; its
+ * replica takes over and the store finds it by itself, with every value
+ * intact, and takes the promoted replica's marker (a master not seen
+ * before, holding the id) for no loss. */
 static void test_cluster_failover_to_replica(void **state) {
     fixture_t *f = start(state);
     const char *rep = getenv("DD_TEST_CLUSTER_REPLICAS");
@@ -543,6 +612,7 @@ static void test_cluster_failover_to_replica(void **state) {
     const char *keys[N_KEYS];
     int64_t secs[N_KEYS], t0;
     int per_node[NODES] = {0}, victim;
+    char id[DD_STORE_MARKER_ID_SIZE];
     retry_t rt;
 
     if (rep == NULL || strcmp(rep, "1") != 0) {
@@ -550,9 +620,10 @@ static void test_cluster_failover_to_replica(void **state) {
         skip();
     }
     spread_keys(f, keys, 0, names, per_node);
-    eta_get_ok(f, keys, N_KEYS, secs); /* writes the marker too */
+    eta_get_ok(f, keys, N_KEYS, secs);
     spread_check(secs);
-    victim = owner(f, PREFIX DD_STORE_MARKER_KEY);
+    markers_ensure(f, id, sizeof(id));
+    victim = owner(f, dd_store_marker_key(&f->st->conn, 0));
     /* Every write is on the replicas before the kill. */
     for (int i = 0; i < NODES; i++) {
         redisReply *r = cmd(f->c[i], "WAIT 1 5000");
@@ -576,9 +647,94 @@ static void test_cluster_failover_to_replica(void **state) {
     spread_check(secs); /* nothing lost: the replica had it all */
     if (dd_store_ping(f->st, errstr, sizeof(errstr)) != DD_OK)
         fail_msg("ping: %s", errstr);
+    if (load_one(f, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("load after the failover: %s", errstr);
+    assert_false(dd_store_state_lost());
+    find_masters(f);
+    for (int i = 0; i < NODES; i++) {
+        redisFree(f->c[i]);
+        f->c[i] = redisConnectWithTimeout("127.0.0.1", f->port[i],
+                                          (struct timeval){5, 0});
+        assert_true(f->c[i] != NULL && !f->c[i]->err);
+    }
+    markers_check(f, id);
     /* The old master comes back as a replica of the new one. */
     ctl("start-node", f->port[victim]);
     ctl("wait-ok", 0);
+}
+
+/* FLUSHALL on each master in turn: the next batch declares the state
+ * lost, every batch fails until the ack, then the store works again with
+ * every marker written back. */
+static void test_cluster_flushed_master_declares_lost(void **state) {
+    fixture_t *f = start(state);
+    char id[DD_STORE_MARKER_ID_SIZE], errstr[256];
+    uint64_t gen;
+
+    markers_ensure(f, id, sizeof(id));
+    markers_check(f, id);
+    for (int v = 0; v < NODES; v++) {
+        if (load_one(f, errstr, sizeof(errstr)) != DD_OK)
+            fail_msg("load before the flush of %d: %s", f->port[v], errstr);
+        cmd_ok(f->c[v], "FLUSHALL");
+        assert_false(dd_store_state_lost());
+        if (load_one(f, errstr, sizeof(errstr)) == DD_OK)
+            fail_msg("a load after FLUSHALL on %d succeeded", f->port[v]);
+        print_message("FLUSHALL on %d: %s\n", f->port[v], errstr);
+        assert_true(dd_store_state_lost());
+        assert_non_null(strstr(errstr, "redis state lost"));
+        assert_int_not_equal(load_one(f, errstr, sizeof(errstr)), DD_OK);
+        assert_true(dd_store_state_lost());
+
+        assert_true(dd_store_state_ack());
+        if (!dd_test_wait_until(load_succeeds, f,
+                                10000 * dd_test_timeout_multiplier()))
+            fail_msg("no load succeeds after the ack");
+        assert_false(dd_store_state_lost());
+        assert_true(dd_store_marker_known(id, sizeof(id), &gen));
+        markers_check(f, id);
+    }
+}
+
+/* The slot of a master's marker moves (keys and all) to another master:
+ * followed, the markers are computed again for the new map and the new
+ * ones written; no loss is declared. */
+static void test_cluster_marker_slot_move_is_no_loss(void **state) {
+    fixture_t *f = start(state);
+    char id[DD_STORE_MARKER_ID_SIZE], key[DD_STORE_MARKER_KEY_MAX], errstr[256];
+    unsigned s;
+    int a, b;
+
+    markers_ensure(f, id, sizeof(id));
+    markers_check(f, id);
+    dd_strlcpy(key, dd_store_marker_key(&f->st->conn, 1), sizeof(key));
+    s = dd_redis_cluster_key_slot(key, strlen(key));
+    a = owner(f, key);
+    b = (a + 1) % NODES;
+    cmd_ok(f->c[b], "CLUSTER SETSLOT %u IMPORTING %s", s, f->id[a]);
+    cmd_ok(f->c[a], "CLUSTER SETSLOT %u MIGRATING %s", s, f->id[b]);
+    migrate_slot_keys(f, s, a, b, NULL);
+    slot_to(f, s, b);
+    assert_int_equal(owner(f, key), b);
+
+    /* The GET of the moved marker follows MOVED; the next batch reads the
+     * map again and writes the new masters' markers. */
+    for (int i = 0; i < 3; i++)
+        if (load_one(f, errstr, sizeof(errstr)) != DD_OK)
+            fail_msg("load %d after the move: %s", i, errstr);
+    assert_false(dd_store_state_lost());
+    markers_check(f, id);
+
+    /* The slot goes back: again no loss. */
+    cmd_ok(f->c[a], "CLUSTER SETSLOT %u IMPORTING %s", s, f->id[b]);
+    cmd_ok(f->c[b], "CLUSTER SETSLOT %u MIGRATING %s", s, f->id[a]);
+    migrate_slot_keys(f, s, b, a, NULL);
+    slot_to(f, s, a);
+    for (int i = 0; i < 3; i++)
+        if (load_one(f, errstr, sizeof(errstr)) != DD_OK)
+            fail_msg("load %d after the move back: %s", i, errstr);
+    assert_false(dd_store_state_lost());
+    markers_check(f, id);
 }
 
 int main(void) {
@@ -593,6 +749,10 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_failover_to_replica, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_cluster_flushed_master_declares_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_cluster_marker_slot_move_is_no_loss, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -218,11 +218,51 @@ static void test_redirect(void **state) {
     assert_int_equal(dd_redis_cluster_parse_redirect("", &rd), DD_ERR);
 }
 
+/* Every slot of a few ranges gets a tag that hashes into it, the
+ * shortest one, and ranges give a tag inside them. */
+static void test_tag_key(void **state) {
+    static const unsigned ranges[][2] = {
+        {0, 99}, {5461, 5560}, {10923, 11000}, {16300, 16383}};
+    char key[128];
+    (void)state;
+
+    for (size_t k = 0; k < sizeof(ranges) / sizeof(ranges[0]); k++) {
+        for (unsigned s = ranges[k][0]; s <= ranges[k][1]; s++) {
+            assert_int_equal(dd_redis_cluster_tag_key("p:dispatchd:store_id", s,
+                                                      s, key, sizeof(key)),
+                             DD_OK);
+            assert_int_equal(dd_redis_cluster_key_slot(key, strlen(key)), s);
+            assert_non_null(strstr(key, "p:dispatchd:store_id:{"));
+        }
+        assert_int_equal(dd_redis_cluster_tag_key(
+                             "x", ranges[k][0], ranges[k][1], key, sizeof(key)),
+                         DD_OK);
+        assert_in_range(dd_redis_cluster_key_slot(key, strlen(key)),
+                        ranges[k][0], ranges[k][1]);
+    }
+    /* The whole range: tag 0, the shortest. */
+    assert_int_equal(dd_redis_cluster_tag_key("b", 0, 16383, key, sizeof(key)),
+                     DD_OK);
+    assert_string_equal(key, "b:{0}");
+    /* A hash tag in the base pins the slot: only its own range works. */
+    assert_int_equal(
+        dd_redis_cluster_tag_key("{x}b", 0, 16383, key, sizeof(key)), DD_OK);
+    {
+        unsigned s = dd_redis_cluster_key_slot("x", 1);
+        assert_int_equal(dd_redis_cluster_tag_key("{x}b", (s + 1) % 16384,
+                                                  (s + 1) % 16384, key,
+                                                  sizeof(key)),
+                         DD_ERR);
+    }
+    /* Too small a buffer. */
+    assert_int_equal(dd_redis_cluster_tag_key("b", 0, 16383, key, 4), DD_ERR);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc16),     cmocka_unit_test(test_key_slot),
         cmocka_unit_test(test_map_parse), cmocka_unit_test(test_map_malformed),
-        cmocka_unit_test(test_redirect),
+        cmocka_unit_test(test_redirect),  cmocka_unit_test(test_tag_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
