@@ -21,6 +21,7 @@ ETA, result documents, script call) is the same either way.
 Prepared state: the fleet (no TTL) and, for B, the kept ETA keys made
 persistent. Everything a drain writes has a TTL (results, reservations,
 ETA entries), so a reset deletes every key that has one."""
+import hashlib
 import random
 import subprocess
 
@@ -28,26 +29,15 @@ import redis as redislib
 
 COURIERS, PARCELS = 9999, 99999
 
-RESET_LUA = """
-local n = 0
-for _, k in ipairs(redis.call('KEYS', '*')) do
-  if redis.call('PTTL', k) > 0 then redis.call('UNLINK', k); n = n + 1 end
-end
-return n
-"""
+# Keys are walked with SCAN in chunks, pipelined, never by one script over
+# the whole keyspace: a script that long makes Redis answer BUSY to every
+# other client (the bench's own counters included) on a loaded machine.
+SCAN_COUNT = 2000
 
-# ARGV[1]: percent of the ETA keys to drop (by a hash of the key).
-WARM_LUA = """
-local kept = 0
-for _, k in ipairs(redis.call('KEYS', 'eta:*')) do
-  if tonumber(string.sub(redis.sha1hex(k), 1, 6), 16) % 100 < tonumber(ARGV[1]) then
-    redis.call('UNLINK', k)
-  else
-    redis.call('PERSIST', k); kept = kept + 1
-  end
-end
-return kept
-"""
+
+def eta_dropped(key, drop_pct):
+    """True for the drop_pct % of ETA keys to drop (by a hash of the key)."""
+    return int(hashlib.sha1(key).hexdigest()[:6], 16) % 100 < drop_pct
 
 
 def requests_a(n, prefix="a"):
@@ -99,7 +89,17 @@ class Db:
     def keep_eta(self, drop_pct=5):
         """After a warm-up drain: the ETA keys become persistent except
         drop_pct % of them; everything else the drain wrote goes."""
-        self.eta_kept = self.r.eval(WARM_LUA, 0, drop_pct)
+        kept = 0
+        for keys in self.scan_chunks("eta:*"):
+            pipe = self.r.pipeline(transaction=False)
+            for k in keys:
+                if eta_dropped(k, drop_pct):
+                    pipe.unlink(k)
+                else:
+                    pipe.persist(k)
+                    kept += 1
+            pipe.execute()
+        self.eta_kept = kept
         self.prepared = 0
         self.reset()
         self.prepared = self.r.dbsize()
@@ -107,7 +107,15 @@ class Db:
 
     def reset(self):
         """Back to the prepared state; returns the keys deleted."""
-        n = self.r.eval(RESET_LUA, 0)
+        n = 0
+        for keys in self.scan_chunks("*"):
+            pipe = self.r.pipeline(transaction=False)
+            for k in keys:
+                pipe.pttl(k)
+            doomed = [k for k, ttl in zip(keys, pipe.execute()) if ttl > 0]
+            if doomed:
+                self.r.unlink(*doomed)
+            n += len(doomed)
         left = self.r.dbsize()
         if self.prepared and abs(left - self.prepared) > 10:
             print(f"bench: warning: db {self.db} has {left} keys after a reset, "
@@ -115,7 +123,17 @@ class Db:
         return n
 
     def eta_keys(self):
-        return self.r.eval("return #redis.call('KEYS', 'eta:*')", 0)
+        return sum(len(keys) for keys in self.scan_chunks("eta:*"))
+
+    def scan_chunks(self, match):
+        """Lists of keys matching `match`, a SCAN batch at a time."""
+        cursor = 0
+        while True:
+            cursor, keys = self.r.scan(cursor, match=match, count=SCAN_COUNT)
+            if keys:
+                yield keys
+            if cursor == 0:
+                return
 
 
 class RedisServer:
