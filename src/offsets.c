@@ -556,9 +556,11 @@ size_t dd_offsets_take_changed(dd_offsets_t *ot, dd_offsets_change_t *out,
         out[i].partition = ot->changed[i];
         out[i].committable = p->assigned ? p->wm : -1;
     }
-    /* What did not fit stays listed, first in line for the next call. */
-    memmove(ot->changed, ot->changed + n,
-            (ot->nchanged - n) * sizeof(*ot->changed));
+    /* What did not fit stays listed, first in line for the next call
+     * (nothing to move when all fit: changed may still be NULL then). */
+    if (ot->nchanged > n)
+        memmove(ot->changed, ot->changed + n,
+                (ot->nchanged - n) * sizeof(*ot->changed));
     ot->nchanged -= n;
     pthread_mutex_unlock(&ot->lock);
     return n;
