@@ -303,6 +303,20 @@ static void markers_check(fixture_t *f, const char *id) {
         assert_int_equal(on[i], 1);
 }
 
+/* Starts moving slot s from master a to master b (both sides told). */
+static void migration_start(fixture_t *f, unsigned s, int a, int b) {
+    cmd_ok(f->c[b], "CLUSTER SETSLOT %u IMPORTING %s", s, f->id[a]);
+    cmd_ok(f->c[a], "CLUSTER SETSLOT %u MIGRATING %s", s, f->id[b]);
+}
+
+/* The store connects and every master answers PING. */
+static void ping_ok(fixture_t *f) {
+    char errstr[256];
+
+    if (dd_store_ping(f->st, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("ping: %s", errstr);
+}
+
 /*----- Routing -----*/
 
 static void test_cluster_batches_span_every_master(void **state) {
@@ -331,8 +345,7 @@ static void test_cluster_batches_span_every_master(void **state) {
     for (int i = 0; i < NODES; i++)
         assert_true(per_node[i] > 0); /* the keys span all three */
 
-    if (dd_store_ping(f->st, errstr, sizeof(errstr)) != DD_OK)
-        fail_msg("ping: %s", errstr);
+    ping_ok(f);
     cluster_stats(f, &before);
     dd_store_get_stats(f->st, &sb);
     eta_get_ok(f, keys, N_KEYS, secs);
@@ -437,8 +450,7 @@ static void test_cluster_follows_moved(void **state) {
     set_key(f, keys[0], "42");
     set_key(f, keys[1], "7");
     spread_keys(f, keys, 2, names, per_node);
-    if (dd_store_ping(f->st, errstr, sizeof(errstr)) != DD_OK)
-        fail_msg("ping: %s", errstr);
+    ping_ok(f);
     markers_ensure(f, id, sizeof(id));
     snprintf(full, sizeof(full), "%s%s", PREFIX, keys[0]);
     s = dd_redis_cluster_key_slot(full, strlen(full));
@@ -446,8 +458,7 @@ static void test_cluster_follows_moved(void **state) {
     b = (a + 1) % NODES;
 
     /* The slot moves to b behind the store's back. */
-    cmd_ok(f->c[b], "CLUSTER SETSLOT %u IMPORTING %s", s, f->id[a]);
-    cmd_ok(f->c[a], "CLUSTER SETSLOT %u MIGRATING %s", s, f->id[b]);
+    migration_start(f, s, a, b);
     migrate_slot_keys(f, s, a, b, NULL);
     slot_to(f, s, b);
     assert_int_equal(owner(f, full), b);
@@ -484,7 +495,7 @@ static void test_cluster_follows_ask(void **state) {
     fixture_t *f = start(state);
     /* One hash tag: both keys in one slot. */
     const char *keys[2 + N_KEYS] = {"eta:{ask}:moving", "eta:{ask}:staying"};
-    char moving[64], errstr[256], names[N_KEYS][32];
+    char moving[64], names[N_KEYS][32];
     unsigned s;
     int a, b, per_node[NODES] = {0};
     int64_t secs[2 + N_KEYS];
@@ -493,16 +504,14 @@ static void test_cluster_follows_ask(void **state) {
     set_key(f, keys[0], "11");
     set_key(f, keys[1], "12");
     spread_keys(f, keys, 2, names, per_node);
-    if (dd_store_ping(f->st, errstr, sizeof(errstr)) != DD_OK)
-        fail_msg("ping: %s", errstr);
+    ping_ok(f);
     snprintf(moving, sizeof(moving), "%s%s", PREFIX, keys[0]);
     s = dd_redis_cluster_key_slot(moving, strlen(moving));
     a = owner(f, moving);
     b = (a + 2) % NODES;
 
     /* Halfway through a migration: one key already on b. */
-    cmd_ok(f->c[b], "CLUSTER SETSLOT %u IMPORTING %s", s, f->id[a]);
-    cmd_ok(f->c[a], "CLUSTER SETSLOT %u MIGRATING %s", s, f->id[b]);
+    migration_start(f, s, a, b);
     migrate_slot_keys(f, s, a, b, moving);
 
     assert_true(per_node[b] > 0);
@@ -597,8 +606,7 @@ static void test_cluster_killed_master_recovers(void **state) {
             continue;
         assert_int_equal(secs[i], 500 + i);
     }
-    if (dd_store_ping(f->st, errstr, sizeof(errstr)) != DD_OK)
-        fail_msg("ping: %s", errstr);
+    ping_ok(f);
 }
 
 /* With replicas: kill -9 the master of the first lost-state marker; its
@@ -645,8 +653,7 @@ static void test_cluster_failover_to_replica(void **state) {
                   "failed batches on the way\n",
                   f->port[victim], (long long)(dd_now_ms() - t0), rt.failures);
     spread_check(secs); /* nothing lost: the replica had it all */
-    if (dd_store_ping(f->st, errstr, sizeof(errstr)) != DD_OK)
-        fail_msg("ping: %s", errstr);
+    ping_ok(f);
     if (load_one(f, errstr, sizeof(errstr)) != DD_OK)
         fail_msg("load after the failover: %s", errstr);
     assert_false(dd_store_state_lost());
@@ -711,8 +718,7 @@ static void test_cluster_marker_slot_move_is_no_loss(void **state) {
     s = dd_redis_cluster_key_slot(key, strlen(key));
     a = owner(f, key);
     b = (a + 1) % NODES;
-    cmd_ok(f->c[b], "CLUSTER SETSLOT %u IMPORTING %s", s, f->id[a]);
-    cmd_ok(f->c[a], "CLUSTER SETSLOT %u MIGRATING %s", s, f->id[b]);
+    migration_start(f, s, a, b);
     migrate_slot_keys(f, s, a, b, NULL);
     slot_to(f, s, b);
     assert_int_equal(owner(f, key), b);
@@ -726,8 +732,7 @@ static void test_cluster_marker_slot_move_is_no_loss(void **state) {
     markers_check(f, id);
 
     /* The slot goes back: again no loss. */
-    cmd_ok(f->c[a], "CLUSTER SETSLOT %u IMPORTING %s", s, f->id[b]);
-    cmd_ok(f->c[b], "CLUSTER SETSLOT %u MIGRATING %s", s, f->id[a]);
+    migration_start(f, s, b, a);
     migrate_slot_keys(f, s, b, a, NULL);
     slot_to(f, s, a);
     for (int i = 0; i < 3; i++)
