@@ -182,16 +182,28 @@ static void hold(dd_consumer_t *c, dd_job_t *job) {
 /* Push the held jobs in order, as many as the queue has room for, a chunk
  * per dd_queue_push_batch() (one lock, at most one wake-up each). When the
  * queue is full, wait up to wait_ms (0: never) for room, once: the loop
- * then goes back to polling as soon as the overflow is below its bound. */
+ * then goes back to polling as soon as the overflow is below its bound.
+ * A chunk is no larger than the room the queue had a moment ago (only this
+ * thread pushes, so the room can only have grown): walking a full chunk of
+ * the held list for a queue with room for a few jobs was a measured cost of
+ * the poll thread. */
 static void push_held(dd_consumer_t *c, int wait_ms) {
     void *jobs[PUSH_CHUNK];
     size_t bytes[PUSH_CHUNK];
 
     while (c->held_head) {
         size_t k = 0, m;
+        size_t room = dd_queue_capacity(c->jq) - dd_queue_depth(c->jq);
+        size_t want = room < PUSH_CHUNK ? room : PUSH_CHUNK;
+
+        if (want == 0) {
+            if (wait_ms <= 0)
+                break; /* full, and no waiting asked for */
+            want = 1;  /* wait for room for one, then take what fits */
+        }
         /* Read the sizes first: once pushed, a job belongs to the queue and
          * a worker may finish and destroy it at any moment. */
-        for (held_t *h = c->held_head; h != NULL && k < PUSH_CHUNK;
+        for (held_t *h = c->held_head; h != NULL && k < want;
              h = h->next, k++) {
             jobs[k] = h->job;
             bytes[k] = dd_consumer_job_bytes(h->job);
