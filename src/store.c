@@ -48,7 +48,11 @@
  * (dropping the connection, so that retries come at the backoff's pace and
  * each reconnect checks the marker again). */
 int dd_store_begin(dd_store_t *st, char *errstr, size_t errstr_size) {
-    int rc = dd_store_conn_ensure(&st->conn, errstr, errstr_size);
+    int rc;
+
+    /* A store call starts: the replies of the last one are dead. */
+    dd_store_replies_reset(&st->conn.replies);
+    rc = dd_store_conn_ensure(&st->conn, errstr, errstr_size);
 
     if (rc == DD_OK && dd_store_marker_is_lost() &&
         dd_store_marker_check(&st->conn, errstr, errstr_size) != DD_OK)
@@ -103,7 +107,7 @@ int dd_store_cmd_marker_reply(dd_store_t *st, const char *id, uint64_t gen,
                 dd_set_error(errstr, errstr_size, "%s", e);
             rc = DD_ERR;
         }
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     /* Reconnecting checks every marker again and writes those not seen
      * yet (dd_store_marker_check()). */
@@ -241,6 +245,7 @@ int dd_store_ping(dd_store_t *st, char *errstr, size_t errstr_size) {
     const size_t argvlen[1] = {4};
     redisReply *r;
 
+    dd_store_replies_reset(&st->conn.replies);
     if (dd_store_conn_ensure(&st->conn, errstr, errstr_size) != DD_OK)
         return DD_ERR;
     /* While the state is lost, idle workers look for an acknowledgement. */
@@ -256,11 +261,11 @@ int dd_store_ping(dd_store_t *st, char *errstr, size_t errstr_size) {
         dd_set_error(errstr, errstr_size, "redis PING: %s",
                      r->type == REDIS_REPLY_ERROR ? r->str
                                                   : "unexpected reply");
-        freeReplyObject(r);
+        dd_store_reply_done(r);
         dd_store_conn_drop(&st->conn); /* LOADING, NOAUTH...: not ready */
         return DD_ERR;
     }
-    freeReplyObject(r);
+    dd_store_reply_done(r);
     dd_store_conn_ok(&st->conn);
     return DD_OK;
 }
@@ -390,7 +395,7 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
             load_unparsable(st, l, "GET", &key);
         }
     }
-    freeReplyObject(r);
+    dd_store_reply_done(r);
 
     if (l->parcel_id != NULL) {
         if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
@@ -402,7 +407,7 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
                             errstr_size) &&
             dd_store_parse_parcel(r, &l->parcel, perr, sizeof(perr)) != DD_OK)
             load_unparsable(st, l, "HMGET", &key);
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     for (size_t j = 0; j < l->ncouriers; j++) {
         if (!l->data_error)
@@ -417,7 +422,7 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
             dd_store_parse_courier(r, &l->couriers[j], perr, sizeof(perr)) !=
                 DD_OK)
             load_unparsable(st, l, "HMGET", &key);
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     return DD_OK;
 }
@@ -530,7 +535,7 @@ int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
                 st->stats.reply_errors++;
             secs_out[i] = DD_STORE_ETA_ERROR;
         }
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     /* Counted only once the whole batch is in. */
     for (size_t i = 0; i < n; i++) {

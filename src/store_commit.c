@@ -232,14 +232,14 @@ static int reserve_round(dd_store_t *st, dd_store_argv_t *a,
             return DD_ERR;
         if (dd_store_conn_get_reply(&st->conn, &get, errstr, errstr_size) !=
             DD_OK) {
-            freeReplyObject(set);
+            dd_store_reply_done(set);
             return DD_ERR;
         }
         t = failed ? 1
                    : take_reserve_replies(st, rv, next[open[i]], set, get,
                                           errstr, errstr_size);
-        freeReplyObject(set);
-        freeReplyObject(get);
+        dd_store_reply_done(set);
+        dd_store_reply_done(get);
         if (t < 0)
             failed = 1;
         else if (t == 0) {
@@ -380,7 +380,7 @@ static int read_stored(dd_store_t *st, dd_store_argv_t *a,
         if (!failed &&
             take_stored_reply(st, &recs[i], r, errstr, errstr_size) < 0)
             failed = 1;
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     return failed ? DD_ERR : DD_OK;
 }
@@ -456,7 +456,7 @@ int dd_store_record(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
             st->stats.reply_errors++;
             put_errors++;
         }
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     for (size_t i = 0; i < n; i++) {
         redisReply *r;
@@ -466,7 +466,7 @@ int dd_store_record(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
             goto err;
         t = failed ? 0
                    : take_record_reply(st, &recs[i], r, errstr, errstr_size);
-        freeReplyObject(r);
+        dd_store_reply_done(r);
         failed |= t < 0;
         refused[i] = t > 0;
         nrefused += t > 0;
