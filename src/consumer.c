@@ -209,6 +209,8 @@ static void push_held(dd_consumer_t *c, int wait_ms) {
             bytes[k] = dd_consumer_job_bytes(h->job);
         }
         m = dd_queue_push_batch(c->jq, jobs, k, wait_ms);
+        if (m > k)
+            m = k; /* never: push_batch takes at most k */
         wait_ms = 0;
         for (size_t i = 0; i < m && c->held_head != NULL; i++) {
             held_t *h = c->held_head;
