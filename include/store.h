@@ -342,11 +342,14 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
 void dd_store_load_clear(dd_store_load_t *load);
 
 /**
- * @brief RT2: GET every ETA key in one pipeline. n == 0 makes no call.
+ * @brief RT2: read every ETA key in one round trip: on one server one
+ *        MGET per 1,024 keys, in a cluster one GET per key (pipelined per
+ *        node). n == 0 makes no call.
  * @param keys (borrowed) n keys without the prefix
  * @param secs_out (borrowed) n values: seconds >= 0 for a hit,
- *        DD_STORE_ETA_MISS, or DD_STORE_ETA_ERROR (error reply, or a value
- *        that is not a non-negative integer)
+ *        DD_STORE_ETA_MISS (absent; on one server also a key of another
+ *        type, which MGET reads as nil), or DD_STORE_ETA_ERROR (error
+ *        reply, or a value that is not a non-negative integer)
  * @returns DD_OK, or DD_ERR when the connection was lost
  * @locality owner thread
  */

@@ -15,7 +15,13 @@
  * and dd_store_conn_lost()/_drop()/_ok() to report how the batch went.
  * Redis Cluster routing (slot map, MOVED/ASK redirections, one pipeline
  * per node: store_cluster.c) sits behind that seam, so the commands below
- * are the same for one server and for a cluster: each names one key.
+ * are the same for one server and for a cluster: each names one key. The
+ * one exception is a read of many string keys: on one server the ETA keys
+ * of RT2 and the result keys of RT1 are read with one MGET per
+ * DD_STORE_MGET_MAX keys (Redis's per-command cost was most of its CPU per
+ * request), in a cluster with one GET each (the keys hash to different
+ * slots). MGET answers nil for a key of another type where GET answered
+ * WRONGTYPE; what that means for each caller is said where it reads.
  *
  * DESIGN: one store, one connection, used by one thread. Every batch call
  * appends all of its commands and then reads exactly as many replies: one
@@ -497,17 +503,106 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
     return DD_OK;
 }
 
+/*----- MGET (one server) -----*/
+
+/* Appends MGET of prefix + kind + ids[i] for every i < n, in commands of
+ * at most DD_STORE_MGET_MAX keys (dd_store_mget_count() of them). The keys
+ * of one command are built in one buffer, freed once it is appended (the
+ * append copies them). */
+static int append_mget(dd_store_t *st, const char *kind, const char *const *ids,
+                       size_t n) {
+    size_t lp = strlen(st->prefix), lk = strlen(kind);
+    int failed = 0;
+
+    for (size_t base = 0; base < n && !failed; base += DD_STORE_MGET_MAX) {
+        size_t cnt =
+            n - base < DD_STORE_MGET_MAX ? n - base : DD_STORE_MGET_MAX;
+        size_t total = 0, used = 0;
+        dd_store_argv_t a;
+        char *buf;
+
+        for (size_t i = 0; i < cnt; i++)
+            total += lp + lk + strlen(ids[base + i]);
+        buf = dd_xmalloc(total + 1);
+        dd_store_argv_init(&a, (int)cnt + 1);
+        dd_store_argv_add_str(&a, "MGET");
+        for (size_t i = 0; i < cnt; i++) {
+            size_t li = strlen(ids[base + i]);
+            char *k = buf + used;
+
+            memcpy(k, st->prefix, lp);
+            memcpy(k + lp, kind, lk);
+            memcpy(k + lp + lk, ids[base + i], li);
+            used += lp + lk + li;
+            dd_store_argv_add(&a, k, lp + lk + li);
+        }
+        failed = dd_store_cmd_append(st, &a) != DD_OK;
+        dd_store_argv_close(&a);
+        dd_free(buf);
+    }
+    return failed ? DD_ERR : DD_OK;
+}
+
+/* 1 when r answers an MGET of cnt keys: an array of cnt elements. */
+static int mget_shape_ok(const redisReply *r, size_t cnt) {
+    return r->type == REDIS_REPLY_ARRAY && r->elements == cnt;
+}
+
 /*----- RT2: ETA cache reads -----*/
 
-int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
-                     int64_t *secs_out, char *errstr, size_t errstr_size) {
+/* One ETA reply (a GET's, or an element of an MGET's): seconds, a miss,
+ * or an error to recompute. */
+static int64_t eta_of(dd_store_t *st, const redisReply *r) {
+    int64_t secs;
+
+    if (r->type == REDIS_REPLY_NIL)
+        return DD_STORE_ETA_MISS;
+    if (dd_store_parse_secs(r, &secs) == DD_OK)
+        return secs;
+    /* An error reply or a value we did not write: recompute. */
+    if (r->type == REDIS_REPLY_ERROR)
+        st->stats.reply_errors++;
+    return DD_STORE_ETA_ERROR;
+}
+
+/* One server: one MGET per DD_STORE_MGET_MAX keys. A key of another type
+ * is an element nil where GET answered WRONGTYPE: a miss, recomputed, and
+ * the SET EX of the record overwrites the key. */
+static int eta_get_mget(dd_store_t *st, const char *const *keys, size_t n,
+                        int64_t *secs_out, char *errstr, size_t errstr_size) {
+    if (dd_store_cmd_sent(st, append_mget(st, "", keys, n) != DD_OK, errstr,
+                          errstr_size) != DD_OK)
+        return DD_ERR;
+    for (size_t base = 0; base < n; base += DD_STORE_MGET_MAX) {
+        size_t cnt =
+            n - base < DD_STORE_MGET_MAX ? n - base : DD_STORE_MGET_MAX;
+        redisReply *r;
+
+        if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
+            DD_OK)
+            return DD_ERR;
+        if (mget_shape_ok(r, cnt)) {
+            for (size_t i = 0; i < cnt; i++)
+                secs_out[base + i] = eta_of(st, r->element[i]);
+        } else {
+            /* An error reply (counted once) or another shape: every key
+             * of this MGET is recomputed. */
+            if (r->type == REDIS_REPLY_ERROR)
+                st->stats.reply_errors++;
+            for (size_t i = 0; i < cnt; i++)
+                secs_out[base + i] = DD_STORE_ETA_ERROR;
+        }
+        freeReplyObject(r);
+    }
+    return DD_OK;
+}
+
+/* Redis Cluster: the keys hash to different slots, so one GET each. */
+static int eta_get_each(dd_store_t *st, const char *const *keys, size_t n,
+                        int64_t *secs_out, char *errstr, size_t errstr_size) {
     dd_store_argv_t a;
     int failed = 0;
 
-    if (n == 0)
-        return DD_OK;
-    if (dd_store_begin(st, errstr, errstr_size) != DD_OK)
-        return DD_ERR;
     dd_store_argv_init(&a, 2);
     for (size_t i = 0; i < n && !failed; i++) {
         dd_store_argv_add_str(&a, "GET");
@@ -522,16 +617,25 @@ int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
         if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
             DD_OK)
             return DD_ERR;
-        if (r->type == REDIS_REPLY_NIL) {
-            secs_out[i] = DD_STORE_ETA_MISS;
-        } else if (dd_store_parse_secs(r, &secs_out[i]) != DD_OK) {
-            /* An error reply or a value we did not write: recompute. */
-            if (r->type == REDIS_REPLY_ERROR)
-                st->stats.reply_errors++;
-            secs_out[i] = DD_STORE_ETA_ERROR;
-        }
+        secs_out[i] = eta_of(st, r);
         freeReplyObject(r);
     }
+    return DD_OK;
+}
+
+int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
+                     int64_t *secs_out, char *errstr, size_t errstr_size) {
+    int rc;
+
+    if (n == 0)
+        return DD_OK;
+    if (dd_store_begin(st, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    rc = st->conn.cluster == NULL
+             ? eta_get_mget(st, keys, n, secs_out, errstr, errstr_size)
+             : eta_get_each(st, keys, n, secs_out, errstr, errstr_size);
+    if (rc != DD_OK)
+        return DD_ERR;
     /* Counted only once the whole batch is in. */
     for (size_t i = 0; i < n; i++) {
         if (secs_out[i] >= 0)

@@ -63,6 +63,11 @@ void dd_store_cmd_add_key(dd_store_argv_t *a, dd_store_t *st, const char *kind,
 int dd_store_cmd_sent(dd_store_t *st, int failed, char *errstr,
                       size_t errstr_size);
 
+/* Keys per MGET (one server: RT1's result keys, RT2's ETA keys). A batch
+ * with more sends several MGETs, so that no command (and no reply) grows
+ * without bound. */
+#define DD_STORE_MGET_MAX 1024
+
 /* v in decimal, the bytes "%lld" writes; buf holds at least 21 bytes.
  * Returns buf. */
 const char *dd_store_dec_str(char *buf, long long v);

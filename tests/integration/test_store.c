@@ -274,6 +274,98 @@ static void test_store_eta_cache_round_trip_with_ttl(void **state) {
     assert_int_equal(s.eta_errors, 1);
 }
 
+/* Server-side command counts: CONFIG RESETSTAT, then calls of one command
+ * from INFO commandstats (0 when it never ran since). */
+static void reset_cmdstats(redisContext *c) {
+    cmd_ok(c, "CONFIG RESETSTAT");
+}
+
+static long long cmdstat_calls(redisContext *c, const char *cmd) {
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    char want[64];
+    const char *p;
+    long long calls = 0;
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    snprintf(want, sizeof(want), "cmdstat_%s:calls=", cmd);
+    p = strstr(r->str, want);
+    if (p != NULL)
+        calls = atoll(p + strlen(want));
+    freeReplyObject(r);
+    return calls;
+}
+
+/* One server: the ETA keys of a batch are one MGET (two past
+ * DD_STORE_MGET_MAX keys); a key of another type reads as a miss, and the
+ * put that follows overwrites it. */
+static void test_store_eta_get_is_one_mget(void **state) {
+    enum { N_BIG = 1500 };
+    fixture_t *f = start(state);
+    const char *keys[4] = {"eta:v1:hit", "eta:v1:miss", "eta:v1:junk",
+                           "eta:v1:hash"};
+    dd_store_eta_put_t put = {"eta:v1:hash", 42, 0};
+    static char names[N_BIG][32];
+    static const char *big[N_BIG];
+    static int64_t bigsecs[N_BIG];
+    int64_t secs[4];
+    char errstr[256];
+    dd_store_stats_t before, after;
+
+    cmd_ok(f->c, "SET %seta:v1:hit 17", PREFIX);
+    cmd_ok(f->c, "SET %seta:v1:junk x", PREFIX);
+    cmd_ok(f->c, "HSET %seta:v1:hash a b", PREFIX);
+    ping_ok(f->st);
+    dd_store_get_stats(f->st, &before);
+    reset_cmdstats(f->c);
+    assert_int_equal(
+        dd_store_eta_get(f->st, keys, 4, secs, errstr, sizeof(errstr)), DD_OK);
+    assert_int_equal(cmdstat_calls(f->c, "mget"), 1);
+    assert_int_equal(cmdstat_calls(f->c, "get"), 0);
+    dd_store_get_stats(f->st, &after);
+    assert_int_equal(after.round_trips - before.round_trips, 1);
+    assert_int_equal(after.commands - before.commands, 1);
+    assert_int_equal(secs[0], 17);
+    assert_int_equal(secs[1], DD_STORE_ETA_MISS);
+    assert_int_equal(secs[2], DD_STORE_ETA_ERROR);
+    assert_int_equal(secs[3], DD_STORE_ETA_MISS); /* a hash: nil in MGET */
+    assert_int_equal(after.eta_hits - before.eta_hits, 1);
+    assert_int_equal(after.eta_misses - before.eta_misses, 2);
+    assert_int_equal(after.eta_errors - before.eta_errors, 1);
+    assert_int_equal(after.reply_errors, before.reply_errors);
+
+    /* The recomputed ETA overwrites the hash; the next read is a hit. */
+    assert_int_equal(
+        dd_store_record(f->st, &put, 1, NULL, 0, NULL, errstr, sizeof(errstr)),
+        DD_OK);
+    assert_int_equal(put.error, 0);
+    assert_int_equal(
+        dd_store_eta_get(f->st, keys + 3, 1, secs, errstr, sizeof(errstr)),
+        DD_OK);
+    assert_int_equal(secs[0], 42);
+
+    /* More keys than one MGET takes: two, in one round trip, in order. */
+    for (int i = 0; i < N_BIG; i++) {
+        snprintf(names[i], sizeof(names[i]), "eta:v1:b%d", i);
+        big[i] = names[i];
+        if (i % 3 == 0)
+            cmd_ok(f->c, "SET %s%s %d", PREFIX, names[i], i);
+    }
+    dd_store_get_stats(f->st, &before);
+    reset_cmdstats(f->c);
+    assert_int_equal(
+        dd_store_eta_get(f->st, big, N_BIG, bigsecs, errstr, sizeof(errstr)),
+        DD_OK);
+    assert_int_equal(cmdstat_calls(f->c, "mget"), 2);
+    dd_store_get_stats(f->st, &after);
+    assert_int_equal(after.round_trips - before.round_trips, 1);
+    assert_int_equal(after.commands - before.commands, 2);
+    for (int i = 0; i < N_BIG; i++)
+        assert_int_equal(bigsecs[i], i % 3 == 0 ? i : DD_STORE_ETA_MISS);
+    assert_int_equal(after.eta_hits - before.eta_hits, N_BIG / 3);
+    assert_int_equal(after.eta_misses - before.eta_misses, N_BIG - N_BIG / 3);
+}
+
 /*----- RT3 and RT4: reserve and record -----*/
 
 static void make_reserve(dd_store_reserve_t *rv, const char *rid,
@@ -958,6 +1050,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         T(test_store_loads_32_requests_in_one_round_trip),
         T(test_store_eta_cache_round_trip_with_ttl),
+        T(test_store_eta_get_is_one_mget),
         T(test_store_reserves_and_records),
         T(test_store_redelivery_after_reserve_only),
         T(test_store_record_refused_returns_stored_bytes),
