@@ -320,8 +320,12 @@ void dd_store_state_reset(void);
 /*----- Batches -----*/
 
 /**
- * @brief RT1: for each load, GET the ledger, HMGET the parcel (when
- *        parcel_id) and HMGET each courier, all in one pipeline.
+ * @brief RT1: for each load, read the ledger (on one server one MGET of
+ *        result:{rid} per 1,024 loads, in a cluster a GET each), HMGET the
+ *        parcel (when parcel_id) and HMGET each courier, all in one
+ *        pipeline. On one server a result key of another type reads as
+ *        absent (MGET answers nil): the record's read-back GET then gets
+ *        WRONGTYPE, a data error of that request (dd_store_record()).
  * @param loads (borrowed) n loads; their out fields are overwritten
  * @returns DD_OK, each load either filled or with data_error set (a data
  *          error reply or an unparsable reply on one of its keys); or

@@ -15,7 +15,12 @@
  * Redis runs each one atomically. The steps of one request rid, ranked
  * candidates c1, c2, ...:
  *
- *   R0  RT1 (store.c): GET result:{rid}; a stored result is the answer.
+ *   R0  RT1 (store.c): read result:{rid} (one server: an element of the
+ *       batch's MGET; a cluster: a GET); a stored result is the answer. A
+ *       key of another type reads as absent in an MGET: the request goes
+ *       on, its W is refused (NX: the key exists) and its G gets
+ *       WRONGTYPE, a data error of that request alone, as it was at R0
+ *       with GET; what it reserved on the way is an orphan (below).
  *   Rk  reserve round k: SET reservation:{ck} rid NX EX <reservation-ttl>
  *       and GET reservation:{ck}, pipelined together (round 1 starts with
  *       the batch's GET of the store id marker). SET answered OK: ck is
