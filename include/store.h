@@ -112,6 +112,10 @@ typedef struct dd_store_conf {
     int eta_ttl_s;         /* TTL of eta:v1:... keys, s, > 0 */
     int reservation_ttl_s; /* TTL of reservation:{c} keys, s, > 0 */
     int idempotency_ttl_s; /* TTL of result:{rid} keys, s, > 0 */
+    int reserve_two_commands; /* 1: RT3 sends SET NX EX and GET per
+                               * candidate even where every server takes
+                               * SET NX GET (Redis >= 7.0.0); 0: one
+                               * command there (tests keep both tested) */
 } dd_store_conf_t;
 
 /** @brief A courier as read from `courier:{id}` in RT1. */
@@ -363,12 +367,16 @@ int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
 /**
  * @brief RT3: reserve a courier for each request, best candidate first.
  *        Round 1 pipelines a GET of the store id marker, then for every
- *        request with candidates SET reservation:{c0} rid NX EX
- *        reservation_ttl_s and GET reservation:{c0}. A request whose SET
- *        was refused keeps the courier when the GET shows its own id (a
- *        redelivery), else it moves on to its next candidate in the next
- *        round; rounds go on for those only, so a batch without conflicts
- *        costs one round trip.
+ *        request with candidates SET reservation:{c0} rid NX GET EX
+ *        reservation_ttl_s where every server handshaken is Redis >= 7.0.0
+ *        (nil: created, ours; else the holder), otherwise SET ... NX EX
+ *        and GET reservation:{c0}. A request whose SET was refused keeps
+ *        the courier when the holder is its own id (a redelivery), else it
+ *        moves on to its next candidate in the next round; rounds go on
+ *        for those only, so a batch without conflicts costs one round
+ *        trip. A SET NX GET answered "ERR syntax error" turns the one
+ *        command form off for this store and fails the batch (DD_ERR,
+ *        retried with two commands).
  * @param rs (borrowed) n reservations; their out fields are overwritten
  * @returns DD_OK, each reservation either decided (chosen) or with
  *          data_error set; or DD_ERR (connection lost, a transient error

@@ -222,6 +222,7 @@ dd_store_t *dd_store_new(const dd_store_conf_t *conf, char *errstr,
                 errstr_size) != DD_OK)
         goto err;
     dd_strlcpy(st->prefix, prefix, sizeof(st->prefix));
+    st->set_nx_get_off = conf->reserve_two_commands != 0;
     return st;
 
 err:
@@ -298,8 +299,8 @@ static int append_mget(dd_store_t *st, const char *kind, const char *const *ids,
         char *buf;
 
         for (size_t i = 0; i < cnt; i++)
-            total += lp + lk + strlen(ids[base + i]);
-        buf = dd_xmalloc(total + 1);
+            total += lp + lk + strlen(ids[base + i]) + 1;
+        buf = dd_xmalloc(total);
         dd_store_argv_init(&a, (int)cnt + 1);
         dd_store_argv_add_str(&a, "MGET");
         for (size_t i = 0; i < cnt; i++) {
@@ -309,7 +310,8 @@ static int append_mget(dd_store_t *st, const char *kind, const char *const *ids,
             memcpy(k, st->prefix, lp);
             memcpy(k + lp, kind, lk);
             memcpy(k + lp + lk, ids[base + i], li);
-            used += lp + lk + li;
+            k[lp + lk + li] = '\0';
+            used += lp + lk + li + 1;
             dd_store_argv_add(&a, k, lp + lk + li);
         }
         failed = dd_store_cmd_append(st, &a) != DD_OK;

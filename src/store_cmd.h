@@ -24,6 +24,8 @@ struct dd_store {
     char idempotency_ttl[16];               /* seconds, as a decimal string */
     char store_id[DD_STORE_MARKER_ID_SIZE]; /* the marker must hold it */
     uint64_t store_id_gen; /* recovery generation of store_id */
+    int set_nx_get_off;    /* RT3: never SET NX GET (conf, or the server
+                            * refused it: store_commit.c) */
     dd_store_stats_t stats;
     /* The key of the command being built (see dd_store_cmd_add_key()). */
     char key[DD_STORE_PREFIX_MAX + 16 + 256];

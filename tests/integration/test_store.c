@@ -56,14 +56,28 @@ static dd_store_conf_t test_conf(void) {
     return conf;
 }
 
-static dd_store_t *new_store(void) {
+static dd_store_t *new_store_conf(const dd_store_conf_t *conf) {
     char errstr[256];
-    dd_store_conf_t conf = test_conf();
-    dd_store_t *st = dd_store_new(&conf, errstr, sizeof(errstr));
+    dd_store_t *st = dd_store_new(conf, errstr, sizeof(errstr));
 
     if (st == NULL)
         fail_msg("dd_store_new: %s", errstr);
     return st;
+}
+
+static dd_store_t *new_store(void) {
+    dd_store_conf_t conf = test_conf();
+
+    return new_store_conf(&conf);
+}
+
+/* A store whose reservations take two commands per candidate (SET NX EX,
+ * GET) although the server takes SET NX GET. */
+static dd_store_t *new_store_two_commands(void) {
+    dd_store_conf_t conf = test_conf();
+
+    conf.reserve_two_commands = 1;
+    return new_store_conf(&conf);
 }
 
 static int setup(void **state) {
@@ -464,7 +478,9 @@ static void writes_ok(dd_store_t *st) {
     dd_store_record_clear(&rec);
 }
 
-static void test_store_reserves_and_records(void **state) {
+/* Both forms of a reservation: one SET NX GET per candidate (Redis >=
+ * 7.0.0, the stack's), or SET NX EX and GET (two). */
+static void reserves_and_records(void **state, int two) {
     fixture_t *f = start(state);
     const char *ids[2] = {"c-a", "c-b"};
     const char *json1[2] = {"{\"for\":\"c-a\",\"v\":1}",
@@ -480,17 +496,25 @@ static void test_store_reserves_and_records(void **state) {
      * candidate. */
     make_reserve(&rv[1], "r-2", ids + 1, 1);
     make_reserve(&rv[2], "r-3", NULL, 0);
+    if (two) {
+        dd_store_destroy(f->st);
+        f->st = new_store_two_commands();
+    }
     writes_ok(f->st);
     dd_store_get_stats(f->st, &before);
+    reset_cmdstats(f->c);
     if (dd_store_reserve(f->st, rv, 3, errstr, sizeof(errstr)) != DD_OK)
         fail_msg("reserve: %s", errstr);
     dd_store_get_stats(f->st, &after);
     assert_int_equal(rv[0].chosen, DD_STORE_RESERVE_NONE);
     assert_int_equal(rv[1].chosen, 0);
     assert_int_equal(rv[2].chosen, DD_STORE_RESERVE_NONE);
-    /* Round 1: marker + 2 x (SET NX, GET); round 2: r-1 on c-b. */
+    /* Round 1: marker + 2 x (SET NX GET), or 2 x (SET NX, GET); round 2:
+     * r-1 on c-b. */
     assert_int_equal(after.round_trips - before.round_trips, 2);
-    assert_int_equal(after.commands - before.commands, 7);
+    assert_int_equal(after.commands - before.commands, two ? 7 : 4);
+    assert_int_equal(cmdstat_calls(f->c, "set"), 3);
+    assert_int_equal(cmdstat_calls(f->c, "get"), two ? 4 : 1);
     s = get_str(f->c, "reservation:c-b");
     assert_string_equal(s, "r-2");
     dd_free(s);
@@ -521,6 +545,14 @@ static void test_store_reserves_and_records(void **state) {
     assert_true(ttl_of(f->c, "result:r-1") > 0);
     assert_true(ttl_of(f->c, "result:r-1") <= IDEM_TTL);
     assert_true(ttl_of(f->c, "result:r-2") > 0);
+}
+
+static void test_store_reserves_and_records(void **state) {
+    reserves_and_records(state, 0);
+}
+
+static void test_store_reserves_and_records_two_commands(void **state) {
+    reserves_and_records(state, 1);
 }
 
 /* A crash after the reservation, before the record: the redelivery finds
@@ -589,11 +621,12 @@ typedef struct racer {
     const char *name;
     int wins;
     int errors;
+    int two; /* reserves with SET NX EX and GET, not SET NX GET */
 } racer_t;
 
 static void *race(void *arg) {
     racer_t *rc = arg;
-    dd_store_t *st = new_store();
+    dd_store_t *st = rc->two ? new_store_two_commands() : new_store();
     char errstr[256];
 
     for (int i = 0; i < N_RACES; i++) {
@@ -632,7 +665,9 @@ static void test_store_reserves_once_under_contention(void **state) {
     fixture_t *f = start(state);
     pthread_barrier_t bar;
     pthread_t t[2];
-    racer_t rc[2] = {{&bar, "a", 0, 0}, {&bar, "b", 0, 0}};
+    /* a reserves with one command per candidate, b with two: each form
+     * is atomic against the other. */
+    racer_t rc[2] = {{&bar, "a", 0, 0, 0}, {&bar, "b", 0, 0, 1}};
 
     assert_int_equal(pthread_barrier_init(&bar, NULL, 2), 0);
     for (int i = 0; i < 2; i++)
@@ -772,11 +807,25 @@ static void test_store_data_error_is_charged_to_its_request(void **state) {
     assert_int_equal(rv[0].chosen, DD_STORE_RESERVE_NONE);
     print_message("reservation data error: %s\n", rv[0].error);
     assert_string_equal(rv[0].error,
-                        "redis GET " PREFIX "reservation:c-wt2: WRONGTYPE "
+                        "redis SET " PREFIX "reservation:c-wt2: WRONGTYPE "
                         "Operation against a key holding the wrong kind of "
-                        "value");
+                        "value"); /* SET NX GET reads the key */
     assert_int_equal(rv[1].data_error, 0);
     assert_int_equal(rv[1].chosen, 0);
+    /* With two commands, the GET after the refused SET NX gets it. */
+    {
+        dd_store_t *st2 = new_store_two_commands();
+
+        make_reserve(&rv[0], "r-s1", ids, 1);
+        if (dd_store_reserve(st2, rv, 1, errstr, sizeof(errstr)) != DD_OK)
+            fail_msg("reserve: %s", errstr);
+        assert_int_equal(rv[0].data_error, 1);
+        assert_string_equal(rv[0].error,
+                            "redis GET " PREFIX "reservation:c-wt2: WRONGTYPE "
+                            "Operation against a key holding the wrong kind "
+                            "of value");
+        dd_store_destroy(st2);
+    }
 
     /* A hash where a result should be: refused, then the GET fails. */
     make_record(&rec[0], "r-wt", "{\"x\":1}");
@@ -1086,6 +1135,34 @@ static void test_store_auth_as_acl_user(void **state) {
     cmd_ok(f->c, "ACL DELUSER dd_test_user");
 }
 
+/* A user that may not run INFO: the version is unknown, so reservations
+ * take two commands per candidate (SET NX EX, GET); the connect works. */
+static void test_store_acl_user_without_info_reserves_with_two(void **state) {
+    fixture_t *f = start(state);
+    dd_store_conf_t conf = test_conf();
+    const char *ids[1] = {"c-noinfo"};
+    dd_store_reserve_t rv;
+    dd_store_stats_t before, after;
+    dd_store_t *st;
+    char errstr[256];
+
+    cmd_ok(f->c, "ACL SETUSER dd_test_noinfo reset on >pw ~* +@all -info");
+    conf.user = "dd_test_noinfo";
+    conf.password = "pw";
+    st = new_store_conf(&conf);
+    writes_ok(st);
+    dd_store_get_stats(st, &before);
+    make_reserve(&rv, "r-noinfo", ids, 1);
+    if (dd_store_reserve(st, &rv, 1, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("reserve: %s", errstr);
+    dd_store_get_stats(st, &after);
+    assert_int_equal(rv.chosen, 0);
+    assert_int_equal(after.commands - before.commands, 3);
+    assert_int_equal(after.connect_errors, 0);
+    dd_store_destroy(st);
+    cmd_ok(f->c, "ACL DELUSER dd_test_noinfo");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -1095,6 +1172,7 @@ int main(void) {
         T(test_store_eta_cache_round_trip_with_ttl),
         T(test_store_eta_get_is_one_mget),
         T(test_store_reserves_and_records),
+        T(test_store_reserves_and_records_two_commands),
         T(test_store_redelivery_after_reserve_only),
         T(test_store_record_refused_returns_stored_bytes),
         T(test_store_reserves_once_under_contention),
@@ -1107,6 +1185,7 @@ int main(void) {
         T(test_store_dispatch_batch_replays_identically),
         T(test_store_flushed_state_is_refused_until_acknowledged),
         T(test_store_auth_as_acl_user),
+        T(test_store_acl_user_without_info_reserves_with_two),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
