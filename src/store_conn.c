@@ -174,10 +174,10 @@ static int handshake(dd_store_conn_t *cn, redisContext *c, char *errstr,
     for (int i = 0; i < nreplies; i++) {
         redisReply *r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL)
-            return DD_ERR;     /* the caller reports c->errstr */
-        if (i == nreplies - 1) /* INFO server */
-            major = info_major(r);
-        else if (r->type == REDIS_REPLY_ERROR && rc == DD_OK) {
+            return DD_ERR; /* the caller reports c->errstr */
+        if (i == nreplies - 1) {
+            major = info_major(r); /* INFO server, last */
+        } else if (r->type == REDIS_REPLY_ERROR && rc == DD_OK) {
             dd_set_error(errstr, errstr_size, "redis %s: %s", step[i], r->str);
             rc = DD_ERR;
         }
