@@ -112,6 +112,10 @@ typedef struct dd_store_conf {
     int eta_ttl_s;         /* TTL of eta:v1:... keys, s, > 0 */
     int reservation_ttl_s; /* TTL of reservation:{c} keys, s, > 0 */
     int idempotency_ttl_s; /* TTL of result:{rid} keys, s, > 0 */
+    int reserve_two_commands; /* 1: RT3 sends SET NX EX and GET per
+                               * candidate even where every server takes
+                               * SET NX GET (Redis >= 7.0.0); 0: one
+                               * command there (tests keep both tested) */
 } dd_store_conf_t;
 
 /** @brief A courier as read from `courier:{id}` in RT1. */
@@ -320,8 +324,12 @@ void dd_store_state_reset(void);
 /*----- Batches -----*/
 
 /**
- * @brief RT1: for each load, GET the ledger, HMGET the parcel (when
- *        parcel_id) and HMGET each courier, all in one pipeline.
+ * @brief RT1: for each load, read the ledger (on one server one MGET of
+ *        result:{rid} per 1,024 loads, in a cluster a GET each), HMGET the
+ *        parcel (when parcel_id) and HMGET each courier, all in one
+ *        pipeline. On one server a result key of another type reads as
+ *        absent (MGET answers nil): the record's read-back GET then gets
+ *        WRONGTYPE, a data error of that request (dd_store_record()).
  * @param loads (borrowed) n loads; their out fields are overwritten
  * @returns DD_OK, each load either filled or with data_error set (a data
  *          error reply or an unparsable reply on one of its keys); or
@@ -342,11 +350,14 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
 void dd_store_load_clear(dd_store_load_t *load);
 
 /**
- * @brief RT2: GET every ETA key in one pipeline. n == 0 makes no call.
+ * @brief RT2: read every ETA key in one round trip: on one server one
+ *        MGET per 1,024 keys, in a cluster one GET per key (pipelined per
+ *        node). n == 0 makes no call.
  * @param keys (borrowed) n keys without the prefix
  * @param secs_out (borrowed) n values: seconds >= 0 for a hit,
- *        DD_STORE_ETA_MISS, or DD_STORE_ETA_ERROR (error reply, or a value
- *        that is not a non-negative integer)
+ *        DD_STORE_ETA_MISS (absent; on one server also a key of another
+ *        type, which MGET reads as nil), or DD_STORE_ETA_ERROR (error
+ *        reply, or a value that is not a non-negative integer)
  * @returns DD_OK, or DD_ERR when the connection was lost
  * @locality owner thread
  */
@@ -356,12 +367,16 @@ int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
 /**
  * @brief RT3: reserve a courier for each request, best candidate first.
  *        Round 1 pipelines a GET of the store id marker, then for every
- *        request with candidates SET reservation:{c0} rid NX EX
- *        reservation_ttl_s and GET reservation:{c0}. A request whose SET
- *        was refused keeps the courier when the GET shows its own id (a
- *        redelivery), else it moves on to its next candidate in the next
- *        round; rounds go on for those only, so a batch without conflicts
- *        costs one round trip.
+ *        request with candidates SET reservation:{c0} rid NX GET EX
+ *        reservation_ttl_s where every server handshaken is Redis >= 7.0.0
+ *        (nil: created, ours; else the holder), otherwise SET ... NX EX
+ *        and GET reservation:{c0}. A request whose SET was refused keeps
+ *        the courier when the holder is its own id (a redelivery), else it
+ *        moves on to its next candidate in the next round; rounds go on
+ *        for those only, so a batch without conflicts costs one round
+ *        trip. A SET NX GET answered "ERR syntax error" turns the one
+ *        command form off for this store and fails the batch (DD_ERR,
+ *        retried with two commands).
  * @param rs (borrowed) n reservations; their out fields are overwritten
  * @returns DD_OK, each reservation either decided (chosen) or with
  *          data_error set; or DD_ERR (connection lost, a transient error

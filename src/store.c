@@ -15,7 +15,13 @@
  * and dd_store_conn_lost()/_drop()/_ok() to report how the batch went.
  * Redis Cluster routing (slot map, MOVED/ASK redirections, one pipeline
  * per node: store_cluster.c) sits behind that seam, so the commands below
- * are the same for one server and for a cluster: each names one key.
+ * are the same for one server and for a cluster: each names one key. The
+ * one exception is a read of many string keys: on one server the ETA keys
+ * of RT2 and the result keys of RT1 are read with one MGET per
+ * DD_STORE_MGET_MAX keys (Redis's per-command cost was most of its CPU per
+ * request), in a cluster with one GET each (the keys hash to different
+ * slots). MGET answers nil for a key of another type where GET answered
+ * WRONGTYPE; what that means for each caller is said where it reads.
  *
  * DESIGN: one store, one connection, used by one thread. Every batch call
  * appends all of its commands and then reads exactly as many replies: one
@@ -220,6 +226,7 @@ dd_store_t *dd_store_new(const dd_store_conf_t *conf, char *errstr,
                 errstr_size) != DD_OK)
         goto err;
     dd_strlcpy(st->prefix, prefix, sizeof(st->prefix));
+    st->set_nx_get_off = conf->reserve_two_commands != 0;
     return st;
 
 err:
@@ -276,6 +283,52 @@ int dd_store_backoff_ms(dd_store_t *st) {
 
 void dd_store_get_stats(const dd_store_t *st, dd_store_stats_t *out) {
     *out = st->stats;
+}
+
+/*----- MGET (one server) -----*/
+
+/* Appends MGET of prefix + kind + ids[i] for every i < n, in commands of
+ * at most DD_STORE_MGET_MAX keys (dd_store_mget_count() of them). The keys
+ * of one command are built in one buffer, freed once it is appended (the
+ * append copies them). */
+static int append_mget(dd_store_t *st, const char *kind, const char *const *ids,
+                       size_t n) {
+    size_t lp = strlen(st->prefix), lk = strlen(kind);
+    int failed = 0;
+
+    for (size_t base = 0; base < n && !failed; base += DD_STORE_MGET_MAX) {
+        size_t cnt =
+            n - base < DD_STORE_MGET_MAX ? n - base : DD_STORE_MGET_MAX;
+        size_t total = 0, used = 0;
+        dd_store_argv_t a;
+        char *buf;
+
+        for (size_t i = 0; i < cnt; i++)
+            total += lp + lk + strlen(ids[base + i]) + 1;
+        buf = dd_xmalloc(total);
+        dd_store_argv_init(&a, (int)cnt + 1);
+        dd_store_argv_add_str(&a, "MGET");
+        for (size_t i = 0; i < cnt; i++) {
+            size_t li = strlen(ids[base + i]);
+            char *k = buf + used;
+
+            memcpy(k, st->prefix, lp);
+            memcpy(k + lp, kind, lk);
+            memcpy(k + lp + lk, ids[base + i], li);
+            k[lp + lk + li] = '\0';
+            used += lp + lk + li + 1;
+            dd_store_argv_add(&a, k, lp + lk + li);
+        }
+        failed = dd_store_cmd_append(st, &a) != DD_OK;
+        dd_store_argv_close(&a);
+        dd_free(buf);
+    }
+    return failed ? DD_ERR : DD_OK;
+}
+
+/* 1 when r answers an MGET of cnt keys: an array of cnt elements. */
+static int mget_shape_ok(const redisReply *r, size_t cnt) {
+    return r->type == REDIS_REPLY_ARRAY && r->elements == cnt;
 }
 
 /*----- RT1: loads -----*/
@@ -369,33 +422,42 @@ static void load_unparsable(dd_store_t *st, dd_store_load_t *l, const char *cmd,
     load_fail(st, l);
 }
 
-/* Reads the replies of one load, in the order they were appended. Returns
- * DD_ERR only when the context was lost (then nothing more can be read);
- * *failed is set for a transient error reply, which fails the batch; a
- * data error is charged to l (data_error) and the batch goes on. */
-static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
-                     char *errstr, size_t errstr_size) {
+/* A load's ledger from r, the reply of its GET result:{rid} or its element
+ * of the batch's MGET: the bytes, absent (nil), or a data error of l. */
+static void take_ledger(dd_store_t *st, dd_store_load_t *l, const redisReply *r,
+                        const char *cmd, load_key_t *k) {
+    if (r->type == REDIS_REPLY_STRING) {
+        /* Every byte (a NUL included): ledger_len must be what is there. */
+        l->ledger = dd_xmalloc(r->len + 1);
+        memcpy(l->ledger, r->str, r->len);
+        l->ledger[r->len] = '\0';
+        l->ledger_len = r->len;
+    } else if (r->type != REDIS_REPLY_NIL) {
+        load_unparsable(st, l, cmd, k);
+    }
+}
+
+/* Reads the replies of one load, in the order they were appended (its
+ * GET result:{rid} first unless the batch read the ledgers with MGET).
+ * Returns DD_ERR only when the context was lost (then nothing more can be
+ * read); *failed is set for a transient error reply, which fails the batch;
+ * a data error is charged to l (data_error) and the batch goes on. */
+static int read_load(dd_store_t *st, dd_store_load_t *l, int ledger_get,
+                     int *failed, char *errstr, size_t errstr_size) {
     load_key_t key;
     char perr[128];
     redisReply *r;
 
-    if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) != DD_OK)
-        return DD_ERR;
-    key.kind = "result:";
-    key.id = l->request_id;
-    if (take_load_reply(st, r, l, "GET", &key, failed, errstr, errstr_size)) {
-        if (r->type == REDIS_REPLY_STRING) {
-            /* Every byte (a NUL included): ledger_len must be what is
-             * there. */
-            l->ledger = dd_xmalloc(r->len + 1);
-            memcpy(l->ledger, r->str, r->len);
-            l->ledger[r->len] = '\0';
-            l->ledger_len = r->len;
-        } else if (r->type != REDIS_REPLY_NIL) {
-            load_unparsable(st, l, "GET", &key);
-        }
+    if (ledger_get) {
+        if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
+            DD_OK)
+            return DD_ERR;
+        key.kind = "result:";
+        key.id = l->request_id;
+        if (take_load_reply(st, r, l, "GET", &key, failed, errstr, errstr_size))
+            take_ledger(st, l, r, "GET", &key);
+        dd_store_reply_done(r);
     }
-    dd_store_reply_done(r);
 
     if (l->parcel_id != NULL) {
         if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
@@ -427,12 +489,54 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int *failed,
     return DD_OK;
 }
 
+/* One server: the replies of the batch's MGETs of result:{rid}, in load
+ * order. A result key of another type reads as absent here (MGET answers
+ * nil where GET answered WRONGTYPE): the request is then decided, its
+ * record's SET NX is refused and the GET that reads the stored bytes back
+ * gets WRONGTYPE, a data error of that request alone (store_commit.c).
+ * An error reply to a whole MGET is classed once: transient fails the
+ * batch (*failed), a data error is charged to every load of that MGET.
+ * Returns DD_ERR only when the context was lost. */
+static int read_ledgers(dd_store_t *st, dd_store_load_t *loads, size_t n,
+                        int *failed, char *errstr, size_t errstr_size) {
+    for (size_t base = 0; base < n; base += DD_STORE_MGET_MAX) {
+        size_t cnt =
+            n - base < DD_STORE_MGET_MAX ? n - base : DD_STORE_MGET_MAX;
+        redisReply *r;
+        load_key_t key;
+
+        if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
+            DD_OK)
+            return DD_ERR;
+        key.kind = "result:";
+        for (size_t i = 0; i < cnt && !*failed; i++) {
+            dd_store_load_t *l = &loads[base + i];
+
+            key.id = l->request_id;
+            if (mget_shape_ok(r, cnt))
+                take_ledger(st, l, r->element[i], "MGET", &key);
+            else if (r->type != REDIS_REPLY_ERROR)
+                load_unparsable(st, l, "MGET", &key);
+            else if (i == 0) /* counted and classed once */
+                (void)take_load_reply(st, r, l, "MGET", &key, failed, errstr,
+                                      errstr_size);
+            else {
+                dd_set_error(l->error, sizeof(l->error), "redis MGET %s: %s",
+                             load_key_text(st, &key), r->str);
+                load_fail(st, l);
+            }
+        }
+        dd_store_reply_done(r);
+    }
+    return DD_OK;
+}
+
 int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
                   char *errstr, size_t errstr_size) {
     dd_store_argv_t a;
     char id[DD_STORE_MARKER_ID_SIZE];
     uint64_t gen;
-    int failed = 0, check;
+    int failed = 0, check, mget;
 
     for (size_t i = 0; i < n; i++) {
         loads[i].ledger = NULL;
@@ -450,15 +554,26 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
      * loss found here fails the batch before anything of it is written
      * (the writes check again, store_commit.c). */
     check = dd_store_marker_known(id, sizeof(id), &gen);
+    mget = st->conn.cluster == NULL;
     dd_store_argv_init(&a, 6);
     if (check)
         failed |= dd_store_cmd_marker_get(st, &a) != DD_OK;
+    if (mget && !failed) {
+        const char **rids = dd_xcalloc(n, sizeof(*rids));
+
+        for (size_t i = 0; i < n; i++)
+            rids[i] = loads[i].request_id;
+        failed |= append_mget(st, "result:", rids, n) != DD_OK;
+        dd_free(rids);
+    }
     for (size_t i = 0; i < n && !failed; i++) {
         const dd_store_load_t *l = &loads[i];
 
-        dd_store_argv_add_str(&a, "GET");
-        dd_store_cmd_add_key(&a, st, "result:", l->request_id);
-        failed |= dd_store_cmd_append(st, &a) != DD_OK;
+        if (!mget) {
+            dd_store_argv_add_str(&a, "GET");
+            dd_store_cmd_add_key(&a, st, "result:", l->request_id);
+            failed |= dd_store_cmd_append(st, &a) != DD_OK;
+        }
         if (l->parcel_id != NULL) {
             dd_store_argv_add_str(&a, "HMGET");
             dd_store_cmd_add_key(&a, st, "parcel:", l->parcel_id);
@@ -487,8 +602,14 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
             dd_store_conn_drop(&st->conn);
         return DD_ERR;
     }
+    if (mget &&
+        read_ledgers(st, loads, n, &failed, errstr, errstr_size) != DD_OK) {
+        loads_clear(loads, n);
+        return DD_ERR;
+    }
     for (size_t i = 0; i < n; i++) {
-        if (read_load(st, &loads[i], &failed, errstr, errstr_size) != DD_OK) {
+        if (read_load(st, &loads[i], !mget, &failed, errstr, errstr_size) !=
+            DD_OK) {
             loads_clear(loads, n);
             return DD_ERR;
         }
@@ -504,15 +625,59 @@ int dd_store_load(dd_store_t *st, dd_store_load_t *loads, size_t n,
 
 /*----- RT2: ETA cache reads -----*/
 
-int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
-                     int64_t *secs_out, char *errstr, size_t errstr_size) {
+/* One ETA reply (a GET's, or an element of an MGET's): seconds, a miss,
+ * or an error to recompute. */
+static int64_t eta_of(dd_store_t *st, const redisReply *r) {
+    int64_t secs;
+
+    if (r->type == REDIS_REPLY_NIL)
+        return DD_STORE_ETA_MISS;
+    if (dd_store_parse_secs(r, &secs) == DD_OK)
+        return secs;
+    /* An error reply or a value we did not write: recompute. */
+    if (r->type == REDIS_REPLY_ERROR)
+        st->stats.reply_errors++;
+    return DD_STORE_ETA_ERROR;
+}
+
+/* One server: one MGET per DD_STORE_MGET_MAX keys. A key of another type
+ * is an element nil where GET answered WRONGTYPE: a miss, recomputed, and
+ * the SET EX of the record overwrites the key. */
+static int eta_get_mget(dd_store_t *st, const char *const *keys, size_t n,
+                        int64_t *secs_out, char *errstr, size_t errstr_size) {
+    if (dd_store_cmd_sent(st, append_mget(st, "", keys, n) != DD_OK, errstr,
+                          errstr_size) != DD_OK)
+        return DD_ERR;
+    for (size_t base = 0; base < n; base += DD_STORE_MGET_MAX) {
+        size_t cnt =
+            n - base < DD_STORE_MGET_MAX ? n - base : DD_STORE_MGET_MAX;
+        redisReply *r;
+
+        if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
+            DD_OK)
+            return DD_ERR;
+        if (mget_shape_ok(r, cnt)) {
+            for (size_t i = 0; i < cnt; i++)
+                secs_out[base + i] = eta_of(st, r->element[i]);
+        } else {
+            /* An error reply (counted once) or another shape: every key
+             * of this MGET is recomputed. */
+            if (r->type == REDIS_REPLY_ERROR)
+                st->stats.reply_errors++;
+            for (size_t i = 0; i < cnt; i++)
+                secs_out[base + i] = DD_STORE_ETA_ERROR;
+        }
+        dd_store_reply_done(r);
+    }
+    return DD_OK;
+}
+
+/* Redis Cluster: the keys hash to different slots, so one GET each. */
+static int eta_get_each(dd_store_t *st, const char *const *keys, size_t n,
+                        int64_t *secs_out, char *errstr, size_t errstr_size) {
     dd_store_argv_t a;
     int failed = 0;
 
-    if (n == 0)
-        return DD_OK;
-    if (dd_store_begin(st, errstr, errstr_size) != DD_OK)
-        return DD_ERR;
     dd_store_argv_init(&a, 2);
     for (size_t i = 0; i < n && !failed; i++) {
         dd_store_argv_add_str(&a, "GET");
@@ -527,16 +692,25 @@ int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
         if (dd_store_conn_get_reply(&st->conn, &r, errstr, errstr_size) !=
             DD_OK)
             return DD_ERR;
-        if (r->type == REDIS_REPLY_NIL) {
-            secs_out[i] = DD_STORE_ETA_MISS;
-        } else if (dd_store_parse_secs(r, &secs_out[i]) != DD_OK) {
-            /* An error reply or a value we did not write: recompute. */
-            if (r->type == REDIS_REPLY_ERROR)
-                st->stats.reply_errors++;
-            secs_out[i] = DD_STORE_ETA_ERROR;
-        }
+        secs_out[i] = eta_of(st, r);
         dd_store_reply_done(r);
     }
+    return DD_OK;
+}
+
+int dd_store_eta_get(dd_store_t *st, const char *const *keys, size_t n,
+                     int64_t *secs_out, char *errstr, size_t errstr_size) {
+    int rc;
+
+    if (n == 0)
+        return DD_OK;
+    if (dd_store_begin(st, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    rc = st->conn.cluster == NULL
+             ? eta_get_mget(st, keys, n, secs_out, errstr, errstr_size)
+             : eta_get_each(st, keys, n, secs_out, errstr, errstr_size);
+    if (rc != DD_OK)
+        return DD_ERR;
     /* Counted only once the whole batch is in. */
     for (size_t i = 0; i < n; i++) {
         if (secs_out[i] >= 0)

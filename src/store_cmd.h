@@ -24,6 +24,8 @@ struct dd_store {
     char idempotency_ttl[16];               /* seconds, as a decimal string */
     char store_id[DD_STORE_MARKER_ID_SIZE]; /* the marker must hold it */
     uint64_t store_id_gen; /* recovery generation of store_id */
+    int set_nx_get_off;    /* RT3: never SET NX GET (conf, or the server
+                            * refused it: store_commit.c) */
     dd_store_stats_t stats;
     /* The key of the command being built (see dd_store_cmd_add_key()). */
     char key[DD_STORE_PREFIX_MAX + 16 + 256];
@@ -62,6 +64,11 @@ void dd_store_cmd_add_key(dd_store_argv_t *a, dd_store_t *st, const char *kind,
  * replies are read next is counted and DD_OK returned. */
 int dd_store_cmd_sent(dd_store_t *st, int failed, char *errstr,
                       size_t errstr_size);
+
+/* Keys per MGET (one server: RT1's result keys, RT2's ETA keys). A batch
+ * with more sends several MGETs, so that no command (and no reply) grows
+ * without bound. */
+#define DD_STORE_MGET_MAX 1024
 
 /* v in decimal, the bytes "%lld" writes; buf holds at least 21 bytes.
  * Returns buf. */

@@ -2,7 +2,8 @@
 /*
  * store_commit: the writes of the Redis adapter (DESIGN.md section 3): RT3,
  * dd_store_reserve(), which reserves a courier per request in rounds of
- * pipelined single-key commands, best candidate first; and RT4,
+ * pipelined single-key commands (one SET NX GET per candidate on Redis >=
+ * 7.0.0, else SET NX and GET), best candidate first; and RT4,
  * dd_store_record(), which writes the ETA cache entries and the result
  * record of every request, and reads back the record of those another
  * delivery wrote first. The loads (RT1), the ETA reads (RT2) and the
@@ -15,14 +16,31 @@
  * Redis runs each one atomically. The steps of one request rid, ranked
  * candidates c1, c2, ...:
  *
- *   R0  RT1 (store.c): GET result:{rid}; a stored result is the answer.
- *   Rk  reserve round k: SET reservation:{ck} rid NX EX <reservation-ttl>
- *       and GET reservation:{ck}, pipelined together (round 1 starts with
- *       the batch's GET of the store id marker). SET answered OK: ck is
- *       ours. SET refused and the GET shows rid: ck was reserved by an
- *       earlier delivery of rid (a crash between reserve and record), it
- *       is ours. Otherwise another request holds ck (or held it and it just
- *       expired): try c(k+1) in the next round; after the last, none.
+ *   R0  RT1 (store.c): read result:{rid} (one server: an element of the
+ *       batch's MGET; a cluster: a GET); a stored result is the answer. A
+ *       key of another type reads as absent in an MGET: the request goes
+ *       on, its W is refused (NX: the key exists) and its G gets
+ *       WRONGTYPE, a data error of that request alone, as it was at R0
+ *       with GET; what it reserved on the way is an orphan (below).
+ *   Rk  reserve round k (round 1 starts with the batch's GET of the
+ *       store id marker), in one of two forms:
+ *       - one command, where every server handshaken says Redis >= 7.0.0
+ *         (store_conn.c; NX and GET together are allowed since 7.0.0):
+ *         SET reservation:{ck} rid NX GET EX <reservation-ttl>. Nil: the
+ *         SET created the key, ck is ours. A string: the SET was refused
+ *         and that is the holder.
+ *       - two commands otherwise (or with reserve_two_commands):
+ *         SET reservation:{ck} rid NX EX <reservation-ttl> and GET
+ *         reservation:{ck}, pipelined together. OK: ck is ours. Nil: the
+ *         SET was refused and the GET's string is the holder (nil if it
+ *         expired in between).
+ *       The holder is rid: ck was reserved by an earlier delivery of rid
+ *       (a crash between reserve and record), it is ours. Otherwise
+ *       another request holds ck (or held it and it just expired): try
+ *       c(k+1) in the next round; after the last, none. A SET NX GET
+ *       answered "ERR syntax error" (a server older than 7.0.0 behind a
+ *       handshake that said otherwise) turns the one-command form off for
+ *       the store and fails the batch as transient: the retry uses two.
  *   W   record: SET result:{rid} <json> NX EX <idempotency-ttl>, json built
  *       once by dispatch.c for the courier chosen (or the rejection); the
  *       pipeline starts with another GET of the marker.
@@ -36,7 +54,14 @@
  *     while it lives it names one request id, and a request takes c only
  *     when its SET created the key or the key names its own id. Two
  *     requests racing for c: Redis runs one SET NX first, the other is
- *     refused and reads the winner's id.
+ *     refused and reads the winner's id. The one-command form is at least
+ *     as strong as the pair: the test (NX), the write and the read of the
+ *     holder are one atomic command, so the holder read is the one that
+ *     refused the SET, while between the pair's SET and GET the key may
+ *     expire (the GET then shows nil or a newer holder: c is skipped, as
+ *     for any other holder, never taken twice). Both forms create the key
+ *     only with SET NX, so stores using different forms (the two-command
+ *     fallback next to the one-command form) exclude each other too.
  *   - A redelivered request republishes byte-identical bytes: once W (or a
  *     concurrent duplicate's W) has run, result:{rid} holds the bytes, is
  *     never overwritten (NX) and lives longer than any redelivery window
@@ -53,7 +78,7 @@
  *     same, and the duplicate is byte-identical. A crash inside a
  *     pipelined round (some commands run, some not) is one of these cases
  *     per request, since each request's commands in a round are one SET NX
- *     and one GET of one key.
+ *     GET, or one SET NX and one GET, of one key.
  *   - Two processes on one rid at once (a rebalance while a batch is in
  *     flight): both may take different couriers (one took ck, the other,
  *     ranking again with fresher data, a better one), but only one W is
@@ -149,6 +174,22 @@ static int writes_failed(dd_store_t *st) {
 
 /*----- RT3: reservations -----*/
 
+/* The holder of a reservation that was not created by us (a refused SET
+ * NX's GET, or what SET NX GET returned): 1 when it is decided (held by
+ * an earlier delivery of rid, so ours; or none left), 0 when its next
+ * candidate is to be tried. */
+static int take_holder(dd_store_reserve_t *rv, size_t k,
+                       const redisReply *holder) {
+    size_t idlen = strlen(rv->request_id);
+
+    if (holder->type == REDIS_REPLY_STRING && holder->len == idlen &&
+        memcmp(holder->str, rv->request_id, idlen) == 0) {
+        rv->chosen = (int)k; /* held by an earlier delivery of rid */
+        return 1;
+    }
+    return k + 1 >= rv->ncandidates; /* held by another: next, if any */
+}
+
 /* The SET NX and GET replies of one reservation's round: 1 when it is
  * decided (chosen, none left, or a data error), 0 when its next candidate
  * is to be tried, -1 when a transient error fails the batch. */
@@ -157,7 +198,6 @@ static int take_reserve_replies(dd_store_t *st, dd_store_reserve_t *rv,
                                 const redisReply *get, char *errstr,
                                 size_t errstr_size) {
     const char *c = rv->candidate_ids[k];
-    size_t idlen = strlen(rv->request_id);
     int t;
 
     t = take_error(st, set, "SET", "reservation:", c, rv->error,
@@ -178,37 +218,106 @@ static int take_reserve_replies(dd_store_t *st, dd_store_reserve_t *rv,
                    &rv->data_error);
         return 1;
     }
-    if (get->type == REDIS_REPLY_STRING && get->len == idlen &&
-        memcmp(get->str, rv->request_id, idlen) == 0) {
-        rv->chosen = (int)k; /* held by an earlier delivery of rid */
-        return 1;
-    }
-    return k + 1 >= rv->ncandidates; /* held by another: next, if any */
+    return take_holder(rv, k, get);
 }
 
-/* Appends one reservation's SET NX and GET of candidate k. */
+/* The reply of one reservation's SET NX GET: nil when the SET created the
+ * key (ours), else the holder's id. Same returns as above. A syntax error
+ * says the server does not take NX with GET (older than 7.0.0, though the
+ * handshake said otherwise): the store stops using the form and the batch
+ * fails as transient, to be retried with SET NX and GET. */
+static int take_reserve_reply(dd_store_t *st, dd_store_reserve_t *rv, size_t k,
+                              const redisReply *r, char *errstr,
+                              size_t errstr_size) {
+    const char *c = rv->candidate_ids[k];
+
+    if (r->type == REDIS_REPLY_ERROR &&
+        strncmp(r->str, "ERR syntax error", 16) == 0) {
+        st->stats.reply_errors++;
+        st->set_nx_get_off = 1;
+        dd_set_error(errstr, errstr_size,
+                     "redis SET %sreservation:%s NX GET: %s (SET NX GET "
+                     "needs Redis >= 7.0.0; retried as SET NX and GET)",
+                     st->prefix, c, r->str);
+        return -1;
+    }
+    switch (take_error(st, r, "SET", "reservation:", c, rv->error,
+                       sizeof(rv->error), &rv->data_error, errstr,
+                       errstr_size)) {
+        case 1:
+            return 1;
+        case -1:
+            return -1;
+        default:
+            break;
+    }
+    if (r->type == REDIS_REPLY_NIL) { /* created by us */
+        rv->chosen = (int)k;
+        return 1;
+    }
+    if (r->type != REDIS_REPLY_STRING) {
+        unexpected(st, "SET", "reservation:", c, rv->error, sizeof(rv->error),
+                   &rv->data_error);
+        return 1;
+    }
+    return take_holder(rv, k, r);
+}
+
+/* Appends one reservation's commands for candidate k: SET NX GET EX when
+ * one, else SET NX EX and GET. */
 static int append_reserve(dd_store_t *st, dd_store_argv_t *a,
-                          const dd_store_reserve_t *rv, size_t k) {
+                          const dd_store_reserve_t *rv, size_t k, int one) {
     int failed;
 
     dd_store_argv_add_str(a, "SET");
     dd_store_cmd_add_key(a, st, "reservation:", rv->candidate_ids[k]);
     dd_store_argv_add_str(a, rv->request_id);
     dd_store_argv_add_str(a, "NX");
+    if (one)
+        dd_store_argv_add_str(a, "GET");
     dd_store_argv_add_str(a, "EX");
     dd_store_argv_add_str(a, st->reservation_ttl);
     failed = dd_store_cmd_append(st, a) != DD_OK;
+    if (one)
+        return failed ? DD_ERR : DD_OK;
     dd_store_argv_add_str(a, "GET");
     dd_store_cmd_add_key(a, st, "reservation:", rv->candidate_ids[k]);
     failed |= dd_store_cmd_append(st, a) != DD_OK;
     return failed ? DD_ERR : DD_OK;
 }
 
-/* One round: the marker first (round 1), then the SET NX and GET of every
- * open reservation; next[] and open[] advance. DD_ERR fails the batch. */
+/* The replies of one reservation's round (one, or SET and GET) into t:
+ * DD_ERR only when the context was lost. */
+static int read_reserve(dd_store_t *st, dd_store_reserve_t *rv, size_t k,
+                        int one, int failed, int *t, char *errstr,
+                        size_t errstr_size) {
+    redisReply *set, *get = NULL;
+
+    if (dd_store_conn_get_reply(&st->conn, &set, errstr, errstr_size) != DD_OK)
+        return DD_ERR;
+    if (!one && dd_store_conn_get_reply(&st->conn, &get, errstr, errstr_size) !=
+                    DD_OK) {
+        dd_store_reply_done(set);
+        return DD_ERR;
+    }
+    if (failed)
+        *t = 1;
+    else if (one)
+        *t = take_reserve_reply(st, rv, k, set, errstr, errstr_size);
+    else
+        *t = take_reserve_replies(st, rv, k, set, get, errstr, errstr_size);
+    dd_store_reply_done(set);
+    if (get != NULL)
+        dd_store_reply_done(get);
+    return DD_OK;
+}
+
+/* One round: the marker first (round 1), then the commands of every open
+ * reservation (one per candidate when one, else two); next[] and open[]
+ * advance. DD_ERR fails the batch. */
 static int reserve_round(dd_store_t *st, dd_store_argv_t *a,
                          dd_store_reserve_t *rs, size_t *open, size_t *nopen,
-                         size_t *next, int first, char *errstr,
+                         size_t *next, int first, int one, char *errstr,
                          size_t errstr_size) {
     size_t left = 0;
     int failed = 0;
@@ -216,30 +325,19 @@ static int reserve_round(dd_store_t *st, dd_store_argv_t *a,
     if (first)
         failed |= dd_store_cmd_marker_get(st, a) != DD_OK;
     for (size_t i = 0; i < *nopen && !failed; i++)
-        failed |= append_reserve(st, a, &rs[open[i]], next[open[i]]) != DD_OK;
+        failed |=
+            append_reserve(st, a, &rs[open[i]], next[open[i]], one) != DD_OK;
     if (dd_store_cmd_sent(st, failed, errstr, errstr_size) != DD_OK)
         return DD_ERR;
     st->stats.reserve_rounds++;
     if (first && take_marker_reply(st, errstr, errstr_size) != DD_OK)
         return DD_ERR;
     for (size_t i = 0; i < *nopen; i++) {
-        dd_store_reserve_t *rv = &rs[open[i]];
-        redisReply *set, *get;
         int t;
 
-        if (dd_store_conn_get_reply(&st->conn, &set, errstr, errstr_size) !=
-            DD_OK)
+        if (read_reserve(st, &rs[open[i]], next[open[i]], one, failed, &t,
+                         errstr, errstr_size) != DD_OK)
             return DD_ERR;
-        if (dd_store_conn_get_reply(&st->conn, &get, errstr, errstr_size) !=
-            DD_OK) {
-            dd_store_reply_done(set);
-            return DD_ERR;
-        }
-        t = failed ? 1
-                   : take_reserve_replies(st, rv, next[open[i]], set, get,
-                                          errstr, errstr_size);
-        dd_store_reply_done(set);
-        dd_store_reply_done(get);
         if (t < 0)
             failed = 1;
         else if (t == 0) {
@@ -255,7 +353,7 @@ int dd_store_reserve(dd_store_t *st, dd_store_reserve_t *rs, size_t n,
                      char *errstr, size_t errstr_size) {
     dd_store_argv_t a;
     size_t *open, *next, nopen = 0;
-    int rc = DD_OK;
+    int rc = DD_OK, one;
 
     for (size_t i = 0; i < n; i++) {
         rs[i].chosen = DD_STORE_RESERVE_NONE;
@@ -275,9 +373,11 @@ int dd_store_reserve(dd_store_t *st, dd_store_reserve_t *rs, size_t n,
     for (size_t i = 0; i < n; i++)
         if (rs[i].ncandidates > 0)
             open[nopen++] = i;
+    /* Decided once per call: the connection is the one handshaken above. */
+    one = !st->set_nx_get_off && dd_store_conn_set_nx_get_ok(&st->conn);
     dd_store_argv_init(&a, 8);
     for (int first = 1; nopen > 0 && rc == DD_OK; first = 0)
-        rc = reserve_round(st, &a, rs, open, &nopen, next, first, errstr,
+        rc = reserve_round(st, &a, rs, open, &nopen, next, first, one, errstr,
                            errstr_size);
     dd_store_argv_close(&a);
     dd_free(open);

@@ -4,7 +4,7 @@
  * commands (store.c) the way hiredis keeps net.c apart from its command
  * layer. Its one job is to hold a usable hiredis context: connect over TCP
  * or a unix socket with a timeout, run the handshake (AUTH [user]
- * password, SELECT, CLIENT SETNAME in one pipeline, then the
+ * password, SELECT, CLIENT SETNAME, INFO server in one pipeline, then the
  * lost-state marker check of store_marker.c), bound every read and write with
  * the socket timeouts, and after a failure reconnect no sooner than a
  * capped exponential backoff with jitter allows. The command layer appends
@@ -81,6 +81,10 @@ void dd_store_conn_ok(dd_store_conn_t *cn) {
     cn->failures = 0;
 }
 
+int dd_store_conn_set_nx_get_ok(const dd_store_conn_t *cn) {
+    return cn->servers_seen > 0 && cn->servers_pre7 == 0;
+}
+
 int dd_store_conn_is_up(const dd_store_conn_t *cn) {
     if (cn->cluster != NULL)
         return dd_store_cluster_is_up(cn->cluster);
@@ -110,15 +114,39 @@ static void append_cmd(redisContext *c, const char *a0, const char *a1,
     redisAppendCommandArgv(c, a2 != NULL ? 3 : 2, argv, argvlen);
 }
 
-/* AUTH, SELECT and CLIENT SETNAME in one pipeline on a fresh context c;
- * in cluster mode no SELECT (a cluster has db 0 only). An error reply (wrong
- * password, bad db) fails the connect like an I/O error does; the password
- * never goes into errstr. */
+/* The major version in an INFO server reply (its "redis_version:" line),
+ * or -1 when r is no such reply. */
+static int info_major(const redisReply *r) {
+    static const char field[] = "redis_version:";
+    const char *p;
+
+    if (r->type != REDIS_REPLY_STRING)
+        return -1;
+    for (p = strstr(r->str, field); p != NULL; p = strstr(p + 1, field)) {
+        const char *v = p + sizeof(field) - 1;
+        int major = 0, digits = 0;
+
+        if (p != r->str && p[-1] != '\n')
+            continue;
+        for (; *v >= '0' && *v <= '9' && digits < 6; v++, digits++)
+            major = major * 10 + (*v - '0');
+        return digits > 0 ? major : -1;
+    }
+    return -1;
+}
+
+/* AUTH, SELECT, CLIENT SETNAME and INFO server in one pipeline on a fresh
+ * context c; in cluster mode no SELECT (a cluster has db 0 only). An error
+ * reply (wrong password, bad db) fails the connect like an I/O error does;
+ * the password never goes into errstr. INFO only tells the version (see
+ * dd_store_conn_set_nx_get_ok()): refused (an ACL user without +info) or
+ * without one, the server counts as older than 7.0.0, and the connect
+ * goes on. */
 static int handshake(dd_store_conn_t *cn, redisContext *c, char *errstr,
                      size_t errstr_size) {
     char dbs[16];
-    int nreplies = 0, rc = DD_OK;
-    const char *step[4];
+    int nreplies = 0, rc = DD_OK, major = -1;
+    const char *step[5];
 
     /* AUTH user password for a Redis 6+ ACL user (a "nopass" user takes
      * any password, so none is sent as ""), else AUTH password. */
@@ -140,16 +168,24 @@ static int handshake(dd_store_conn_t *cn, redisContext *c, char *errstr,
     append_cmd(c, "CLIENT", "SETNAME", DD_STORE_CLIENT_NAME,
                strlen(DD_STORE_CLIENT_NAME));
     step[nreplies++] = "CLIENT SETNAME";
+    append_cmd(c, "INFO", "server", NULL, 0);
+    step[nreplies++] = "INFO";
 
     for (int i = 0; i < nreplies; i++) {
         redisReply *r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL)
             return DD_ERR; /* the caller reports c->errstr */
-        if (r->type == REDIS_REPLY_ERROR && rc == DD_OK) {
+        if (i == nreplies - 1) {
+            major = info_major(r); /* INFO server, last */
+        } else if (r->type == REDIS_REPLY_ERROR && rc == DD_OK) {
             dd_set_error(errstr, errstr_size, "redis %s: %s", step[i], r->str);
             rc = DD_ERR;
         }
         dd_store_reply_done(r);
+    }
+    if (rc == DD_OK) {
+        cn->servers_seen++;
+        cn->servers_pre7 += major < 7;
     }
     return rc;
 }

@@ -100,6 +100,11 @@ typedef struct dd_store_conn {
     char marker_key[DD_STORE_PREFIX_MAX + sizeof(DD_STORE_MARKER_KEY)];
     dd_store_cluster_t *cluster; /* owned; NULL: one server (c above) */
     dd_store_replies_t replies;  /* where every context's replies live */
+    /* Handshakes done since dd_store_conn_init() (every node's in cluster
+     * mode), and of them those whose server is older than Redis 7.0.0 or
+     * did not say (INFO server refused or without redis_version). */
+    unsigned servers_seen;
+    unsigned servers_pre7;
 } dd_store_conn_t;
 
 /**
@@ -121,7 +126,7 @@ void dd_store_conn_close(dd_store_conn_t *cn);
 
 /**
  * @brief Connects (TCP or unix socket, then AUTH [user] password, SELECT,
- *        and CLIENT SETNAME in one pipeline, then the marker
+ *        CLIENT SETNAME and INFO server in one pipeline, then the marker
  *        check of dd_store_marker_check()) when there is no context, unless
  *        the backoff says not yet.
  * @returns DD_OK with a usable context, or DD_ERR with errstr filled.
@@ -175,6 +180,14 @@ void dd_store_conn_lost(dd_store_conn_t *cn, const char *what, char *errstr,
 /** @brief A call succeeded: the next failure reconnects at once. */
 void dd_store_conn_ok(dd_store_conn_t *cn);
 
+/**
+ * @brief 1 when every server this connection has handshaken (every node,
+ *        in cluster mode) said it is Redis >= 7.0.0, the first version that
+ *        takes SET ... NX GET; 0 before the first handshake.
+ * @locality the owning thread
+ */
+int dd_store_conn_set_nx_get_ok(const dd_store_conn_t *cn);
+
 /** @brief 1 while a context is open. */
 int dd_store_conn_is_up(const dd_store_conn_t *cn);
 
@@ -183,9 +196,9 @@ int dd_store_conn_backoff_ms(const dd_store_conn_t *cn);
 
 /**
  * @brief Opens one context to host:port with the connection's timeouts and
- *        runs the handshake (AUTH [user] password, CLIENT SETNAME; SELECT
- *        only outside cluster mode). Counts connects and
- *        connect_errors.
+ *        runs the handshake (AUTH [user] password, CLIENT SETNAME, INFO
+ *        server for the version; SELECT only outside cluster mode). Counts
+ * connects and connect_errors.
  * @param c out: owned context on DD_OK, NULL on DD_ERR
  * @returns DD_OK, or DD_ERR with "redis connect host:port: ..." or the
  *          handshake's error reply in errstr (never the password).

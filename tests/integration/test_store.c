@@ -56,14 +56,28 @@ static dd_store_conf_t test_conf(void) {
     return conf;
 }
 
-static dd_store_t *new_store(void) {
+static dd_store_t *new_store_conf(const dd_store_conf_t *conf) {
     char errstr[256];
-    dd_store_conf_t conf = test_conf();
-    dd_store_t *st = dd_store_new(&conf, errstr, sizeof(errstr));
+    dd_store_t *st = dd_store_new(conf, errstr, sizeof(errstr));
 
     if (st == NULL)
         fail_msg("dd_store_new: %s", errstr);
     return st;
+}
+
+static dd_store_t *new_store(void) {
+    dd_store_conf_t conf = test_conf();
+
+    return new_store_conf(&conf);
+}
+
+/* A store whose reservations take two commands per candidate (SET NX EX,
+ * GET) although the server takes SET NX GET. */
+static dd_store_t *new_store_two_commands(void) {
+    dd_store_conf_t conf = test_conf();
+
+    conf.reserve_two_commands = 1;
+    return new_store_conf(&conf);
 }
 
 static int setup(void **state) {
@@ -155,6 +169,28 @@ static int same(double a, double b) {
     return !(a < b) && !(a > b);
 }
 
+/* Server-side command counts: CONFIG RESETSTAT, then calls of one command
+ * from INFO commandstats (0 when it never ran since). */
+static void reset_cmdstats(redisContext *c) {
+    cmd_ok(c, "CONFIG RESETSTAT");
+}
+
+static long long cmdstat_calls(redisContext *c, const char *cmd) {
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    char want[64];
+    const char *p;
+    long long calls = 0;
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    snprintf(want, sizeof(want), "cmdstat_%s:calls=", cmd);
+    p = strstr(r->str, want);
+    if (p != NULL)
+        calls = atoll(p + strlen(want));
+    freeReplyObject(r);
+    return calls;
+}
+
 static void test_store_loads_32_requests_in_one_round_trip(void **state) {
     fixture_t *f = start(state);
     dd_store_load_t loads[N_LOADS];
@@ -193,12 +229,16 @@ static void test_store_loads_32_requests_in_one_round_trip(void **state) {
 
     ping_ok(f->st);
     dd_store_get_stats(f->st, &before);
+    reset_cmdstats(f->c);
     if (dd_store_load(f->st, loads, N_LOADS, errstr, sizeof(errstr)) != DD_OK)
         fail_msg("load: %s", errstr);
     dd_store_get_stats(f->st, &after);
     assert_int_equal(after.round_trips - before.round_trips, 1);
-    assert_int_equal(after.commands - before.commands,
-                     N_LOADS * 4 - 3); /* load 9: 1 command, not 4 */
+    /* One MGET of the 32 ledgers, then the HMGETs (load 9: none). */
+    assert_int_equal(after.commands - before.commands, 1 + N_LOADS * 3 - 3);
+    assert_int_equal(cmdstat_calls(f->c, "mget"), 1);
+    assert_int_equal(cmdstat_calls(f->c, "get"), 0);
+    assert_int_equal(cmdstat_calls(f->c, "hmget"), N_LOADS * 3 - 3);
 
     for (int i = 0; i < N_LOADS; i++) {
         const dd_store_load_t *l = &loads[i];
@@ -238,6 +278,45 @@ static void test_store_loads_32_requests_in_one_round_trip(void **state) {
         dd_store_load_clear(&loads[i]);
 }
 
+/* More loads than one MGET takes: two MGETs, the ledgers in load order. */
+static void test_store_loads_past_one_mget(void **state) {
+    enum { N_BIG = 1100 };
+    fixture_t *f = start(state);
+    static dd_store_load_t loads[N_BIG];
+    static char rids[N_BIG][16];
+    char errstr[256];
+    dd_store_stats_t before, after;
+
+    memset(loads, 0, sizeof(loads));
+    for (int i = 0; i < N_BIG; i++) {
+        snprintf(rids[i], sizeof(rids[i]), "r-%d", i);
+        loads[i].request_id = rids[i];
+        if (i % 7 == 0)
+            cmd_ok(f->c, "SET %sresult:%s v%d", PREFIX, rids[i], i);
+    }
+    ping_ok(f->st);
+    dd_store_get_stats(f->st, &before);
+    reset_cmdstats(f->c);
+    if (dd_store_load(f->st, loads, N_BIG, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("load: %s", errstr);
+    dd_store_get_stats(f->st, &after);
+    assert_int_equal(after.round_trips - before.round_trips, 1);
+    assert_int_equal(after.commands - before.commands, 2);
+    assert_int_equal(cmdstat_calls(f->c, "mget"), 2);
+    for (int i = 0; i < N_BIG; i++) {
+        char want[16];
+
+        assert_int_equal(loads[i].data_error, 0);
+        if (i % 7 != 0) {
+            assert_null(loads[i].ledger);
+            continue;
+        }
+        snprintf(want, sizeof(want), "v%d", i);
+        assert_string_equal(loads[i].ledger, want);
+        dd_store_load_clear(&loads[i]);
+    }
+}
+
 /*----- RT2 and ETA puts -----*/
 
 static void test_store_eta_cache_round_trip_with_ttl(void **state) {
@@ -272,6 +351,76 @@ static void test_store_eta_cache_round_trip_with_ttl(void **state) {
     assert_int_equal(s.eta_hits, 2);
     assert_int_equal(s.eta_misses, 2);
     assert_int_equal(s.eta_errors, 1);
+}
+
+/* One server: the ETA keys of a batch are one MGET (two past
+ * DD_STORE_MGET_MAX keys); a key of another type reads as a miss, and the
+ * put that follows overwrites it. */
+static void test_store_eta_get_is_one_mget(void **state) {
+    enum { N_BIG = 1500 };
+    fixture_t *f = start(state);
+    const char *keys[4] = {"eta:v1:hit", "eta:v1:miss", "eta:v1:junk",
+                           "eta:v1:hash"};
+    dd_store_eta_put_t put = {"eta:v1:hash", 42, 0};
+    static char names[N_BIG][32];
+    static const char *big[N_BIG];
+    static int64_t bigsecs[N_BIG];
+    int64_t secs[4];
+    char errstr[256];
+    dd_store_stats_t before, after;
+
+    cmd_ok(f->c, "SET %seta:v1:hit 17", PREFIX);
+    cmd_ok(f->c, "SET %seta:v1:junk x", PREFIX);
+    cmd_ok(f->c, "HSET %seta:v1:hash a b", PREFIX);
+    ping_ok(f->st);
+    dd_store_get_stats(f->st, &before);
+    reset_cmdstats(f->c);
+    assert_int_equal(
+        dd_store_eta_get(f->st, keys, 4, secs, errstr, sizeof(errstr)), DD_OK);
+    assert_int_equal(cmdstat_calls(f->c, "mget"), 1);
+    assert_int_equal(cmdstat_calls(f->c, "get"), 0);
+    dd_store_get_stats(f->st, &after);
+    assert_int_equal(after.round_trips - before.round_trips, 1);
+    assert_int_equal(after.commands - before.commands, 1);
+    assert_int_equal(secs[0], 17);
+    assert_int_equal(secs[1], DD_STORE_ETA_MISS);
+    assert_int_equal(secs[2], DD_STORE_ETA_ERROR);
+    assert_int_equal(secs[3], DD_STORE_ETA_MISS); /* a hash: nil in MGET */
+    assert_int_equal(after.eta_hits - before.eta_hits, 1);
+    assert_int_equal(after.eta_misses - before.eta_misses, 2);
+    assert_int_equal(after.eta_errors - before.eta_errors, 1);
+    assert_int_equal(after.reply_errors, before.reply_errors);
+
+    /* The recomputed ETA overwrites the hash; the next read is a hit. */
+    assert_int_equal(
+        dd_store_record(f->st, &put, 1, NULL, 0, NULL, errstr, sizeof(errstr)),
+        DD_OK);
+    assert_int_equal(put.error, 0);
+    assert_int_equal(
+        dd_store_eta_get(f->st, keys + 3, 1, secs, errstr, sizeof(errstr)),
+        DD_OK);
+    assert_int_equal(secs[0], 42);
+
+    /* More keys than one MGET takes: two, in one round trip, in order. */
+    for (int i = 0; i < N_BIG; i++) {
+        snprintf(names[i], sizeof(names[i]), "eta:v1:b%d", i);
+        big[i] = names[i];
+        if (i % 3 == 0)
+            cmd_ok(f->c, "SET %s%s %d", PREFIX, names[i], i);
+    }
+    dd_store_get_stats(f->st, &before);
+    reset_cmdstats(f->c);
+    assert_int_equal(
+        dd_store_eta_get(f->st, big, N_BIG, bigsecs, errstr, sizeof(errstr)),
+        DD_OK);
+    assert_int_equal(cmdstat_calls(f->c, "mget"), 2);
+    dd_store_get_stats(f->st, &after);
+    assert_int_equal(after.round_trips - before.round_trips, 1);
+    assert_int_equal(after.commands - before.commands, 2);
+    for (int i = 0; i < N_BIG; i++)
+        assert_int_equal(bigsecs[i], i % 3 == 0 ? i : DD_STORE_ETA_MISS);
+    assert_int_equal(after.eta_hits - before.eta_hits, N_BIG / 3);
+    assert_int_equal(after.eta_misses - before.eta_misses, N_BIG - N_BIG / 3);
 }
 
 /*----- RT3 and RT4: reserve and record -----*/
@@ -329,7 +478,9 @@ static void writes_ok(dd_store_t *st) {
     dd_store_record_clear(&rec);
 }
 
-static void test_store_reserves_and_records(void **state) {
+/* Both forms of a reservation: one SET NX GET per candidate (Redis >=
+ * 7.0.0, the stack's), or SET NX EX and GET (two). */
+static void reserves_and_records(void **state, int two) {
     fixture_t *f = start(state);
     const char *ids[2] = {"c-a", "c-b"};
     const char *json1[2] = {"{\"for\":\"c-a\",\"v\":1}",
@@ -345,17 +496,25 @@ static void test_store_reserves_and_records(void **state) {
      * candidate. */
     make_reserve(&rv[1], "r-2", ids + 1, 1);
     make_reserve(&rv[2], "r-3", NULL, 0);
+    if (two) {
+        dd_store_destroy(f->st);
+        f->st = new_store_two_commands();
+    }
     writes_ok(f->st);
     dd_store_get_stats(f->st, &before);
+    reset_cmdstats(f->c);
     if (dd_store_reserve(f->st, rv, 3, errstr, sizeof(errstr)) != DD_OK)
         fail_msg("reserve: %s", errstr);
     dd_store_get_stats(f->st, &after);
     assert_int_equal(rv[0].chosen, DD_STORE_RESERVE_NONE);
     assert_int_equal(rv[1].chosen, 0);
     assert_int_equal(rv[2].chosen, DD_STORE_RESERVE_NONE);
-    /* Round 1: marker + 2 x (SET NX, GET); round 2: r-1 on c-b. */
+    /* Round 1: marker + 2 x (SET NX GET), or 2 x (SET NX, GET); round 2:
+     * r-1 on c-b. */
     assert_int_equal(after.round_trips - before.round_trips, 2);
-    assert_int_equal(after.commands - before.commands, 7);
+    assert_int_equal(after.commands - before.commands, two ? 7 : 4);
+    assert_int_equal(cmdstat_calls(f->c, "set"), 3);
+    assert_int_equal(cmdstat_calls(f->c, "get"), two ? 4 : 1);
     s = get_str(f->c, "reservation:c-b");
     assert_string_equal(s, "r-2");
     dd_free(s);
@@ -386,6 +545,14 @@ static void test_store_reserves_and_records(void **state) {
     assert_true(ttl_of(f->c, "result:r-1") > 0);
     assert_true(ttl_of(f->c, "result:r-1") <= IDEM_TTL);
     assert_true(ttl_of(f->c, "result:r-2") > 0);
+}
+
+static void test_store_reserves_and_records(void **state) {
+    reserves_and_records(state, 0);
+}
+
+static void test_store_reserves_and_records_two_commands(void **state) {
+    reserves_and_records(state, 1);
 }
 
 /* A crash after the reservation, before the record: the redelivery finds
@@ -454,11 +621,12 @@ typedef struct racer {
     const char *name;
     int wins;
     int errors;
+    int two; /* reserves with SET NX EX and GET, not SET NX GET */
 } racer_t;
 
 static void *race(void *arg) {
     racer_t *rc = arg;
-    dd_store_t *st = new_store();
+    dd_store_t *st = rc->two ? new_store_two_commands() : new_store();
     char errstr[256];
 
     for (int i = 0; i < N_RACES; i++) {
@@ -497,7 +665,9 @@ static void test_store_reserves_once_under_contention(void **state) {
     fixture_t *f = start(state);
     pthread_barrier_t bar;
     pthread_t t[2];
-    racer_t rc[2] = {{&bar, "a", 0, 0}, {&bar, "b", 0, 0}};
+    /* a reserves with one command per candidate, b with two: each form
+     * is atomic against the other. */
+    racer_t rc[2] = {{&bar, "a", 0, 0, 0}, {&bar, "b", 0, 0, 1}};
 
     assert_int_equal(pthread_barrier_init(&bar, NULL, 2), 0);
     for (int i = 0; i < 2; i++)
@@ -586,7 +756,10 @@ static void test_store_auth_failure_is_error_without_password(void **state) {
 
 /* A data error (WRONGTYPE) is charged to the load, reservation or record
  * whose key got it; the others of the batch are answered and the
- * connection stays up. */
+ * connection stays up. On one server the loads read the result keys with
+ * MGET, which answers nil for a key of another type: the hash at
+ * result:r-wt reads as absent, and it is the record's read-back (its SET NX
+ * refused, then GET: WRONGTYPE) that charges the data error to r-wt. */
 static void test_store_data_error_is_charged_to_its_request(void **state) {
     fixture_t *f = start(state);
     dd_store_load_t l[3];
@@ -614,12 +787,8 @@ static void test_store_data_error_is_charged_to_its_request(void **state) {
         fail_msg("load: %s", errstr);
     assert_int_equal(l[0].data_error, 0);
     assert_string_equal(l[0].ledger, "stored");
-    assert_int_equal(l[1].data_error, 1);
+    assert_int_equal(l[1].data_error, 0); /* MGET: nil, absent */
     assert_null(l[1].ledger);
-    print_message("data error: %s\n", l[1].error);
-    assert_string_equal(l[1].error,
-                        "redis GET " PREFIX "result:r-wt: WRONGTYPE Operation "
-                        "against a key holding the wrong kind of value");
     assert_int_equal(l[2].data_error, 1);
     assert_non_null(strstr(l[2].error, "HMGET " PREFIX "courier:c-wt: "
                                        "WRONGTYPE"));
@@ -638,11 +807,25 @@ static void test_store_data_error_is_charged_to_its_request(void **state) {
     assert_int_equal(rv[0].chosen, DD_STORE_RESERVE_NONE);
     print_message("reservation data error: %s\n", rv[0].error);
     assert_string_equal(rv[0].error,
-                        "redis GET " PREFIX "reservation:c-wt2: WRONGTYPE "
+                        "redis SET " PREFIX "reservation:c-wt2: WRONGTYPE "
                         "Operation against a key holding the wrong kind of "
-                        "value");
+                        "value"); /* SET NX GET reads the key */
     assert_int_equal(rv[1].data_error, 0);
     assert_int_equal(rv[1].chosen, 0);
+    /* With two commands, the GET after the refused SET NX gets it. */
+    {
+        dd_store_t *st2 = new_store_two_commands();
+
+        make_reserve(&rv[0], "r-s1", ids, 1);
+        if (dd_store_reserve(st2, rv, 1, errstr, sizeof(errstr)) != DD_OK)
+            fail_msg("reserve: %s", errstr);
+        assert_int_equal(rv[0].data_error, 1);
+        assert_string_equal(rv[0].error,
+                            "redis GET " PREFIX "reservation:c-wt2: WRONGTYPE "
+                            "Operation against a key holding the wrong kind "
+                            "of value");
+        dd_store_destroy(st2);
+    }
 
     /* A hash where a result should be: refused, then the GET fails. */
     make_record(&rec[0], "r-wt", "{\"x\":1}");
@@ -660,7 +843,7 @@ static void test_store_data_error_is_charged_to_its_request(void **state) {
     dd_store_record_clear(&rec[0]);
     dd_store_record_clear(&rec[1]);
     dd_store_get_stats(f->st, &s);
-    assert_int_equal(s.data_errors, 4);
+    assert_int_equal(s.data_errors, 3);
     assert_int_equal(s.io_errors, 0);
     assert_int_equal(s.connects, 1);
 }
@@ -952,13 +1135,44 @@ static void test_store_auth_as_acl_user(void **state) {
     cmd_ok(f->c, "ACL DELUSER dd_test_user");
 }
 
+/* A user that may not run INFO: the version is unknown, so reservations
+ * take two commands per candidate (SET NX EX, GET); the connect works. */
+static void test_store_acl_user_without_info_reserves_with_two(void **state) {
+    fixture_t *f = start(state);
+    dd_store_conf_t conf = test_conf();
+    const char *ids[1] = {"c-noinfo"};
+    dd_store_reserve_t rv;
+    dd_store_stats_t before, after;
+    dd_store_t *st;
+    char errstr[256];
+
+    cmd_ok(f->c, "ACL SETUSER dd_test_noinfo reset on >pw ~* +@all -info");
+    conf.user = "dd_test_noinfo";
+    conf.password = "pw";
+    st = new_store_conf(&conf);
+    writes_ok(st);
+    dd_store_get_stats(st, &before);
+    make_reserve(&rv, "r-noinfo", ids, 1);
+    if (dd_store_reserve(st, &rv, 1, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("reserve: %s", errstr);
+    dd_store_get_stats(st, &after);
+    assert_int_equal(rv.chosen, 0);
+    assert_int_equal(after.commands - before.commands, 3);
+    assert_int_equal(after.connect_errors, 0);
+    dd_store_destroy(st);
+    cmd_ok(f->c, "ACL DELUSER dd_test_noinfo");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         T(test_store_loads_32_requests_in_one_round_trip),
+        T(test_store_loads_past_one_mget),
         T(test_store_eta_cache_round_trip_with_ttl),
+        T(test_store_eta_get_is_one_mget),
         T(test_store_reserves_and_records),
+        T(test_store_reserves_and_records_two_commands),
         T(test_store_redelivery_after_reserve_only),
         T(test_store_record_refused_returns_stored_bytes),
         T(test_store_reserves_once_under_contention),
@@ -971,6 +1185,7 @@ int main(void) {
         T(test_store_dispatch_batch_replays_identically),
         T(test_store_flushed_state_is_refused_until_acknowledged),
         T(test_store_auth_as_acl_user),
+        T(test_store_acl_user_without_info_reserves_with_two),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

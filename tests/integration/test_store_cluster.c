@@ -5,6 +5,7 @@
  * DD_TEST_REDIS_CLUSTER and DD_TEST_CLUSTER_CTL; without them every case
  * skips): loads and ETA reads whose keys span the three masters come back
  * right from one flush of every node's pipeline; PING asks every master;
+ * reservations take one SET NX GET per candidate on every master;
  * a slot moved under the store (CLUSTER SETSLOT ... NODE) is followed
  * through MOVED and the map is read again; a key migrated in the middle of
  * a slot migration is followed through ASK; a killed master fails the
@@ -413,6 +414,86 @@ static void test_cluster_batches_span_every_master(void **state) {
     assert_int_equal(after.ask, 0);
 }
 
+/* Calls of cmd on every master since their CONFIG RESETSTAT. */
+static long long cmdstat_calls(fixture_t *f, const char *name) {
+    char want[64];
+    long long calls = 0;
+
+    snprintf(want, sizeof(want), "cmdstat_%s:calls=", name);
+    for (int i = 0; i < NODES; i++) {
+        redisReply *r = cmd(f->c[i], "INFO commandstats");
+        const char *p;
+
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        p = strstr(r->str, want);
+        if (p != NULL)
+            calls += atoll(p + strlen(want));
+        freeReplyObject(r);
+    }
+    return calls;
+}
+
+/* Every master is Redis >= 7.0.0: one SET NX GET per candidate, each
+ * routed to its own master; a candidate held by another request moves its
+ * request to the next one in round 2; a redelivery keeps what it holds. */
+static void test_cluster_reserves_one_command_per_candidate(void **state) {
+    fixture_t *f = start(state);
+    char cids[N_LOADS][16], rids[N_LOADS][16];
+    const char *ids[N_LOADS][2];
+    dd_store_reserve_t rs[N_LOADS];
+    dd_store_stats_t before, after;
+    char errstr[256];
+    const char *warm_ids[1] = {"c-warm"};
+
+    set_key(f, "reservation:c-held", "r-other");
+    /* The first write of a process sets the markers: not counted below. */
+    memset(&rs[0], 0, sizeof(rs[0]));
+    rs[0].request_id = "r-warm";
+    rs[0].candidate_ids = warm_ids;
+    rs[0].ncandidates = 1;
+    if (dd_store_reserve(f->st, rs, 1, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("reserve: %s", errstr);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N_LOADS; i++) {
+            snprintf(cids[i], sizeof(cids[i]), "c-%d", i);
+            snprintf(rids[i], sizeof(rids[i]), "r-%d", i);
+            ids[i][0] = i == 0 ? "c-held" : cids[i];
+            ids[i][1] = cids[i];
+            memset(&rs[i], 0, sizeof(rs[i]));
+            rs[i].request_id = rids[i];
+            rs[i].candidate_ids = ids[i];
+            rs[i].ncandidates = i == 0 ? 2 : 1;
+        }
+        for (int i = 0; i < NODES; i++)
+            cmd_ok(f->c[i], "CONFIG RESETSTAT");
+        dd_store_get_stats(f->st, &before);
+        if (dd_store_reserve(f->st, rs, N_LOADS, errstr, sizeof(errstr)) !=
+            DD_OK)
+            fail_msg("reserve: %s", errstr);
+        dd_store_get_stats(f->st, &after);
+        for (int i = 0; i < N_LOADS; i++) {
+            assert_false(rs[i].data_error);
+            assert_int_equal(rs[i].chosen, i == 0 ? 1 : 0);
+        }
+        /* Round 1: a marker GET per master, one SET per request; round 2:
+         * r-0 on c-0. */
+        assert_int_equal(after.round_trips - before.round_trips, 2);
+        assert_int_equal(after.commands - before.commands, NODES + N_LOADS + 1);
+        assert_int_equal(cmdstat_calls(f, "set"), N_LOADS + 1);
+        assert_int_equal(cmdstat_calls(f, "get"), NODES);
+    }
+    for (int i = 0; i < N_LOADS; i++) {
+        char k[64];
+        redisReply *r;
+
+        snprintf(k, sizeof(k), "%sreservation:%s", PREFIX, cids[i]);
+        r = cmd(f->c[owner(f, k)], "GET %s", k);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        assert_string_equal(r->str, rids[i]);
+        freeReplyObject(r);
+    }
+}
+
 /* Keys of slot s on node a (all of them) to node b. */
 static void migrate_slot_keys(fixture_t *f, unsigned s, int a, int b,
                               const char *only) {
@@ -746,6 +827,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cluster_batches_span_every_master,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_cluster_reserves_one_command_per_candidate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_follows_moved, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cluster_follows_ask, setup,
