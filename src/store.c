@@ -54,7 +54,11 @@
  * (dropping the connection, so that retries come at the backoff's pace and
  * each reconnect checks the marker again). */
 int dd_store_begin(dd_store_t *st, char *errstr, size_t errstr_size) {
-    int rc = dd_store_conn_ensure(&st->conn, errstr, errstr_size);
+    int rc;
+
+    /* A store call starts: the replies of the last one are dead. */
+    dd_store_replies_reset(&st->conn.replies);
+    rc = dd_store_conn_ensure(&st->conn, errstr, errstr_size);
 
     if (rc == DD_OK && dd_store_marker_is_lost() &&
         dd_store_marker_check(&st->conn, errstr, errstr_size) != DD_OK)
@@ -109,7 +113,7 @@ int dd_store_cmd_marker_reply(dd_store_t *st, const char *id, uint64_t gen,
                 dd_set_error(errstr, errstr_size, "%s", e);
             rc = DD_ERR;
         }
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     /* Reconnecting checks every marker again and writes those not seen
      * yet (dd_store_marker_check()). */
@@ -248,6 +252,7 @@ int dd_store_ping(dd_store_t *st, char *errstr, size_t errstr_size) {
     const size_t argvlen[1] = {4};
     redisReply *r;
 
+    dd_store_replies_reset(&st->conn.replies);
     if (dd_store_conn_ensure(&st->conn, errstr, errstr_size) != DD_OK)
         return DD_ERR;
     /* While the state is lost, idle workers look for an acknowledgement. */
@@ -263,11 +268,11 @@ int dd_store_ping(dd_store_t *st, char *errstr, size_t errstr_size) {
         dd_set_error(errstr, errstr_size, "redis PING: %s",
                      r->type == REDIS_REPLY_ERROR ? r->str
                                                   : "unexpected reply");
-        freeReplyObject(r);
+        dd_store_reply_done(r);
         dd_store_conn_drop(&st->conn); /* LOADING, NOAUTH...: not ready */
         return DD_ERR;
     }
-    freeReplyObject(r);
+    dd_store_reply_done(r);
     dd_store_conn_ok(&st->conn);
     return DD_OK;
 }
@@ -451,7 +456,7 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int ledger_get,
         key.id = l->request_id;
         if (take_load_reply(st, r, l, "GET", &key, failed, errstr, errstr_size))
             take_ledger(st, l, r, "GET", &key);
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
 
     if (l->parcel_id != NULL) {
@@ -464,7 +469,7 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int ledger_get,
                             errstr_size) &&
             dd_store_parse_parcel(r, &l->parcel, perr, sizeof(perr)) != DD_OK)
             load_unparsable(st, l, "HMGET", &key);
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     for (size_t j = 0; j < l->ncouriers; j++) {
         if (!l->data_error)
@@ -479,7 +484,7 @@ static int read_load(dd_store_t *st, dd_store_load_t *l, int ledger_get,
             dd_store_parse_courier(r, &l->couriers[j], perr, sizeof(perr)) !=
                 DD_OK)
             load_unparsable(st, l, "HMGET", &key);
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     return DD_OK;
 }
@@ -521,7 +526,7 @@ static int read_ledgers(dd_store_t *st, dd_store_load_t *loads, size_t n,
                 load_fail(st, l);
             }
         }
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     return DD_OK;
 }
@@ -662,7 +667,7 @@ static int eta_get_mget(dd_store_t *st, const char *const *keys, size_t n,
             for (size_t i = 0; i < cnt; i++)
                 secs_out[base + i] = DD_STORE_ETA_ERROR;
         }
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     return DD_OK;
 }
@@ -688,7 +693,7 @@ static int eta_get_each(dd_store_t *st, const char *const *keys, size_t n,
             DD_OK)
             return DD_ERR;
         secs_out[i] = eta_of(st, r);
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     return DD_OK;
 }

@@ -98,7 +98,7 @@ static void pipeline_reset(dd_store_cluster_t *cl) {
     for (size_t i = 0; i < cl->nsent; i++) {
         dd_free(cl->sent[i].cmd);
         if (cl->sent[i].r != NULL)
-            freeReplyObject(cl->sent[i].r);
+            dd_store_reply_done(cl->sent[i].r);
     }
     cl->nsent = cl->next = 0;
     cl->flushed = 1;
@@ -257,10 +257,10 @@ static int slots_read(redisContext **c, const char *host, int port,
     if (dd_redis_cluster_map_parse(r, m, why, sizeof(why)) != DD_OK) {
         dd_set_error(errstr, errstr_size, "redis %s (from %s:%d)", why, host,
                      port);
-        freeReplyObject(r);
+        dd_store_reply_done(r);
         return DD_ERR;
     }
-    freeReplyObject(r);
+    dd_store_reply_done(r);
     /* "" (an unknown endpoint): the node that answered. */
     for (size_t i = 0; i < m->nnodes; i++)
         if (m->nodes[i].host[0] == '\0')
@@ -555,7 +555,7 @@ static int redirect(dd_store_conn_t *cn, const dd_redis_cluster_redirect_t *rd,
         /* ASKING answers +OK; an error shows in the command's reply. */
         if (node_read(cn, t, what, r, errstr, errstr_size) != DD_OK)
             return DD_ERR;
-        freeReplyObject(*r);
+        dd_store_reply_done(*r);
     }
     return node_read(cn, t, what, r, errstr, errstr_size);
 }
@@ -607,12 +607,12 @@ int dd_store_cluster_get_reply(dd_store_conn_t *cn, const char *what,
             dd_set_error(errstr, errstr_size,
                          "redis %s: more than %d redirections (last: %s)", what,
                          DD_STORE_CLUSTER_MAX_REDIRECTS, (*r)->str);
-            freeReplyObject(*r);
+            dd_store_reply_done(*r);
             *r = NULL;
             cl->stale = 1;
             return DD_ERR;
         }
-        freeReplyObject(*r);
+        dd_store_reply_done(*r);
         *r = NULL;
         if (redirect(cn, &rd, what, r, errstr, errstr_size) != DD_OK)
             return DD_ERR;
@@ -643,12 +643,12 @@ int dd_store_cluster_ping(dd_store_conn_t *cn, redisReply **r, char *errstr,
                          cl->map.nodes[i].host, cl->map.nodes[i].port,
                          c->err ? c->errstr : "connection closed");
             if (*r != NULL)
-                freeReplyObject(*r);
+                dd_store_reply_done(*r);
             *r = NULL;
             return DD_ERR;
         }
         if (*r != NULL)
-            freeReplyObject(*r);
+            dd_store_reply_done(*r);
         *r = one;
         if (one->type != REDIS_REPLY_STATUS || strcmp(one->str, "PONG") != 0)
             break; /* the first that is not ready speaks for all */

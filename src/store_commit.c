@@ -297,7 +297,7 @@ static int read_reserve(dd_store_t *st, dd_store_reserve_t *rv, size_t k,
         return DD_ERR;
     if (!one && dd_store_conn_get_reply(&st->conn, &get, errstr, errstr_size) !=
                     DD_OK) {
-        freeReplyObject(set);
+        dd_store_reply_done(set);
         return DD_ERR;
     }
     if (failed)
@@ -306,9 +306,9 @@ static int read_reserve(dd_store_t *st, dd_store_reserve_t *rv, size_t k,
         *t = take_reserve_reply(st, rv, k, set, errstr, errstr_size);
     else
         *t = take_reserve_replies(st, rv, k, set, get, errstr, errstr_size);
-    freeReplyObject(set);
+    dd_store_reply_done(set);
     if (get != NULL)
-        freeReplyObject(get);
+        dd_store_reply_done(get);
     return DD_OK;
 }
 
@@ -480,7 +480,7 @@ static int read_stored(dd_store_t *st, dd_store_argv_t *a,
         if (!failed &&
             take_stored_reply(st, &recs[i], r, errstr, errstr_size) < 0)
             failed = 1;
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     return failed ? DD_ERR : DD_OK;
 }
@@ -556,7 +556,7 @@ int dd_store_record(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
             st->stats.reply_errors++;
             put_errors++;
         }
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     for (size_t i = 0; i < n; i++) {
         redisReply *r;
@@ -566,7 +566,7 @@ int dd_store_record(dd_store_t *st, dd_store_eta_put_t *puts, size_t nputs,
             goto err;
         t = failed ? 0
                    : take_record_reply(st, &recs[i], r, errstr, errstr_size);
-        freeReplyObject(r);
+        dd_store_reply_done(r);
         failed |= t < 0;
         refused[i] = t > 0;
         nrefused += t > 0;

@@ -181,7 +181,7 @@ static int handshake(dd_store_conn_t *cn, redisContext *c, char *errstr,
             dd_set_error(errstr, errstr_size, "redis %s: %s", step[i], r->str);
             rc = DD_ERR;
         }
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     if (rc == DD_OK) {
         cn->servers_seen++;
@@ -200,6 +200,7 @@ int dd_store_conn_open(dd_store_conn_t *cn, const char *host, int port,
     if (*c == NULL || (*c)->err || redisSetTimeout(*c, tv) != REDIS_OK)
         goto err;
     (void)redisEnableKeepAlive(*c);
+    dd_store_replies_attach(&cn->replies, (*c)->reader);
     if (handshake(cn, *c, hs_err, sizeof(hs_err)) != DD_OK)
         goto err;
     cn->stats->connects++;
@@ -255,6 +256,7 @@ int dd_store_conn_ensure(dd_store_conn_t *cn, char *errstr,
     if (redisSetTimeout(cn->c, tv) != REDIS_OK)
         goto err;
     (void)redisEnableKeepAlive(cn->c);
+    dd_store_replies_attach(&cn->replies, cn->c->reader);
     if (handshake(cn, cn->c, hs_err, sizeof(hs_err)) != DD_OK)
         goto err;
     cn->stats->connects++;
@@ -407,6 +409,7 @@ void dd_store_conn_close(dd_store_conn_t *cn) {
     cn->c = NULL;
     dd_store_cluster_destroy(cn->cluster);
     cn->cluster = NULL;
+    dd_store_replies_free(&cn->replies);
     dd_free(cn->host);
     dd_free(cn->unix_path);
     dd_free(cn->user);

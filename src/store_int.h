@@ -40,6 +40,50 @@ typedef struct dd_store_cluster dd_store_cluster_t;
  * @brief One Redis connection: where to connect, the handshake to run, and
  *        the reconnect state (capped exponential backoff with jitter).
  */
+/*----- Reply objects (store_reply.c) -----*/
+
+typedef struct dd_store_chunk dd_store_chunk_t;
+
+/** @brief The arena the replies of one connection's contexts live in. */
+typedef struct dd_store_replies {
+    dd_store_chunk_t *first, *cur; /* owned chunk list; NULL: none yet */
+} dd_store_replies_t;
+
+/** @brief An empty arena (no memory until the first reply). */
+void dd_store_replies_init(dd_store_replies_t *a);
+
+/**
+ * @brief Makes @p reader (a context's c->reader) build its replies in
+ *        @p a: ordinary redisReply objects, valid until
+ *        dd_store_replies_reset(a).
+ * @param a borrowed, must outlive the reader
+ * @param reader borrowed; a fresh one, before its first reply
+ * @locality the thread that owns the store
+ * @remark freeReplyObject() must never see such a reply: use
+ *         dd_store_reply_done().
+ */
+void dd_store_replies_attach(dd_store_replies_t *a, redisReader *reader);
+
+/**
+ * @brief Ends the life of every reply built in @p a since the last reset;
+ *        keeps one ordinary chunk for the next call.
+ * @locality the thread that owns the store; called at the start of each
+ *           store call (no reply of an earlier call may be held)
+ */
+void dd_store_replies_reset(dd_store_replies_t *a);
+
+/** @brief How many chunks @p a holds now (for tests). */
+size_t dd_store_replies_chunks(const dd_store_replies_t *a);
+
+/** @brief Frees all of @p a's memory (the connection is closing). */
+void dd_store_replies_free(dd_store_replies_t *a);
+
+/**
+ * @brief Marks the end of a reader's use of @p r; frees nothing (the arena
+ *        is reset at the next store call). Accepts NULL.
+ */
+void dd_store_reply_done(redisReply *r);
+
 typedef struct dd_store_conn {
     redisContext *c; /* NULL when not connected */
     char *host;      /* owned, "" for a unix socket */
@@ -55,6 +99,7 @@ typedef struct dd_store_conn {
     dd_store_stats_t *stats; /* borrowed: the store's counters */
     char marker_key[DD_STORE_PREFIX_MAX + sizeof(DD_STORE_MARKER_KEY)];
     dd_store_cluster_t *cluster; /* owned; NULL: one server (c above) */
+    dd_store_replies_t replies;  /* where every context's replies live */
     /* Handshakes done since dd_store_conn_init() (every node's in cluster
      * mode), and of them those whose server is older than Redis 7.0.0 or
      * did not say (INFO server refused or without redis_version). */

@@ -217,23 +217,23 @@ static int set_get(dd_store_conn_t *cn, const char *key, const char *id, int nx,
     if (r->type == REDIS_REPLY_ERROR)
         dd_set_error(errstr, errstr_size, "redis SET %s: %s", key, r->str);
     if (dd_store_conn_get_reply(cn, val, errstr, errstr_size) != DD_OK) {
-        freeReplyObject(r);
+        dd_store_reply_done(r);
         return DD_ERR;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        freeReplyObject(r);
-        freeReplyObject(*val);
+        dd_store_reply_done(r);
+        dd_store_reply_done(*val);
         *val = NULL;
         dd_store_conn_drop(cn);
         return DD_ERR;
     }
-    freeReplyObject(r);
+    dd_store_reply_done(r);
     if ((*val)->type != REDIS_REPLY_STRING ||
         (*val)->len >= DD_STORE_MARKER_ID_SIZE) {
         dd_set_error(errstr, errstr_size, "redis GET %s: %s", key,
                      (*val)->type == REDIS_REPLY_ERROR ? (*val)->str
                                                        : "unexpected reply");
-        freeReplyObject(*val);
+        dd_store_reply_done(*val);
         *val = NULL;
         dd_store_conn_drop(cn);
         return DD_ERR;
@@ -270,7 +270,7 @@ static int ensure_new(dd_store_conn_t *cn, const char *id, uint64_t gen,
                 declare_lost(cn, i, "holds another id");
         }
         pthread_mutex_unlock(&mu);
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     return DD_OK;
 }
@@ -288,12 +288,12 @@ static int ack_write(dd_store_conn_t *cn, const char *id, char *errstr,
                 errstr_size) != DD_OK)
         return DD_ERR;
     dd_strlcpy(v, r->str, r->len + 1);
-    freeReplyObject(r);
+    dd_store_reply_done(r);
     for (size_t i = 1; i < n; i++) {
         if (set_get(cn, dd_store_marker_key(cn, i), v, 0, &r, errstr,
                     errstr_size) != DD_OK)
             return DD_ERR;
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     pthread_mutex_lock(&mu);
     if (lost) {
@@ -371,7 +371,7 @@ int dd_store_marker_check(dd_store_conn_t *cn, char *errstr,
     pthread_mutex_unlock(&mu);
     for (size_t i = 0; i < n; i++)
         if (r[i] != NULL)
-            freeReplyObject(r[i]);
+            dd_store_reply_done(r[i]);
     dd_free(r);
     if (rc != DD_OK)
         return DD_ERR;
@@ -414,7 +414,7 @@ int dd_store_marker_ensure(dd_store_conn_t *cn, char *id, size_t id_size,
         dd_strlcpy(id, known_id, id_size);
         *gen = generation;
         pthread_mutex_unlock(&mu);
-        freeReplyObject(r);
+        dd_store_reply_done(r);
     }
     return ensure_new(cn, id, *gen, errstr, errstr_size);
 }

@@ -21,3 +21,4 @@ UNIT_DEPS_test_consumer += consumer_rebalance consumer_pause
 UNIT_DEPS_test_codec = codec_result
 UNIT_DEPS_test_dispatch_redelivery = dispatch dispatch_data codec codec_result route store_parse
 UNIT_FAKES_test_dispatch_redelivery = fake_store
+UNIT_DEPS_test_store_reply = store_reply
