@@ -3,21 +3,27 @@
  * dd_openloop: the open-loop sender of the latency mode of `make bench`
  * (tests/bench/latency.py). It reads prepared records, one "key TAB value"
  * line each (latency.py writes backlog-A-shaped requests, so the keys and
- * request ids are the ones it matches answers by), and produces them to one
- * topic on a fixed schedule: record i is due at start + i / rate, sent as
- * soon as it is due and never later because of an answer (nothing is read
- * back). librdkafka sets each record's CreateTime when it is produced. At
- * the end it flushes and prints one line of figures on stdout:
+ * request ids are the ones it matches answers by). The first WARMUP records
+ * are produced at once and flushed before the schedule starts, so the
+ * producer id of the idempotent producer, the metadata and the connection
+ * to every leader are in place: a cold producer held the first second of
+ * the schedule back (about 1 s of latency at the start, also for the
+ * pass-through). The rest are produced to the topic on a fixed schedule:
+ * record i is due at start + i / rate, sent as soon as it is due and never
+ * later because of an answer (nothing is read back). librdkafka sets each
+ * record's CreateTime when it is produced. At the end it flushes and prints
+ * one line of figures on stdout:
  *
  *   sent=N seconds=S rate=R late_max_ms=L failed=F
  *
- * where rate is N / S over the sending (not the flush), late_max_ms the
- * longest a record waited past its due time before produce() took it, and
- * failed the records the delivery report called failed. Not a test; it
- * asserts nothing. C instead of the harness's Python so that the sender
- * takes little of the CPU the broker, Redis and the contender share.
+ * where N counts the scheduled records only, rate is N / S over the sending
+ * (not the flush), late_max_ms the longest a record waited past its due time
+ * before produce() took it, and failed the records the delivery report called
+ * failed. Not a test; it asserts nothing. C instead of the harness's Python so
+ * that the sender takes little of the CPU the broker, Redis and the contender
+ * share.
  *
- *   dd_openloop BROKERS TOPIC RATE FILE [-X prop=value ...]
+ *   dd_openloop BROKERS TOPIC RATE FILE WARMUP [-X prop=value ...]
  *
  * DESIGN: one thread sends and serves delivery reports (rd_kafka_poll with
  * timeout 0 between sends); librdkafka's own threads do the I/O. The
@@ -121,11 +127,26 @@ static int set_conf(rd_kafka_conf_t *conf, const char *name,
     return 0;
 }
 
+/* 0 when queued, 1 when the local queue is full (try again), -1 on error. */
+static int produce(rd_kafka_t *rk, const char *topic, const record_t *r) {
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(r->key, r->key_len),
+        RD_KAFKA_V_VALUE(r->value, r->value_len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        return 1;
+    }
+    if (e) {
+        fprintf(stderr, "dd_openloop: produce: %s\n", rd_kafka_err2str(e));
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 5 || (argc - 5) % 2 != 0) {
-        fprintf(
-            stderr,
-            "usage: dd_openloop BROKERS TOPIC RATE FILE [-X prop=value ...]\n");
+    if (argc < 6 || (argc - 6) % 2 != 0) {
+        fprintf(stderr, "usage: dd_openloop BROKERS TOPIC RATE FILE WARMUP "
+                        "[-X prop=value ...]\n");
         return 64;
     }
     const char *topic = argv[2];
@@ -135,12 +156,16 @@ int main(int argc, char **argv) {
         return 64;
     }
 
-    /* The harness's Python producer had the same: idempotent, linger 1. */
+    /* Idempotent and linger 1 as the harness's Python producer was. Nagle
+     * off: a request must not wait in this host's TCP stack for the
+     * broker's acknowledgement of the previous one, which would count
+     * against the contender. */
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     int bad = set_conf(conf, "bootstrap.servers", argv[1]) ||
               set_conf(conf, "enable.idempotence", "true") ||
-              set_conf(conf, "linger.ms", "1");
-    for (int i = 5; i + 1 < argc && !bad; i += 2) {
+              set_conf(conf, "linger.ms", "1") ||
+              set_conf(conf, "socket.nagle.disable", "true");
+    for (int i = 6; i + 1 < argc && !bad; i += 2) {
         char *eq = strchr(argv[i + 1], '=');
         if (strcmp(argv[i], "-X") != 0 || !eq) {
             fprintf(stderr, "dd_openloop: expected -X prop=value, got %s\n",
@@ -168,9 +193,20 @@ int main(int argc, char **argv) {
         return 66;
     }
 
+    long warm = strtol(argv[5], NULL, 10);
+    if (warm < 0 || warm > n) {
+        warm = n;
+    }
+    for (long i = 0; i < warm; i++) {
+        if (produce(rk, topic, &recs[i]) != 0) {
+            failed++;
+        }
+    }
+    rd_kafka_flush(rk, 30000);
+
     double t0 = now_s(), late_max = 0.0;
     long sent = 0;
-    while (sent < n) {
+    while (warm + sent < n) {
         double due = t0 + (double)sent / rate, t = now_s();
         if (t < due) {
             rd_kafka_poll(rk, 0);
@@ -180,19 +216,12 @@ int main(int argc, char **argv) {
         if (t - due > late_max) {
             late_max = t - due;
         }
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic),
-            RD_KAFKA_V_KEY(recs[sent].key, recs[sent].key_len),
-            RD_KAFKA_V_VALUE(recs[sent].value, recs[sent].value_len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        int rc = produce(rk, topic, &recs[warm + sent]);
+        if (rc > 0) {
             rd_kafka_poll(rk, 1);
             continue;
         }
-        if (e) {
-            fprintf(stderr, "dd_openloop: produce: %s\n", rd_kafka_err2str(e));
-            failed++;
-        }
+        failed += rc < 0;
         sent++;
     }
     double send_s = now_s() - t0;

@@ -25,6 +25,9 @@ from contenders import BIN_DIR, cpu_us
 from kafka_io import producer
 
 WARMUP_S = 1.0
+# Records the sender produces and flushes before its schedule (request ids
+# from n on, so outside the percentiles): see tests/bench/dd_openloop.c.
+SENDER_WARMUP = 20
 OPENLOOP = os.path.join(BIN_DIR, "bench", "dd_openloop")
 
 
@@ -59,9 +62,9 @@ def run(kafka, contender, rate, seconds, db, redis_srv, logpath):
     if db is not None:
         db.reset()
     n = int(rate * seconds)
-    reqs = requests_a(n + 200, prefix="l")
+    reqs = requests_a(n + 400, prefix="l")
     prod = producer(kafka.brokers, linger_ms=1)
-    proc = contender.start(kafka.brokers, topic, topic + ".group", results, dlq, db, n + 200,
+    proc = contender.start(kafka.brokers, topic, topic + ".group", results, dlq, db, n + 400,
                            logpath)
     # Probe until the contender answers: it is then assigned and fetching.
     probes = 0
@@ -83,13 +86,15 @@ def run(kafka, contender, rate, seconds, db, redis_srv, logpath):
 
     with tempfile.NamedTemporaryFile("wb", prefix="dd-openloop-", suffix=".tsv",
                                      delete=False) as f:
-        for key, value, _ in reqs[:n]:
+        warm = reqs[n + probes:n + probes + SENDER_WARMUP]
+        for key, value, _ in warm + reqs[:n]:
             f.write(key + b"\t" + value + b"\n")
         reqs_path = f.name
 
     rpid = redis_srv.pid()
     c0, r0 = cpu_us(proc.pid), cpu_us(rpid)
-    sender = subprocess.run([OPENLOOP, kafka.brokers, topic, str(rate), reqs_path],
+    sender = subprocess.run([OPENLOOP, kafka.brokers, topic, str(rate), reqs_path,
+                             str(SENDER_WARMUP)],
                             capture_output=True, text=True)
     os.unlink(reqs_path)
     figs = dict(kv.split("=", 1) for kv in sender.stdout.split() if "=" in kv)
@@ -98,6 +103,7 @@ def run(kafka, contender, rate, seconds, db, redis_srv, logpath):
         sys.exit(f"bench: latency: dd_openloop failed ({sender.returncode}): "
                  f"{sender.stderr.strip()}")
     deadline = time.monotonic() + 120
+    base += SENDER_WARMUP
     while kafka.count(results) < base + n:
         if time.monotonic() > deadline or proc.exited():
             break
@@ -107,9 +113,13 @@ def run(kafka, contender, rate, seconds, db, redis_srv, logpath):
     answered = kafka.count(results) - base
     proc.finish()
 
-    req_ts = _read_all(kafka.brokers, topic, kafka.partitions, n + probes, 60)
-    res_ts = _read_all(kafka.brokers, results, kafka.partitions, n + probes, 60)
-    start_ms = min((req_ts[k] for k in req_ts if k.startswith("l-")), default=0)
+    req_ts = _read_all(kafka.brokers, topic, kafka.partitions, n + probes + SENDER_WARMUP, 60)
+    res_ts = _read_all(kafka.brokers, results, kafka.partitions, n + probes + SENDER_WARMUP,
+                       60)
+    # The schedule's start: its first record, not the probes or the
+    # sender's warm-up records (ids from n on).
+    start_ms = min((req_ts[k] for k in req_ts if k.startswith("l-") and int(k[2:]) < n),
+                   default=0)
     lat = sorted(res_ts[k] - req_ts[k] for k in req_ts
                  if k in res_ts and req_ts[k] >= start_ms + WARMUP_S * 1000
                  and int(k[2:]) < n)
