@@ -262,8 +262,14 @@ demo:
 # in README "Performance".
 bench:
 	scripts/deps
-	$(MAKE) all
+	$(MAKE) all $(B)/bench/dd_openloop
 	scripts/with-stack .venv/bin/python tests/bench/bench.py
+
+# The open-loop sender of the latency mode (librdkafka only, not installed).
+$(B)/bench/dd_openloop: tests/bench/dd_openloop.c
+	@mkdir -p $(@D)
+	$(CC) $(DD_STD) $(DD_WARN) $(DD_OPT) $(shell pkg-config --cflags rdkafka) $(CFLAGS) \
+	    $(DD_LDFLAGS) -o $@ $< $(shell pkg-config --libs rdkafka)
 
 install: $(B)/dispatchd tools
 	install -d $(DESTDIR)$(PREFIX)/bin

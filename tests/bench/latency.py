@@ -2,24 +2,33 @@
 """The latency mode of `make bench` (DD_BENCH_LATENCY=1): an open-loop
 producer sends backlog-A-shaped requests at a fixed rate, on schedule and
 not when an answer came back, to a contender that is already up and
-consuming an empty topic; the latency of a request is its result's Kafka
-timestamp (LogAppendTime: when the result reached the broker) minus the
-request's (CreateTime: set by the producer when it was sent), in ms (Kafka
-timestamps have a resolution of 1 ms). The first WARMUP_S of the schedule
-are left out of the percentiles."""
+consuming an empty topic. The sender is tests/bench/dd_openloop (C,
+librdkafka, built by `make bench`): this module writes the requests to a
+file, runs it and reads back its achieved send rate, so the harness's
+Python takes no CPU while requests are sent. The latency of a request is
+its result's Kafka timestamp (LogAppendTime: when the result reached the
+broker) minus the request's (CreateTime: set by the producer when it was
+sent), in ms (Kafka timestamps have a resolution of 1 ms). The first
+WARMUP_S of the schedule are left out of the percentiles."""
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
 from confluent_kafka import Consumer, TopicPartition
 
 from backlog import requests_a
-from contenders import cpu_us
+from contenders import BIN_DIR, cpu_us
 from kafka_io import producer
 
 WARMUP_S = 1.0
+# Records the sender produces and flushes before its schedule (request ids
+# from n on, so outside the percentiles): see tests/bench/dd_openloop.c.
+SENDER_WARMUP = 20
+OPENLOOP = os.path.join(BIN_DIR, "bench", "dd_openloop")
 
 
 def _read_all(brokers, topic, partitions, want, timeout):
@@ -53,9 +62,9 @@ def run(kafka, contender, rate, seconds, db, redis_srv, logpath):
     if db is not None:
         db.reset()
     n = int(rate * seconds)
-    reqs = requests_a(n + 200, prefix="l")
+    reqs = requests_a(n + 400, prefix="l")
     prod = producer(kafka.brokers, linger_ms=1)
-    proc = contender.start(kafka.brokers, topic, topic + ".group", results, dlq, db, n + 200,
+    proc = contender.start(kafka.brokers, topic, topic + ".group", results, dlq, db, n + 400,
                            logpath)
     # Probe until the contender answers: it is then assigned and fetching.
     probes = 0
@@ -75,28 +84,26 @@ def run(kafka, contender, rate, seconds, db, redis_srv, logpath):
         time.sleep(0.1)
         base = kafka.count(results)
 
+    with tempfile.NamedTemporaryFile("wb", prefix="dd-openloop-", suffix=".tsv",
+                                     delete=False) as f:
+        warm = reqs[n + probes:n + probes + SENDER_WARMUP]
+        for key, value, _ in warm + reqs[:n]:
+            f.write(key + b"\t" + value + b"\n")
+        reqs_path = f.name
+
     rpid = redis_srv.pid()
     c0, r0 = cpu_us(proc.pid), cpu_us(rpid)
-    t0 = time.monotonic()
-    sent = 0
-    while sent < n:
-        due = min(n, int((time.monotonic() - t0) * rate) + 1)
-        while sent < due:
-            key, value, _ = reqs[sent]
-            try:
-                prod.produce(topic, key=key, value=value)
-            except BufferError:
-                prod.poll(0.001)
-                continue
-            sent += 1
-        prod.poll(0)
-        nxt = t0 + sent / rate
-        wait = nxt - time.monotonic()
-        if wait > 0:
-            time.sleep(min(wait, 0.002))
-    send_s = time.monotonic() - t0
-    prod.flush(30)
+    sender = subprocess.run([OPENLOOP, kafka.brokers, topic, str(rate), reqs_path,
+                             str(SENDER_WARMUP)],
+                            capture_output=True, text=True)
+    os.unlink(reqs_path)
+    figs = dict(kv.split("=", 1) for kv in sender.stdout.split() if "=" in kv)
+    if "rate" not in figs:
+        proc.finish()
+        sys.exit(f"bench: latency: dd_openloop failed ({sender.returncode}): "
+                 f"{sender.stderr.strip()}")
     deadline = time.monotonic() + 120
+    base += SENDER_WARMUP
     while kafka.count(results) < base + n:
         if time.monotonic() > deadline or proc.exited():
             break
@@ -106,15 +113,20 @@ def run(kafka, contender, rate, seconds, db, redis_srv, logpath):
     answered = kafka.count(results) - base
     proc.finish()
 
-    req_ts = _read_all(kafka.brokers, topic, kafka.partitions, n + probes, 60)
-    res_ts = _read_all(kafka.brokers, results, kafka.partitions, n + probes, 60)
-    start_ms = min((req_ts[k] for k in req_ts if k.startswith("l-")), default=0)
+    req_ts = _read_all(kafka.brokers, topic, kafka.partitions, n + probes + SENDER_WARMUP, 60)
+    res_ts = _read_all(kafka.brokers, results, kafka.partitions, n + probes + SENDER_WARMUP,
+                       60)
+    # The schedule's start: its first record, not the probes or the
+    # sender's warm-up records (ids from n on).
+    start_ms = min((req_ts[k] for k in req_ts if k.startswith("l-") and int(k[2:]) < n),
+                   default=0)
     lat = sorted(res_ts[k] - req_ts[k] for k in req_ts
                  if k in res_ts and req_ts[k] >= start_ms + WARMUP_S * 1000
                  and int(k[2:]) < n)
     return {
         "rate": rate,
-        "sent_rate": n / send_s if send_s > 0 else float("nan"),
+        "sent_rate": float(figs["rate"]),
+        "late_max_ms": float(figs["late_max_ms"]),
         "answered": answered,
         "n": n,
         "p50": pct(lat, 0.50),
