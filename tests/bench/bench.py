@@ -14,12 +14,15 @@ DD_BENCH_LATENCY=1 an open-loop latency run per contender follows
 runs or machines.
 
 Env: DD_BENCH_A (150000), DD_BENCH_B (100000), DD_BENCH_REPEATS (3),
-DD_BENCH_BASELINE (commit; unset: no baseline contender),
+DD_BENCH_BASELINE (commit; default bf61b81, the reference the targets are
+set against; "none": no baseline contender),
 DD_BENCH_SETTINGS ("name:VAR=v,VAR=v;..."), DD_BENCH_PASSTHROUGH_ARGS
 (adds a second pass-through contender with these arguments, e.g. "-X
 consumer.queued.min.messages=100000"), DD_BENCH_PARTITIONS (6), DD_BENCH_LATENCY (0),
 DD_BENCH_RATE (msg/s; default half the contender's median on A),
-DD_BENCH_LATENCY_SECONDS (10), DD_BENCH_TIMEOUT (900 s per drain), BUILD."""
+DD_BENCH_LATENCY_SECONDS (10), DD_BENCH_TIMEOUT (900 s per drain), BUILD.
+Last, it prints the performance targets (TARGETS) with this tree's figures
+and whether each is met."""
 import os
 import shlex
 import statistics
@@ -110,6 +113,51 @@ def report(title, runs, order, base_name, pass_name):
             print(f"    {c}: warning: dead letters or extra results in {len(bad)} drain(s)")
 
 
+# The performance targets, each against this tree's dispatchd: (label,
+# backlog or "latency", figure key, target, "min" (at least) or "max" (at
+# most), unit). "x base" is only meaningful against the reference commit
+# REFERENCE (the dispatchd the targets were set against).
+REFERENCE = "bf61b81"
+TARGETS = [
+    ("throughput A, x base", "A", "x_base", 4.0, "min", "x"),
+    ("throughput B, x base", "B", "x_base", 3.0, "min", "x"),
+    ("dispatchd CPU A", "A", "cpu_self", 15.0, "max", "µs/req"),
+    ("dispatchd CPU B", "B", "cpu_self", 30.0, "max", "µs/req"),
+    ("redis-server CPU A", "A", "cpu_redis", 15.0, "max", "µs/req"),
+    ("peak RSS (A drain)", "A", "rss_mib", 64.0, "max", "MiB"),
+    ("latency p50", "latency", "p50", 3.0, "max", "ms"),
+    ("latency p99", "latency", "p99", 10.0, "max", "ms"),
+]
+
+
+def targets(runs, tree, base_name, lat):
+    """Prints each target, the figure of this tree's dispatchd and whether
+    it is met; a figure this run did not measure is printed as "-"."""
+    print(f"\ntargets ({tree}; x base against dispatchd ({REFERENCE}); RSS is the peak of "
+          f"the A drains, the target is for a 1,000,000-request backlog: "
+          f"DD_BENCH_A=1000000)")
+    for label, where, key, goal, kind, unit in TARGETS:
+        if where == "latency":
+            val = lat.get(key) if lat else None
+        elif key == "x_base":
+            figs, base = runs[where].get(tree), runs[where].get(base_name)
+            ok = figs and base and base_name == f"dispatchd ({REFERENCE})"
+            val = med(figs, "rate") / med(base, "rate") if ok else None
+        elif key == "rss_mib":
+            figs = runs[where].get(tree)
+            val = max(f["rss_mib"] for f in figs) if figs else None
+        else:
+            val = med(runs[where].get(tree) or [], key)
+        if val is None:
+            verdict = "not measured"
+        elif (val >= goal) if kind == "min" else (val <= goal):
+            verdict = "met"
+        else:
+            verdict = f"missed by {abs(val - goal) / goal * 100:.0f} %"
+        sign = ">=" if kind == "min" else "<="
+        print(f"  {label:<24} {sign} {goal:>6.1f} {unit:<7} {fmt(val, '>8.2f')}  {verdict}")
+
+
 def main():
     brokers = os.environ["DISPATCHD_BROKERS"]
     rhost, rport = os.environ["DISPATCHD_REDIS_HOST"], int(os.environ["DISPATCHD_REDIS_PORT"])
@@ -128,8 +176,9 @@ def main():
         cons.append(ct.Passthrough(shlex.split(os.environ["DD_BENCH_PASSTHROUGH_ARGS"]),
                                    "pass-through +args"))
     base_name = None
-    if os.environ.get("DD_BENCH_BASELINE"):
-        short, path = ct.build_baseline(os.environ["DD_BENCH_BASELINE"])
+    baseline = os.environ.get("DD_BENCH_BASELINE", REFERENCE)
+    if baseline and baseline != "none":
+        short, path = ct.build_baseline(baseline)
         base_name = f"dispatchd ({short})"
         cons.append(ct.Dispatchd(base_name, path, {}))
     for name, env in ct.parse_settings(os.environ.get("DD_BENCH_SETTINGS", "")):
@@ -189,6 +238,7 @@ def main():
     report(f"B: {n_b} 4-candidate requests, ETA cache pre-warmed (~95 % hits)", runs["B"],
            names, base_name, pt.name)
 
+    lat = None
     if os.environ.get("DD_BENCH_LATENCY") == "1":
         secs = float(os.environ.get("DD_BENCH_LATENCY_SECONDS", "10"))
         meds = {c.name: med(runs["A"][c.name], "rate") for c in cons}
@@ -200,12 +250,15 @@ def main():
             rate = latency.default_rate(meds, c)
             log = os.path.join(logdir, f"latency-{c.name.replace(' ', '_')}.log")
             f = latency.run(kafka, c, rate, secs, c.db_a, redis_srv, log)
+            if c is tree:
+                lat = f
             print(f"  {c.name:<24} {f['rate']:>7.0f} {f['sent_rate']:>7.0f} {f['p50']:>7.0f} "
                   f"{f['p99']:>7.0f} {f['p999']:>8.0f} {f['max']:>7.0f} "
                   f"{fmt(f['cpu_self'], '>7.1f')} "
                   f"{fmt(f['cpu_redis'] if c.kind == 'dispatchd' else None, '>6.1f')}"
                   + ("" if f["answered"] >= f["n"] else
                      f"  ({f['answered']} of {f['n']} answered)"), flush=True)
+    targets(runs, tree.name, base_name, lat)
     for a, b in dbs.values():
         a.r.flushdb()
         b.r.flushdb()
