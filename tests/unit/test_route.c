@@ -54,6 +54,89 @@ static void test_geohash_matches_known_values(void **state) {
     assert_string_equal(buf, "dr5regw"); /* New York: western */
 }
 
+/* Geohash by halving the intervals bit by bit, as the algorithm is
+ * described: the reference the table-free dd_route_geohash() must match. */
+static void geohash_by_halving(double lat, double lon, int precision,
+                               char *out) {
+    static const char b32[] = "0123456789bcdefghjkmnpqrstuvwxyz";
+    double lat_lo = -90.0, lat_hi = 90.0, lon_lo = -180.0, lon_hi = 180.0;
+    int even = 1;
+
+    for (int i = 0; i < precision; i++) {
+        int ch = 0;
+        for (int bit = 4; bit >= 0; bit--, even = !even) {
+            double *lo = even ? &lon_lo : &lat_lo,
+                   *hi = even ? &lon_hi : &lat_hi;
+            double v = even ? lon : lat, mid = (*lo + *hi) / 2.0;
+            if (v >= mid) {
+                ch |= 1 << bit;
+                *lo = mid;
+            } else {
+                *hi = mid;
+            }
+        }
+        out[i] = b32[ch];
+    }
+    out[precision] = '\0';
+}
+
+static uint64_t xorshift(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void assert_same_as_halving(double lat, double lon, int precision) {
+    char got[DD_ROUTE_GEOHASH_MAX + 1], want[DD_ROUTE_GEOHASH_MAX + 1];
+
+    assert_int_equal(dd_route_geohash(lat, lon, precision, got, sizeof(got)),
+                     DD_OK);
+    geohash_by_halving(lat, lon, precision, want);
+    if (strcmp(got, want) != 0)
+        fail_msg("geohash(%.17g, %.17g, %d) = %s, halving gives %s", lat, lon,
+                 precision, got, want);
+}
+
+/* Random points at every precision, and the hard ones: every point on a
+ * cell bound (where x >= mid decides) and the doubles just below and just
+ * above it, the poles, the antimeridian and -0.0. */
+static void test_geohash_equals_halving(void **state) {
+    uint64_t seed = 0x9E3779B97F4A7C15u;
+    (void)state;
+
+    for (int i = 0; i < 200000; i++) {
+        double lat = -90.0 + (double)(xorshift(&seed) >> 11) * 0x1p-53 * 180.0;
+        double lon = -180.0 + (double)(xorshift(&seed) >> 11) * 0x1p-53 * 360.0;
+        assert_same_as_halving(lat, lon, 1 + i % DD_ROUTE_GEOHASH_MAX);
+    }
+    for (int p = 1; p <= DD_ROUTE_GEOHASH_MAX; p++) {
+        int lon_bits = (5 * p + 1) / 2, lat_bits = 5 * p / 2;
+        double lon_w = 360.0 / (double)((uint64_t)1 << lon_bits);
+        double lat_w = 180.0 / (double)((uint64_t)1 << lat_bits);
+
+        for (int i = 0; i < 3000; i++) {
+            uint64_t kx = xorshift(&seed) % (((uint64_t)1 << lon_bits) + 1);
+            uint64_t ky = xorshift(&seed) % (((uint64_t)1 << lat_bits) + 1);
+            double lon = -180.0 + (double)kx * lon_w;
+            double lat = -90.0 + (double)ky * lat_w;
+            double lons[3] = {nextafter(lon, -INFINITY), lon,
+                              nextafter(lon, INFINITY)};
+            double lats[3] = {nextafter(lat, -INFINITY), lat,
+                              nextafter(lat, INFINITY)};
+
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++)
+                    if (fabs(lats[a]) <= 90.0 && fabs(lons[b]) <= 180.0)
+                        assert_same_as_halving(lats[a], lons[b], p);
+        }
+        assert_same_as_halving(90.0, 180.0, p);
+        assert_same_as_halving(-90.0, -180.0, p);
+        assert_same_as_halving(-0.0, -0.0, p);
+        assert_same_as_halving(0.0, nextafter(0.0, -1.0), p);
+    }
+}
+
 static void test_geohash_edges_of_the_globe(void **state) {
     char buf[16];
     (void)state;
@@ -347,6 +430,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_geohash_matches_known_values),
         cmocka_unit_test(test_geohash_edges_of_the_globe),
+        cmocka_unit_test(test_geohash_equals_halving),
         cmocka_unit_test(test_geohash_rejects_bad_arguments),
         cmocka_unit_test(test_geohash_centre_of_known_cells),
         cmocka_unit_test(test_geohash_centre_equals_halving),
