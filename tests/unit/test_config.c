@@ -26,9 +26,9 @@ static void test_config_defaults(void **state) {
     assert_string_equal(c->instance_id, "");
     assert_int_equal(c->kafka_props_cnt, 0);
     assert_int_equal(c->list_kafka_props, 0);
-    assert_int_equal(c->workers, 8);
+    assert_int_equal(c->workers, 4);
     assert_int_equal(c->queue_capacity, 1024);
-    assert_int_equal(c->batch_size, 32);
+    assert_int_equal(c->batch_size, 64);
     assert_string_equal(c->redis.host, "127.0.0.1");
     assert_int_equal(c->redis.port, 6379);
     assert_int_equal(c->redis.db, 0);
@@ -124,7 +124,7 @@ static void test_config_empty_env_is_unset(void **state) {
     (void)state;
     load(&r, env, NULL);
     expect_ok(&r);
-    assert_int_equal(r.cfg.workers, 8);
+    assert_int_equal(r.cfg.workers, 4);
     assert_string_equal(r.cfg.topic, "dispatch.requests");
     assert_string_equal(r.cfg.redis.host, "127.0.0.1");
     assert_int_equal(r.cfg.eta_ttl_ms, 3600000);
