@@ -7,6 +7,12 @@
  * Signals are blocked before any thread exists, so every thread inherits
  * the mask and SIGINT/SIGTERM are only ever taken by sigwait(); SIGPIPE is
  * blocked so a closed socket gives EPIPE instead of killing the process.
+ *
+ * Before any thread exists, glibc's malloc is limited to two arenas (README
+ * "Tuning" and "What bounds the memory"): with one arena per thread (8
+ * workers, dd-poll, dd-prod and librdkafka's threads), each arena keeps its
+ * own high-water mark, and a drain's peak RSS was 6 to 13 MiB higher.
+ * MALLOC_ARENA_MAX (or glibc.malloc.arena_max in GLIBC_TUNABLES) wins.
  */
 #include "config.h"
 #include "exit_codes.h"
@@ -14,9 +20,14 @@
 #include "pipeline.h"
 #include "util.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* malloc arenas when the environment names none (see the header comment). */
+#define DD_MALLOC_ARENAS 2
 
 /* Print what a --help, --version, --dump-config or --print-env-names asked
  * for. */
@@ -41,6 +52,17 @@ static int run_action(const dd_config_t *cfg) {
     return fflush(stdout) == 0 ? DD_EXIT_OK : DD_EXIT_SOFTWARE;
 }
 
+/* Limit glibc's malloc arenas unless the environment already does. */
+static void limit_malloc_arenas(void) {
+#ifdef M_ARENA_MAX
+    const char *tun = getenv("GLIBC_TUNABLES");
+
+    if (getenv("MALLOC_ARENA_MAX") == NULL &&
+        (tun == NULL || strstr(tun, "arena_max") == NULL))
+        (void)mallopt(M_ARENA_MAX, DD_MALLOC_ARENAS);
+#endif
+}
+
 static int block_signals(void) {
     sigset_t set;
 
@@ -56,6 +78,7 @@ int main(int argc, char **argv) {
     char errstr[512];
     int rc;
 
+    limit_malloc_arenas();
     if (dd_config_load(&cfg, argc, argv, NULL, errstr, sizeof(errstr), &rc) !=
         DD_OK) {
         fprintf(stderr, "dispatchd: %s\n", errstr);

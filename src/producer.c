@@ -480,9 +480,16 @@ dd_producer_t *dd_producer_new(const dd_config_t *cfg,
                                char *errstr, size_t errstr_size) {
     /* linger.ms (README "Tuning"): 1 ms instead of 5; a result waits that
      * long for a fuller batch, which is most of the latency at low rates,
-     * and the drain rate was no lower. */
+     * and the drain rate was no lower. queue.buffering.max.messages (README
+     * "Tuning", "What bounds the memory"): results waiting for delivery,
+     * each holding its job, are bounded by 8,192 instead of 100,000; when
+     * the queue is full, workers wait for room (produce()). At startup the
+     * broker takes up to a second to grant the idempotent producer its id,
+     * and a 100,000 queue let 15,000-20,000 results and their jobs pile up
+     * meanwhile. */
     static const dd_kafka_kv_t defaults[] = {
         {"linger.ms", "1"},
+        {"queue.buffering.max.messages", "8192"},
         {"message.timeout.ms", "60000"},
         {"compression.type", "lz4"},
     };
