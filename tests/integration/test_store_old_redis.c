@@ -268,21 +268,23 @@ static int reserve(dd_store_t *st, const char *rid, const char *cid,
     return rc;
 }
 
-/* A server that says 6.2: SET NX EX and GET, never SET NX GET. */
-static void test_store_reserves_with_two_commands_before_redis_7(void **st_) {
-    fake_t fk;
+/* On a fake server saying version (refusing SET NX GET when refuse): r-1
+ * reserves c-1, then r-2 finds it held by r-1 and a redelivery of r-1
+ * finds it its own. Returns the commands the last two reservations took;
+ * the fake is stopped, its counters left in fk. */
+static uint64_t commands_of_two_reservations(fake_t *fk, const char *version,
+                                             int refuse) {
     dd_store_t *st;
     dd_store_stats_t before, after;
     char errstr[256];
     int chosen;
 
-    (void)st_;
     dd_store_state_reset();
-    fake_start(&fk, "6.2.14", 1);
-    st = fake_store(&fk);
-    assert_int_equal(reserve(st, "r-1", "c-1", &chosen, errstr, sizeof(errstr)),
-                     DD_OK); /* the first write also sets the marker */
-    assert_int_equal(chosen, 0);
+    fake_start(fk, version, refuse);
+    st = fake_store(fk);
+    if (reserve(st, "r-1", "c-1", &chosen, errstr, sizeof(errstr)) != DD_OK)
+        fail_msg("reserve: %s", errstr);
+    assert_int_equal(chosen, 0); /* the first write also sets the marker */
     dd_store_get_stats(st, &before);
     if (reserve(st, "r-2", "c-1", &chosen, errstr, sizeof(errstr)) != DD_OK)
         fail_msg("reserve: %s", errstr);
@@ -291,10 +293,18 @@ static void test_store_reserves_with_two_commands_before_redis_7(void **st_) {
         fail_msg("reserve: %s", errstr);
     assert_int_equal(chosen, 0); /* r-1's own */
     dd_store_get_stats(st, &after);
-    /* Each: the marker's GET, SET NX EX, GET. */
-    assert_int_equal(after.commands - before.commands, 6);
     dd_store_destroy(st);
-    fake_stop(&fk);
+    fake_stop(fk);
+    return after.commands - before.commands;
+}
+
+/* A server that says 6.2: SET NX EX and GET, never SET NX GET. */
+static void test_store_reserves_with_two_commands_before_redis_7(void **st_) {
+    fake_t fk;
+
+    (void)st_;
+    /* Each: the marker's GET, SET NX EX, GET. */
+    assert_int_equal(commands_of_two_reservations(&fk, "6.2.14", 1), 6);
     assert_int_equal(fk.set_nx_get, 0);
     assert_int_equal(fk.conns, 1);
 }
@@ -342,29 +352,10 @@ static void test_store_syntax_error_turns_set_nx_get_off(void **st_) {
 /* The same server, when it takes SET NX GET: one command per candidate. */
 static void test_store_reserves_with_one_command_on_redis_7(void **st_) {
     fake_t fk;
-    dd_store_t *st;
-    dd_store_stats_t before, after;
-    char errstr[256];
-    int chosen;
 
     (void)st_;
-    dd_store_state_reset();
-    fake_start(&fk, "7.2.4", 0);
-    st = fake_store(&fk);
-    assert_int_equal(reserve(st, "r-1", "c-1", &chosen, errstr, sizeof(errstr)),
-                     DD_OK);
-    assert_int_equal(chosen, 0);
-    dd_store_get_stats(st, &before);
-    assert_int_equal(reserve(st, "r-2", "c-1", &chosen, errstr, sizeof(errstr)),
-                     DD_OK);
-    assert_int_equal(chosen, DD_STORE_RESERVE_NONE);
-    assert_int_equal(reserve(st, "r-1", "c-1", &chosen, errstr, sizeof(errstr)),
-                     DD_OK);
-    assert_int_equal(chosen, 0);
-    dd_store_get_stats(st, &after);
-    assert_int_equal(after.commands - before.commands, 4); /* marker + SET */
-    dd_store_destroy(st);
-    fake_stop(&fk);
+    /* Each: the marker's GET and one SET NX GET. */
+    assert_int_equal(commands_of_two_reservations(&fk, "7.2.4", 0), 4);
     assert_int_equal(fk.set_nx_get, 3);
 }
 
