@@ -9,7 +9,7 @@
  * blocked so a closed socket gives EPIPE instead of killing the process.
  *
  * Before any thread exists, glibc's malloc is limited to two arenas (README
- * "Tuning" and "What bounds the memory"): with one arena per thread (8
+ * "Tuning" and "What bounds the memory"): with one arena per thread (the
  * workers, dd-poll, dd-prod and librdkafka's threads), each arena keeps its
  * own high-water mark, and a drain's peak RSS was 6 to 13 MiB higher.
  * MALLOC_ARENA_MAX (or glibc.malloc.arena_max in GLIBC_TUNABLES) wins.
