@@ -18,10 +18,11 @@
  * are the same for one server and for a cluster: each names one key. The
  * one exception is a read of many string keys: on one server the ETA keys
  * of RT2 and the result keys of RT1 are read with one MGET per
- * DD_STORE_MGET_MAX keys (Redis's per-command cost was most of its CPU per
- * request), in a cluster with one GET each (the keys hash to different
- * slots). MGET answers nil for a key of another type where GET answered
- * WRONGTYPE; what that means for each caller is said where it reads.
+ * DD_STORE_MGET_MAX keys (fewer commands for dispatchd to format and read
+ * back, and for Redis to parse), in a cluster with one GET each (the keys
+ * hash to different slots). MGET answers nil for a key of another type where
+ * GET answered WRONGTYPE; what that means for each caller is said where it
+ * reads.
  *
  * DESIGN: one store, one connection, used by one thread. Every batch call
  * appends all of its commands and then reads exactly as many replies: one
