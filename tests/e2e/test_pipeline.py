@@ -46,12 +46,20 @@ def test_crash_then_restart_reprocesses_with_identical_bytes(topics, redis_addr,
     produce(topics.brokers, topics.requests, records)
     watcher = CommitWatcher(topics)
     watcher.start()
-    d = dispatchd_factory(extra_env={"DISPATCHD_WORKERS": "4"})
+    # One worker taking 4 jobs at a time: slow enough that the kill lands
+    # while results flow and after commits were made (they are made every
+    # second), whatever the speed of the defaults; a drain at the defaults
+    # can end before the first commit, and the check below would be empty.
+    d = dispatchd_factory(extra_env={"DISPATCHD_WORKERS": "1", "DISPATCHD_BATCH_SIZE": "4"})
     d.wait_assigned()
-    # Kill at a random point while results flow.
+    # Kill at a random point while results flow, once a commit was sampled.
     target = random.Random(os.getpid()).randint(nres // 10, nres // 2)
-    wait_for(lambda: produced(topics.brokers, topics.results) >= target,
-             120, f"{target} results before the kill", interval=0.1)
+
+    def commit_sampled():
+        return any(c >= 0 for _, s in list(watcher.samples) for c in s.values())
+
+    wait_for(lambda: produced(topics.brokers, topics.results) >= target and commit_sampled(),
+             120, f"{target} results and a sampled commit before the kill", interval=0.1)
     d.kill()
     watcher.stop.set()
     watcher.join()
@@ -68,6 +76,8 @@ def test_crash_then_restart_reprocesses_with_identical_bytes(topics, redis_addr,
         k = (int(header(m, "dispatch.source.partition")), int(header(m, "dispatch.source.offset")))
         answered[k] = min(answered.get(k, m["ts"]), m["ts"])
     assert len(watcher.samples) > 5
+    assert commit_sampled()
+    assert produced(topics.brokers, topics.results) < nres, "the kill came after the last result"
     assert check_commits_never_ahead(watcher.samples, answered) == 0
     input_offsets = consume_to_end(topics.brokers, topics.requests)
     beyond = [(m["partition"], m["offset"]) for m in input_offsets
