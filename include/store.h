@@ -26,7 +26,8 @@
  *
  * The API uses plain C types only (no hiredis types), so the domain
  * (dispatch.c) can include it and unit tests can link
- * tests/fakes/fake_store.c in place of src/store.c.
+ * tests/fakes/fake_store.c in place of src/store.c, store_read.c and
+ * store_commit.c.
  *
  * DESIGN: a dd_store_t owns one hiredis context and is NOT thread-safe: it
  * belongs to one worker thread, which creates the connection (lazily, on the

@@ -22,8 +22,8 @@
  *                straight to step 5.
  *   4. store     [dd-work-N] worker_batch.c:answer answers the valid ones
  *                through the domain (dispatch.c:dd_dispatch_batch: lookups,
- *                reservation and result record in Redis via store.c and
- *                store_commit.c; a result already stored is validated and
+ *                reservation and result record in Redis via store_read.c
+ *                and store_commit.c; a result already stored is validated and
  *                read back by dispatch_data.c:dd_dispatch_take_stored with
  *                codec_result.c:dd_codec_result_check), retrying while Redis
  *                fails; worker_batch.c:marshal_result moves each result into

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * store_cmd: what the two halves of the command layer, store.c (RT1, RT2,
- * lifecycle) and store_commit.c (RT3, RT4), share and nothing else uses: the
- * store itself and the helpers every batch call goes through. Apart from
- * store_int.h so that the test fake of the store can keep its own struct.
+ * store_cmd: what the parts of the command layer, store.c (lifecycle,
+ * shared helpers), store_read.c (RT1, RT2) and store_commit.c (RT3, RT4),
+ * share and nothing else uses: the store itself and the helpers every
+ * batch call goes through. Apart from store_int.h so that the test fake of
+ * the store can keep its own struct.
  */
 #ifndef DD_STORE_CMD_H
 #define DD_STORE_CMD_H
@@ -56,6 +57,11 @@ int dd_store_cmd_marker_reply(dd_store_t *st, const char *id, uint64_t gen,
  * other key there; else it is an owned argument of a. Either way it lasts
  * until dd_store_cmd_append(). */
 void dd_store_cmd_add_key(dd_store_argv_t *a, dd_store_t *st, const char *kind,
+                          const char *id);
+
+/* prefix + kind + id, NUL-terminated, into dst (room for all of it);
+ * returns the key's length without the NUL. */
+size_t dd_store_key_write(char *dst, const char *prefix, const char *kind,
                           const char *id);
 
 /* After the appends of a pipelined batch: when one failed (failed is
