@@ -99,15 +99,17 @@ def drain(kafka, contender, backlog, topic, n, db, redis_srv, kafka_pid, logpath
     group = f"{kafka.tag}.{base}.group"
     if db is not None:
         db.reset()
+    redis_srv.compact_aof()
     rpid = redis_srv.pid()
     before = redis_srv.counters()
     t0, wall0 = time.monotonic(), time.time()
     proc = contender.start(kafka.brokers, topic, group, results, dlq, db, n, logpath)
-    samples = []  # (wall s, contender, redis-server, broker CPU µs)
+    samples = []  # (wall s, contender, redis-server, broker, redis-server with its children CPU µs)
     i = got = 0
     while True:
         samples.append((time.time(), cpu_us(proc.pid), cpu_us(rpid),
-                        cpu_us(kafka_pid) if kafka_pid else None))
+                        cpu_us(kafka_pid) if kafka_pid else None,
+                        cpu_us(rpid, children=True)))
         # Once results flow, look at every sample: the last look is the
         # end of the drain.
         if got > 0 or i % CHECK_EVERY == 0:
@@ -148,10 +150,12 @@ def drain(kafka, contender, backlog, topic, n, db, redis_srv, kafka_pid, logpath
         "rss_mib": proc.rss_kib / 1024.0,
         "redis": _delta(before, after),
     }
-    for col, key in ((1, "cpu_self"), (2, "cpu_redis"), (3, "cpu_kafka")):
+    for col, key in ((1, "cpu_self"), (2, "cpu_redis"), (3, "cpu_kafka"), (4, "cpu_redis_all")):
         a, b = _at(samples, first, col), _at(samples, last, col)
         if a is not None and b is not None:
             fig[key] = (b - a) / n
+    if "cpu_redis_all" in fig and "cpu_redis" in fig:
+        fig["cpu_aof"] = fig["cpu_redis_all"] - fig["cpu_redis"]
     if db is not None and contender.kind == "dispatchd":
         total = db.eta_keys()
         fig["eta_miss"] = (total - db.eta_kept) / total if total else float("nan")

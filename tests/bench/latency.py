@@ -61,6 +61,7 @@ def run(kafka, contender, rate, seconds, db, redis_srv, logpath):
     dlq = kafka.create(f"lat.{uuid.uuid4().hex[:6]}.dlq", partitions=1)
     if db is not None:
         db.reset()
+    redis_srv.compact_aof()
     n = int(rate * seconds)
     reqs = requests_a(n + 400, prefix="l")
     prod = producer(kafka.brokers, linger_ms=1)
@@ -92,7 +93,7 @@ def run(kafka, contender, rate, seconds, db, redis_srv, logpath):
         reqs_path = f.name
 
     rpid = redis_srv.pid()
-    c0, r0 = cpu_us(proc.pid), cpu_us(rpid)
+    c0, r0 = cpu_us(proc.pid), cpu_us(rpid, children=True)
     sender = subprocess.run([OPENLOOP, kafka.brokers, topic, str(rate), reqs_path,
                              str(SENDER_WARMUP)],
                             capture_output=True, text=True)
@@ -108,7 +109,7 @@ def run(kafka, contender, rate, seconds, db, redis_srv, logpath):
         if time.monotonic() > deadline or proc.exited():
             break
         time.sleep(0.05)
-    c1, r1 = cpu_us(proc.pid), cpu_us(rpid)
+    c1, r1 = cpu_us(proc.pid), cpu_us(rpid, children=True)
     proc.sample_rss()
     answered = kafka.count(results) - base
     proc.finish()
