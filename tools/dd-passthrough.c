@@ -133,7 +133,8 @@ static rd_kafka_conf_t *make_conf(const opts_t *o, int consumer) {
         {"enable.partition.eof", "true"},
     };
     static const char *const pdefaults[][2] = {
-        {"linger.ms", "5"},
+        {"linger.ms", "1"},
+        {"queue.buffering.max.messages", "8192"},
         {"message.timeout.ms", "60000"},
         {"compression.type", "lz4"},
     };
