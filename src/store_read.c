@@ -392,8 +392,8 @@ static int64_t eta_of(dd_store_t *st, const redisReply *r) {
  * the SET EX of the record overwrites the key. */
 static int eta_get_mget(dd_store_t *st, const char *const *keys, size_t n,
                         int64_t *secs_out, char *errstr, size_t errstr_size) {
-    if (dd_store_cmd_sent(st, append_mget(st, "", keys, key_at, n) != DD_OK, errstr,
-                          errstr_size) != DD_OK)
+    if (dd_store_cmd_sent(st, append_mget(st, "", keys, key_at, n) != DD_OK,
+                          errstr, errstr_size) != DD_OK)
         return DD_ERR;
     for (size_t base = 0; base < n; base += DD_STORE_MGET_MAX) {
         size_t cnt =

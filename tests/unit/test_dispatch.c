@@ -549,6 +549,78 @@ static void test_dispatch_shared_leg_read_once(void **state) {
     assert_int_equal(b->status, DD_STATUS_ASSIGNED);
 }
 
+/* The integer after "field": in a result document. */
+static long long json_int(const char *json, const char *field) {
+    char pat[64];
+    const char *at;
+
+    snprintf(pat, sizeof(pat), "\"%s\":", field);
+    at = strstr(json, pat);
+    if (at == NULL)
+        fail_msg("'%s' not in %s", pat, json);
+    return strtoll(at + strlen(pat), NULL, 10);
+}
+
+/* A full batch whose legs repeat in every order (4 couriers, 2 parcels,
+ * every request naming all 4): the store sees each distinct key once, and
+ * every leg gets the seconds of its own key, whatever order the batch's
+ * keys were grouped in; a second batch of the same legs hits on all. */
+static void test_dispatch_repeated_legs_map_to_their_keys(void **state) {
+    fixture_t *f = *state;
+    static const char *const ids[] = {"c-a", "c-b", "c-c", "c-d"};
+    double clat[4], clon[4];
+    int misses = 0, hits = 0;
+
+    fake_store_add_parcel(f->st, "p-78", 52.500, 13.300, 52.530, 13.450);
+    for (int k = 0; k < 4; k++) {
+        clat[k] = ALEX_LAT + 0.011 * k;
+        clon[k] = ALEX_LON - 0.017 * k;
+        fake_store_add_courier(f->st, ids[k], clat[k], clon[k], "car",
+                               "available");
+    }
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < MAX_REQS; i++) {
+            char json[256];
+            /* Candidate order rotates, so equal keys are far apart. */
+            snprintf(json, sizeof(json),
+                     "{\"request_id\":\"r-rep-%d-%d\",\"parcel_id\":\"%s\","
+                     "\"candidates\":[\"%s\",\"%s\",\"%s\",\"%s\"]}",
+                     round, i, i % 2 ? "p-78" : "p-77", ids[i % 4],
+                     ids[(i + 1) % 4], ids[(i + 2) % 4], ids[(i + 3) % 4]);
+            add(f, json, NOW_MS);
+        }
+        run(f);
+        for (size_t i = 0; i < f->n; i++) {
+            const dd_dispatch_item_t *it = &f->items[i];
+            int p78 = i % 2 == 1;
+            int k;
+
+            misses += it->eta_misses;
+            hits += it->eta_hits;
+            if (it->status != DD_STATUS_ASSIGNED)
+                continue; /* every courier held: a rejection */
+            for (k = 0; k < 4; k++)
+                if (strstr(it->result, ids[k]) != NULL)
+                    break;
+            assert_true(k < 4);
+            assert_int_equal(json_int(it->result, "pickup_eta_seconds"),
+                             leg(DD_VEHICLE_CAR, clat[k], clon[k],
+                                 p78 ? 52.500 : TOR_LAT,
+                                 p78 ? 13.300 : TOR_LON));
+        }
+        clear_items(f);
+        /* 4 couriers x 2 pickups, plus the 2 pickup -> drop-off legs. */
+        assert_int_equal(fake_store_count(f->st, "eta:"), 10);
+        if (round == 0) {
+            assert_int_equal(misses, MAX_REQS * 4 * 2);
+            assert_int_equal(hits, 0);
+        } else {
+            assert_int_equal(misses, MAX_REQS * 4 * 2);
+            assert_int_equal(hits, MAX_REQS * 4 * 2);
+        }
+    }
+}
+
 static void test_dispatch_eta_write_failure_still_answers(void **state) {
     fixture_t *f = *state;
     dd_dispatch_item_t *it;
@@ -1160,6 +1232,7 @@ int main(void) {
         T(test_dispatch_expired_redelivery_returns_ledger),
         T(test_dispatch_eta_cache_hit_equals_miss),
         T(test_dispatch_shared_leg_read_once),
+        T(test_dispatch_repeated_legs_map_to_their_keys),
         T(test_dispatch_eta_write_failure_still_answers),
         T(test_dispatch_eta_read_error_recomputes),
         T(test_dispatch_eta_out_of_range_is_recomputed),
