@@ -125,7 +125,7 @@ static rd_kafka_conf_t *make_conf(const opts_t *o, int consumer) {
         {"enable.auto.commit", "true"},
         {"auto.commit.interval.ms", "1000"},
         {"auto.offset.reset", "earliest"},
-        {"queued.max.messages.kbytes", "2048"},
+        {"queued.max.messages.kbytes", "3072"},
         {"queued.min.messages", "100000"},
         {"session.timeout.ms", "10000"},
         {"heartbeat.interval.ms", "1000"},

@@ -155,7 +155,7 @@ def drain(kafka, contender, backlog, topic, n, db, redis_srv, kafka_pid, logpath
         if a is not None and b is not None:
             fig[key] = (b - a) / n
     if "cpu_redis_all" in fig and "cpu_redis" in fig:
-        fig["cpu_aof"] = fig["cpu_redis_all"] - fig["cpu_redis"]
+        fig["cpu_aof"] = max(0.0, fig["cpu_redis_all"] - fig["cpu_redis"])
     if db is not None and contender.kind == "dispatchd":
         total = db.eta_keys()
         fig["eta_miss"] = (total - db.eta_kept) / total if total else float("nan")
