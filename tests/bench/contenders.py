@@ -24,29 +24,31 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def cpu_us(pid, children=False):
     """utime + stime of a process (all its threads) in microseconds, or
-    None when it is gone. With children: plus the CPU of the children it
-    has reaped (cutime + cstime) and of those still running (their own
-    utime + stime + cutime + cstime, from /proc/<pid>/task/*/children), so
-    that the work of a redis-server's AOF rewrite child is counted whether
-    or not the child has ended yet."""
+    None when it is gone. With children: the pair (that, that plus the CPU
+    of the children it has reaped (cutime + cstime) and of those still
+    running (their own utime + stime + cutime + cstime, from
+    /proc/<pid>/task/*/children)), from one read of its stat, so that the
+    work of a redis-server's AOF rewrite child is counted whether or not
+    the child has ended yet; (None, None) when it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
-        return None
+        return (None, None) if children else None
     # After ") ": state is field 3, utime 14, stime 15, cutime 16, cstime 17
     # (1-based, proc(5)).
-    ticks = int(fields[11]) + int(fields[12])
-    if children:
-        ticks += int(fields[13]) + int(fields[14])
-        for kid in _children(pid):
-            try:
-                with open(f"/proc/{kid}/stat") as f:
-                    kf = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # ended (and counted in cutime once reaped)
-            ticks += sum(int(v) for v in kf[11:15])
-    return ticks * 1_000_000 // TICK
+    own = int(fields[11]) + int(fields[12])
+    if not children:
+        return own * 1_000_000 // TICK
+    family = own + int(fields[13]) + int(fields[14])
+    for kid in _children(pid):
+        try:
+            with open(f"/proc/{kid}/stat") as f:
+                kf = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended (and counted in cutime once reaped)
+        family += sum(int(v) for v in kf[11:15])
+    return own * 1_000_000 // TICK, family * 1_000_000 // TICK
 
 
 def _children(pid):

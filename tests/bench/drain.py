@@ -107,9 +107,9 @@ def drain(kafka, contender, backlog, topic, n, db, redis_srv, kafka_pid, logpath
     samples = []  # (wall s, contender, redis-server, broker, redis-server with its children CPU µs)
     i = got = 0
     while True:
-        samples.append((time.time(), cpu_us(proc.pid), cpu_us(rpid),
-                        cpu_us(kafka_pid) if kafka_pid else None,
-                        cpu_us(rpid, children=True)))
+        redis_own, redis_all = cpu_us(rpid, children=True)
+        samples.append((time.time(), cpu_us(proc.pid), redis_own,
+                        cpu_us(kafka_pid) if kafka_pid else None, redis_all))
         # Once results flow, look at every sample: the last look is the
         # end of the drain.
         if got > 0 or i % CHECK_EVERY == 0:

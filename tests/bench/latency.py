@@ -93,7 +93,7 @@ def run(kafka, contender, rate, seconds, db, redis_srv, logpath):
         reqs_path = f.name
 
     rpid = redis_srv.pid()
-    c0, r0 = cpu_us(proc.pid), cpu_us(rpid, children=True)
+    c0, r0 = cpu_us(proc.pid), cpu_us(rpid, children=True)[1]
     sender = subprocess.run([OPENLOOP, kafka.brokers, topic, str(rate), reqs_path,
                              str(SENDER_WARMUP)],
                             capture_output=True, text=True)
@@ -109,7 +109,7 @@ def run(kafka, contender, rate, seconds, db, redis_srv, logpath):
         if time.monotonic() > deadline or proc.exited():
             break
         time.sleep(0.05)
-    c1, r1 = cpu_us(proc.pid), cpu_us(rpid, children=True)
+    c1, r1 = cpu_us(proc.pid), cpu_us(rpid, children=True)[1]
     proc.sample_rss()
     answered = kafka.count(results) - base
     proc.finish()
